@@ -1,0 +1,811 @@
+//! Configuration: the typed settings tree, read from a TOML file and then `PULLPRINTD__SECTION__KEY`
+//! environment variables (the environment wins).
+//!
+//! Invariants once [`Settings::load`] returns:
+//! - every key was known (`deny_unknown_fields`: a typo is an error, not a silent default);
+//! - every secret has been read from its `*_file` (preferred: works with systemd `LoadCredential`), the
+//!   environment, or inline, and lives in a [`Secret`] that prints as `[REDACTED]`;
+//! - the values make sense together (one credential kind, a known cloud, stations with keys…).
+//!
+//! Errors name the key, the bad value and the fix; `main` turns them into exit code 78.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::telemetry::LogFormat;
+
+/// Prefix of the environment variables that override the file: `PULLPRINTD__GRAPH__TENANT_ID`.
+pub const ENV_PREFIX: &str = "PULLPRINTD";
+
+/// A configuration problem, said so that an administrator can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or the environment could not be read or parsed.
+    #[error("cannot read the configuration: {0}")]
+    Load(String),
+    /// A value is wrong.
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid {
+        /// The dotted key, e.g. `graph.cloud`.
+        key: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// A secret value: deserialised from a string, serialised and debug-printed as `[REDACTED]`.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(SecretString::from(value.into()))
+    }
+
+    /// The secret itself; call only where it is sent or compared.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The inner [`SecretString`].
+    pub fn secret_string(&self) -> SecretString {
+        self.0.clone()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[REDACTED]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+/// Reads a secret or key file, trimming surrounding whitespace (`echo KEY > file` must work).
+pub fn read_secret_file(key: &str, path: &Path) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        invalid(
+            key,
+            format!(
+                "cannot read {}: {err}. Check the path and that the pullprintd user may read it \
+                 (with systemd, LoadCredential= puts it under /run/credentials/pullprintd.service/)",
+                path.display()
+            ),
+        )
+    })?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(invalid(key, format!("{} is empty", path.display())));
+    }
+    Ok(Secret::new(value))
+}
+
+/// A duration written for people: `30s`, `5m`, `4h`, `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map(HumanDuration).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration ({err}); write it like \"30s\", \"5m\" or \"4h\""
+            ))
+        })
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Microsoft Graph and Entra ID.
+    pub graph: GraphSettings,
+    /// Which print task definition and printers are ours.
+    #[serde(default)]
+    pub printing: PrintingSettings,
+    /// How held jobs are learned of.
+    #[serde(default)]
+    pub intake: IntakeSettings,
+    /// Release stations (kiosks, card readers).
+    #[serde(default)]
+    pub stations: Vec<StationSettings>,
+    /// Release rules: hold timeout, policy.
+    #[serde(default)]
+    pub release: ReleaseSettings,
+    /// The people who release jobs.
+    #[serde(default)]
+    pub users: UsersSettings,
+    /// The local HTTP API (stations, kiosk, webhook, health, metrics).
+    #[serde(default)]
+    pub api: ApiSettings,
+    /// The SQLite store.
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// `[graph]`: the app registration and where Graph is.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSettings {
+    /// `global`, `usgov` (GCC High, L4) or `dod` (L5).
+    #[serde(default = "default_cloud")]
+    pub cloud: String,
+    /// The Entra ID tenant (GUID or domain).
+    #[serde(default)]
+    pub tenant_id: String,
+    /// The application (client) id of the app registration.
+    #[serde(default)]
+    pub client_id: String,
+    /// A file holding the client secret (preferred).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    /// The client secret inline or from `PULLPRINTD__GRAPH__CLIENT_SECRET`; filled from
+    /// `client_secret_file` by [`Settings::load`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// A PEM certificate registered on the app (certificate credential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_file: Option<PathBuf>,
+    /// The PEM private key of that certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<PathBuf>,
+    /// Overrides the Graph root (emulator, tests); `/v1.0` is appended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<url::Url>,
+    /// Overrides the Entra ID login host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_url: Option<url::Url>,
+    /// How long one Graph request may take before it is abandoned.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: HumanDuration,
+    /// The most Graph requests in flight at once (Graph throttles bursts).
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+}
+
+fn default_cloud() -> String {
+    "global".to_owned()
+}
+fn default_request_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+fn default_max_concurrent_requests() -> usize {
+    16
+}
+
+/// `[printing]`: our task definition and the printers whose jobs are held.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintingSettings {
+    /// The print task definition (found or created by `pullprintd setup`).
+    #[serde(default)]
+    pub task_definition_id: String,
+    /// Printers that carry our task trigger.
+    #[serde(default)]
+    pub queue_printers: Vec<String>,
+}
+
+/// How held jobs reach the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntakeMode {
+    /// Change notifications only (needs a public HTTPS address).
+    Webhook,
+    /// Polling the task list only (branch offices without a public address).
+    Poll,
+    /// Notifications as the fast path, polling as the backstop.
+    Both,
+}
+
+/// `[intake]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeSettings {
+    /// `webhook`, `poll` or `both`.
+    #[serde(default = "default_mode")]
+    pub mode: IntakeMode,
+    /// How often the task list is polled.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: HumanDuration,
+    /// The public HTTPS URL Graph posts notifications to (ends in `/graph/notifications`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<url::Url>,
+}
+
+fn default_mode() -> IntakeMode {
+    IntakeMode::Both
+}
+fn default_poll_interval() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Self {
+            mode: default_mode(),
+            poll_interval: default_poll_interval(),
+            public_url: None,
+        }
+    }
+}
+
+/// `[[stations]]`: one release station.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationSettings {
+    /// A short name, shown in the audit log.
+    pub id: String,
+    /// The printer this station's releases print on (jobs held elsewhere are redirected here).
+    pub printer_id: String,
+    /// A file holding the station's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// The key inline (filled from `key_file` by [`Settings::load`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Secret>,
+}
+
+/// `[release]`: what may be released, and for how long jobs are held.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSettings {
+    /// Jobs not released within this time are aborted.
+    #[serde(default = "default_hold_timeout")]
+    pub hold_timeout: HumanDuration,
+    /// The most copies a user may ask for.
+    #[serde(default = "default_max_copies")]
+    pub max_copies: u32,
+    /// Users may only save paper and toner: one-sided → two-sided and colour → black and white, never back.
+    #[serde(default)]
+    pub saving_only: bool,
+    /// How long a release call waits for Graph before answering `202 queued`.
+    #[serde(default = "default_confirm_wait")]
+    pub confirm_wait: HumanDuration,
+}
+
+fn default_hold_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(4 * 3600))
+}
+fn default_max_copies() -> u32 {
+    99
+}
+fn default_confirm_wait() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3))
+}
+
+impl Default for ReleaseSettings {
+    fn default() -> Self {
+        Self {
+            hold_timeout: default_hold_timeout(),
+            max_copies: default_max_copies(),
+            saving_only: false,
+            confirm_wait: default_confirm_wait(),
+        }
+    }
+}
+
+/// `[users]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersSettings {
+    /// The users file: `[[user]]` upn, display_name, card, pin_hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+/// `[api]`: the local HTTP listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Where the API, kiosk page, webhook and metrics listen.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// A file holding the admin key (CLI and admin endpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_key_file: Option<PathBuf>,
+    /// The admin key inline (filled from `admin_key_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_key: Option<Secret>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            admin_key_file: None,
+            admin_key: None,
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// The SQLite database file.
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+    /// How long audit records are kept.
+    #[serde(default = "default_audit_retention")]
+    pub audit_retention: HumanDuration,
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from("/var/lib/pullprintd/state.db")
+}
+fn default_audit_retention() -> HumanDuration {
+    HumanDuration(Duration::from_secs(400 * 86_400))
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            path: default_store_path(),
+            audit_retention: default_audit_retention(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// A tracing filter: `info`, `debug`, `pullprintd=debug,info`… `RUST_LOG` wins when set.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// `text`, `json` or `journald`.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+fn default_level() -> String {
+    "info".to_owned()
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: default_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
+/// The clouds Universal Print is offered in.
+pub const CLOUDS: [&str; 3] = ["global", "usgov", "dod"];
+
+impl Settings {
+    /// Reads `path` (TOML), applies `PULLPRINTD__…` overrides, reads secret files, validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::Load(format!(
+                "{} does not exist; copy config/pullprintd.toml from the distribution and edit it",
+                path.display()
+            )));
+        }
+        let source = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(environment());
+        Self::from_builder(source)
+    }
+
+    /// Builds settings from the environment alone (containers), with the same validation.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_builder(config::Config::builder().add_source(environment()))
+    }
+
+    fn from_builder(
+        builder: config::ConfigBuilder<config::builder::DefaultState>,
+    ) -> Result<Self, ConfigError> {
+        let raw = builder
+            .build()
+            .map_err(|err| ConfigError::Load(err.to_string()))?;
+        let mut settings: Settings = raw
+            .try_deserialize()
+            .map_err(|err| ConfigError::Load(explain_serde(&err.to_string())))?;
+        settings.resolve_secrets()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Parses TOML text (tests, and `check-config` on standard input), with the same validation.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_builder(
+            config::Config::builder()
+                .add_source(config::File::from_str(text, config::FileFormat::Toml)),
+        )
+    }
+
+    fn resolve_secrets(&mut self) -> Result<(), ConfigError> {
+        let graph = &mut self.graph;
+        if let Some(path) = &graph.client_secret_file {
+            if graph.client_secret.is_some() {
+                return Err(invalid(
+                    "graph.client_secret",
+                    "both client_secret and client_secret_file are set; keep only client_secret_file",
+                ));
+            }
+            graph.client_secret = Some(read_secret_file("graph.client_secret_file", path)?);
+        }
+        for (index, station) in self.stations.iter_mut().enumerate() {
+            if let Some(path) = &station.key_file {
+                if station.key.is_some() {
+                    return Err(invalid(
+                        &format!("stations[{index}].key"),
+                        "both key and key_file are set; keep only key_file",
+                    ));
+                }
+                station.key = Some(read_secret_file(
+                    &format!("stations[{index}].key_file"),
+                    path,
+                )?);
+            }
+        }
+        if let Some(path) = &self.api.admin_key_file {
+            if self.api.admin_key.is_some() {
+                return Err(invalid(
+                    "api.admin_key",
+                    "both admin_key and admin_key_file are set; keep only admin_key_file",
+                ));
+            }
+            self.api.admin_key = Some(read_secret_file("api.admin_key_file", path)?);
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let graph = &self.graph;
+        validate_cloud(&graph.cloud)?;
+        if graph.tenant_id.trim().is_empty() {
+            return Err(invalid(
+                "graph.tenant_id",
+                "missing: set it to your Entra ID tenant id (Entra admin center → Overview → Tenant ID)",
+            ));
+        }
+        if graph.client_id.trim().is_empty() {
+            return Err(invalid(
+                "graph.client_id",
+                "missing: set it to the Application (client) ID of the pullprintd app registration",
+            ));
+        }
+        let has_secret = graph.client_secret.is_some();
+        let has_cert = graph.certificate_file.is_some() || graph.private_key_file.is_some();
+        match (has_secret, has_cert) {
+            (true, true) => {
+                return Err(invalid(
+                    "graph.client_secret",
+                    "both a client secret and a certificate are set; use one credential: \
+                     remove client_secret(_file) or certificate_file/private_key_file",
+                ));
+            }
+            (false, false) => {
+                return Err(invalid(
+                    "graph.client_secret_file",
+                    "no credential: set client_secret_file (or PULLPRINTD__GRAPH__CLIENT_SECRET), \
+                     or certificate_file and private_key_file",
+                ));
+            }
+            (false, true) => {
+                for (key, path) in [
+                    ("graph.certificate_file", &graph.certificate_file),
+                    ("graph.private_key_file", &graph.private_key_file),
+                ] {
+                    let Some(path) = path else {
+                        return Err(invalid(
+                            key,
+                            "missing: a certificate credential needs both certificate_file and private_key_file",
+                        ));
+                    };
+                    read_secret_file(key, path)?;
+                }
+            }
+            (true, false) => {}
+        }
+        if graph.max_concurrent_requests == 0 {
+            return Err(invalid(
+                "graph.max_concurrent_requests",
+                "must be at least 1 (16 is a good start)",
+            ));
+        }
+        if self.intake.poll_interval.0 < Duration::from_secs(1) {
+            return Err(invalid(
+                "intake.poll_interval",
+                "must be at least 1s; Graph throttles tighter loops (30s is a good start)",
+            ));
+        }
+        if self.intake.mode == IntakeMode::Webhook && self.intake.public_url.is_none() {
+            return Err(invalid(
+                "intake.public_url",
+                "mode = \"webhook\" needs public_url, the HTTPS address Graph posts to \
+                 (https://print.example.org/graph/notifications); or use mode = \"poll\"",
+            ));
+        }
+        if let Some(url) = &self.intake.public_url {
+            let loopback = url
+                .host_str()
+                .is_some_and(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]");
+            if url.scheme() != "https" && !loopback {
+                return Err(invalid(
+                    "intake.public_url",
+                    format!("`{url}` is not HTTPS; Graph only delivers notifications to https:// URLs"),
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (index, station) in self.stations.iter().enumerate() {
+            let key = format!("stations[{index}]");
+            if station.id.trim().is_empty() {
+                return Err(invalid(&format!("{key}.id"), "empty; give the station a short name"));
+            }
+            if !seen.insert(station.id.as_str()) {
+                return Err(invalid(
+                    &format!("{key}.id"),
+                    format!("`{}` is used by two stations; ids must be unique", station.id),
+                ));
+            }
+            if station.printer_id.trim().is_empty() {
+                return Err(invalid(
+                    &format!("{key}.printer_id"),
+                    "empty; set the Universal Print printer id where this station's releases print",
+                ));
+            }
+            match &station.key {
+                None => {
+                    return Err(invalid(
+                        &format!("{key}.key_file"),
+                        format!(
+                            "station `{}` has no key; create one with `openssl rand -hex 32 > FILE` and set key_file",
+                            station.id
+                        ),
+                    ));
+                }
+                Some(secret) if secret.expose().len() < 16 => {
+                    return Err(invalid(
+                        &format!("{key}.key_file"),
+                        format!(
+                            "the key of station `{}` is shorter than 16 characters; use `openssl rand -hex 32`",
+                            station.id
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(admin) = &self.api.admin_key
+            && admin.expose().len() < 16
+        {
+            return Err(invalid(
+                "api.admin_key_file",
+                "the admin key is shorter than 16 characters; use `openssl rand -hex 32`",
+            ));
+        }
+        if self.release.max_copies == 0 {
+            return Err(invalid("release.max_copies", "must be at least 1"));
+        }
+        if self.release.hold_timeout.0 < Duration::from_secs(60) {
+            return Err(invalid(
+                "release.hold_timeout",
+                "must be at least 1m (4h is usual)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective settings as TOML, with every secret shown as `[REDACTED]`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+    }
+}
+
+fn validate_cloud(cloud: &str) -> Result<(), ConfigError> {
+    match cloud.to_ascii_lowercase().as_str() {
+        "global" | "usgov" | "dod" => Ok(()),
+        "china" | "21vianet" | "mooncake" => Err(invalid(
+            "graph.cloud",
+            "Universal Print is not available in 21Vianet (Microsoft Graph China); \
+             pullprintd can only serve tenants in global, usgov or dod",
+        )),
+        other => Err(invalid(
+            "graph.cloud",
+            format!("unknown cloud `{other}`; use one of {}", CLOUDS.join(", ")),
+        )),
+    }
+}
+
+fn environment() -> config::Environment {
+    config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("printing.queue_printers")
+}
+
+/// serde's messages say "unknown field `tenant`, expected one of …"; add the fix.
+fn explain_serde(message: &str) -> String {
+    if message.contains("unknown field") {
+        format!("{message}. Check the spelling against config/pullprintd.toml")
+    } else if message.contains("missing field") {
+        format!("{message}. Add it to the configuration file (see config/pullprintd.toml)")
+    } else {
+        message.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [graph]
+        tenant_id = "contoso.onmicrosoft.com"
+        client_id = "00000000-0000-0000-0000-000000000001"
+        client_secret = "s3cret-value"
+    "#;
+
+    fn err(text: &str) -> String {
+        Settings::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_minimal_file_gets_the_documented_defaults() {
+        let s = Settings::from_toml(MINIMAL).unwrap();
+        assert_eq!(s.graph.cloud, "global");
+        assert_eq!(s.intake.mode, IntakeMode::Both);
+        assert_eq!(s.intake.poll_interval.0, Duration::from_secs(30));
+        assert_eq!(s.release.hold_timeout.0, Duration::from_secs(4 * 3600));
+        assert_eq!(s.api.listen, default_listen());
+    }
+
+    #[test]
+    fn human_durations_are_understood() {
+        let s = Settings::from_toml(&format!(
+            "{MINIMAL}\n[intake]\nmode = \"poll\"\npoll_interval = \"1m 30s\"\n[release]\nhold_timeout = \"2h\"\n"
+        ))
+        .unwrap();
+        assert_eq!(s.intake.poll_interval.0, Duration::from_secs(90));
+        assert_eq!(s.release.hold_timeout.0, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_value_and_the_expected_form() {
+        let e = err(&format!("{MINIMAL}\n[intake]\npoll_interval = \"soon\"\n"));
+        assert!(e.contains("`soon` is not a duration"), "{e}");
+        assert!(e.contains("\"30s\""), "{e}");
+    }
+
+    #[test]
+    fn a_misspelt_key_is_an_error_not_a_silent_default() {
+        let e = err(&format!("{MINIMAL}\n[intake]\npol_interval = \"30s\"\n"));
+        assert!(e.contains("pol_interval"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_tenant_says_where_to_find_it() {
+        let e = err("[graph]\nclient_id = \"x\"\nclient_secret = \"y\"\n");
+        assert!(e.contains("graph.tenant_id"), "{e}");
+        assert!(e.contains("Tenant ID"), "{e}");
+    }
+
+    #[test]
+    fn the_china_cloud_is_refused_with_the_reason() {
+        let e = err(&format!("{MINIMAL}\n").replace("[graph]", "[graph]\ncloud = \"china\""));
+        assert!(e.contains("not available in 21Vianet"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_cloud_lists_the_known_ones() {
+        let e = err(&MINIMAL.replace("[graph]", "[graph]\ncloud = \"mars\""));
+        assert!(e.contains("unknown cloud `mars`"), "{e}");
+        assert!(e.contains("global, usgov, dod"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_and_a_certificate_together_are_refused() {
+        let e = err(&format!("{MINIMAL}certificate_file = \"/x.pem\"\nprivate_key_file = \"/y.pem\"\n"));
+        assert!(e.contains("use one credential"), "{e}");
+    }
+
+    #[test]
+    fn no_credential_at_all_is_refused_with_the_choices() {
+        let e = err("[graph]\ntenant_id = \"t\"\nclient_id = \"c\"\n");
+        assert!(e.contains("no credential"), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_key_file_is_named() {
+        let e = err(&format!(
+            "{MINIMAL}\n[[stations]]\nid = \"lobby\"\nprinter_id = \"p\"\nkey_file = \"/nonexistent/lobby.key\"\n"
+        ));
+        assert!(e.contains("stations[0].key_file"), "{e}");
+        assert!(e.contains("/nonexistent/lobby.key"), "{e}");
+    }
+
+    #[test]
+    fn secret_files_are_read_with_surrounding_whitespace_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "  the-secret-value\n").unwrap();
+        let text = format!(
+            "[graph]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"\n",
+            secret.display()
+        );
+        let s = Settings::from_toml(&text).unwrap();
+        assert_eq!(s.graph.client_secret.unwrap().expose(), "the-secret-value");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_the_printed_settings_or_debug_output() {
+        let text = format!(
+            "{MINIMAL}\n[[stations]]\nid = \"lobby\"\nprinter_id = \"p\"\nkey = \"station-key-0123456789\"\n"
+        );
+        let s = Settings::from_toml(&text).unwrap();
+        let printed = s.to_redacted_toml();
+        let debug = format!("{s:?}");
+        for shown in [&printed, &debug] {
+            assert!(!shown.contains("s3cret-value"), "{shown}");
+            assert!(!shown.contains("station-key-0123456789"), "{shown}");
+            assert!(shown.contains("[REDACTED]"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_short_station_key_is_refused() {
+        let e = err(&format!(
+            "{MINIMAL}\n[[stations]]\nid = \"lobby\"\nprinter_id = \"p\"\nkey = \"short\"\n"
+        ));
+        assert!(e.contains("shorter than 16"), "{e}");
+    }
+
+    #[test]
+    fn webhook_mode_without_a_public_url_is_refused() {
+        let e = err(&format!("{MINIMAL}\n[intake]\nmode = \"webhook\"\n"));
+        assert!(e.contains("intake.public_url"), "{e}");
+    }
+
+    #[test]
+    fn a_plain_http_public_url_is_refused() {
+        let e = err(&format!(
+            "{MINIMAL}\n[intake]\npublic_url = \"http://print.example.org/graph/notifications\"\n"
+        ));
+        assert!(e.contains("not HTTPS"), "{e}");
+    }
+}

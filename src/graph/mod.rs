@@ -1,0 +1,1 @@
+//! Microsoft Graph print client: Entra ID authentication, national clouds, retries, typed model.

@@ -1,0 +1,26 @@
+//! # pullprintd — pull printing for Microsoft Universal Print
+//!
+//! Users print to a Universal Print printer that carries our task trigger; Universal Print holds the
+//! job with a print task in `processing`. pullprintd learns of the task, shows the job to its owner at
+//! a release station, and on their word patches the job and completes the task (or redirects the job to
+//! the station's printer, or aborts it). Every held job ends exactly once in `completed` or `aborted`.
+//!
+//! ## Map of the modules, in the order a print job meets them
+//!
+//! - [`config`] — the typed configuration: TOML file, then `PULLPRINTD__SECTION__KEY` environment.
+//! - [`telemetry`] — logging (text or JSON) set up before anything else can fail.
+//! - [`graph`] — the Microsoft Graph client: Entra ID tokens (secret, certificate, device code),
+//!   national clouds, retries that honour `Retry-After`, and the typed print model.
+//! - [`store`] — SQLite on disk: held jobs, the durable action queue, intake dedupe, audit log.
+//! - [`emulator`] — a Universal Print emulator that enforces Microsoft's documented rules; the demo,
+//!   the tests and the benchmarks run against it.
+//! - [`clock`] — injected time, so tests can move days ahead without waiting.
+//! - [`exit`] — sysexits-style process exit codes.
+
+pub mod clock;
+pub mod config;
+pub mod emulator;
+pub mod exit;
+pub mod graph;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,2 @@
+//! The `pullprintd` command line.
+fn main() {}
