@@ -110,17 +110,36 @@ pub struct HumanDuration(pub Duration);
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map(HumanDuration).map_err(|err| {
-            serde::de::Error::custom(format!(
-                "`{text}` is not a duration ({err}); write it like \"30s\", \"5m\" or \"4h\""
-            ))
-        })
+        humantime::parse_duration(&text)
+            .map(HumanDuration)
+            .map_err(|err| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a duration ({err}); write it like \"30s\", \"5m\" or \"4h\""
+                ))
+            })
     }
 }
 
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(self.0).to_string())
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    /// The largest whole unit that says it exactly (`400d`, `4h`, `90s`): humantime's own rendering
+    /// of 400 days ("1year 1month 4days 7h 26m 24s") is exact but unreadable.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.as_secs();
+        if self.0.subsec_nanos() != 0 || secs == 0 {
+            return write!(f, "{}", humantime::format_duration(self.0));
+        }
+        for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+            if secs.is_multiple_of(size) {
+                return write!(f, "{}{unit}", secs / size);
+            }
+        }
+        write!(f, "{secs}s")
     }
 }
 
@@ -564,7 +583,9 @@ impl Settings {
             if url.scheme() != "https" && !loopback {
                 return Err(invalid(
                     "intake.public_url",
-                    format!("`{url}` is not HTTPS; Graph only delivers notifications to https:// URLs"),
+                    format!(
+                        "`{url}` is not HTTPS; Graph only delivers notifications to https:// URLs"
+                    ),
                 ));
             }
         }
@@ -572,12 +593,18 @@ impl Settings {
         for (index, station) in self.stations.iter().enumerate() {
             let key = format!("stations[{index}]");
             if station.id.trim().is_empty() {
-                return Err(invalid(&format!("{key}.id"), "empty; give the station a short name"));
+                return Err(invalid(
+                    &format!("{key}.id"),
+                    "empty; give the station a short name",
+                ));
             }
             if !seen.insert(station.id.as_str()) {
                 return Err(invalid(
                     &format!("{key}.id"),
-                    format!("`{}` is used by two stations; ids must be unique", station.id),
+                    format!(
+                        "`{}` is used by two stations; ids must be unique",
+                        station.id
+                    ),
                 ));
             }
             if station.printer_id.trim().is_empty() {
@@ -696,6 +723,25 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_knows_only_real_keys() {
+        let example = include_str!("../config/pullprintd.toml").replace(
+            "client_secret_file = \"/run/credentials/pullprintd.service/client-secret\"",
+            "client_secret = \"from-the-environment\"",
+        );
+        let s = Settings::from_toml(&example).unwrap();
+        assert_eq!(s.store.audit_retention.0, Duration::from_secs(400 * 86_400));
+    }
+
+    #[test]
+    fn durations_print_in_their_largest_exact_unit() {
+        let shown = |secs| HumanDuration(Duration::from_secs(secs)).to_string();
+        assert_eq!(shown(400 * 86_400), "400d");
+        assert_eq!(shown(4 * 3_600), "4h");
+        assert_eq!(shown(90), "90s");
+        assert_eq!(shown(120), "2m");
+    }
+
+    #[test]
     fn human_durations_are_understood() {
         let s = Settings::from_toml(&format!(
             "{MINIMAL}\n[intake]\nmode = \"poll\"\npoll_interval = \"1m 30s\"\n[release]\nhold_timeout = \"2h\"\n"
@@ -740,7 +786,9 @@ mod tests {
 
     #[test]
     fn a_secret_and_a_certificate_together_are_refused() {
-        let e = err(&format!("{MINIMAL}certificate_file = \"/x.pem\"\nprivate_key_file = \"/y.pem\"\n"));
+        let e = err(&format!(
+            "{MINIMAL}certificate_file = \"/x.pem\"\nprivate_key_file = \"/y.pem\"\n"
+        ));
         assert!(e.contains("use one credential"), "{e}");
     }
 

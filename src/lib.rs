@@ -7,6 +7,7 @@
 //!
 //! ## Map of the modules, in the order a print job meets them
 //!
+//! - [`cli`] — the command line and its exit codes.
 //! - [`config`] — the typed configuration: TOML file, then `PULLPRINTD__SECTION__KEY` environment.
 //! - [`telemetry`] — logging (text or JSON) set up before anything else can fail.
 //! - [`graph`] — the Microsoft Graph client: Entra ID tokens (secret, certificate, device code),
@@ -17,6 +18,7 @@
 //! - [`clock`] — injected time, so tests can move days ahead without waiting.
 //! - [`exit`] — sysexits-style process exit codes.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod emulator;

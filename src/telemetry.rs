@@ -20,39 +20,55 @@ pub enum LogFormat {
     Journald,
 }
 
+type Filtered = tracing_subscriber::layer::Layered<
+    reload::Layer<EnvFilter, tracing_subscriber::Registry>,
+    tracing_subscriber::Registry,
+>;
+type FormatLayer = Box<dyn tracing_subscriber::Layer<Filtered> + Send + Sync>;
+
 /// A handle that lets the configuration change the log level and format once it has been read.
 pub struct Telemetry {
     filter: reload::Handle<EnvFilter, tracing_subscriber::Registry>,
+    format: reload::Handle<FormatLayer, Filtered>,
 }
 
-/// Installs a text subscriber at `info` (or `RUST_LOG`) and returns a handle to adjust it later.
+fn format_layer(format: LogFormat) -> FormatLayer {
+    match format {
+        LogFormat::Text => Box::new(fmt::layer().with_writer(std::io::stderr)),
+        LogFormat::Json => Box::new(fmt::layer().json().with_writer(std::io::stderr)),
+        LogFormat::Journald => Box::new(
+            fmt::layer()
+                .without_time()
+                .with_ansi(false)
+                .with_writer(std::io::stderr),
+        ),
+    }
+}
+
+/// Installs a text subscriber at `info` (or `RUST_LOG`) on stderr and returns a handle to adjust it
+/// once the configuration is known.
 ///
-/// Call once, first thing in `main`. Calling it twice (as tests may) leaves the first subscriber.
+/// Call once, first thing in `main`. A second call (as tests may make) leaves the first subscriber.
 pub fn init() -> Telemetry {
-    init_with(LogFormat::Text)
-}
-
-/// Installs the subscriber with the given format.
-pub fn init_with(format: LogFormat) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (filter, handle) = reload::Layer::new(filter);
-    let registry = tracing_subscriber::registry().with(filter);
-    // A second initialisation (tests) fails harmlessly; the first subscriber stays.
-    let _ = match format {
-        LogFormat::Text => registry.with(fmt::layer().with_writer(std::io::stderr)).try_init(),
-        LogFormat::Json => registry
-            .with(fmt::layer().json().with_writer(std::io::stderr))
-            .try_init(),
-        LogFormat::Journald => registry
-            .with(fmt::layer().without_time().with_ansi(false).with_writer(std::io::stderr))
-            .try_init(),
-    };
-    Telemetry { filter: handle }
+    let (filter, filter_handle) = reload::Layer::new(filter);
+    let (format, format_handle) = reload::Layer::new(format_layer(LogFormat::Text));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(format)
+        .try_init();
+    Telemetry {
+        filter: filter_handle,
+        format: format_handle,
+    }
 }
 
 impl Telemetry {
-    /// Applies the configured level unless `RUST_LOG` is set (the environment wins, for debugging).
-    pub fn set_level(&self, level: &str) {
+    /// Applies the configured level and format. `RUST_LOG`, when set, wins over the level.
+    pub fn configure(&self, level: &str, format: LogFormat) {
+        if format != LogFormat::Text {
+            let _ = self.format.reload(format_layer(format));
+        }
         if std::env::var_os("RUST_LOG").is_some() {
             return;
         }

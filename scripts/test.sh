@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command of the README: formatting, lints, then every test (unit, integration against the
+# Universal Print emulator, schema validation of the Graph requests the client sent).
+# Installs the Python packages the schema check needs when they are missing (into the user site).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+shared="${PULLPRINTD_SHARED:-$(cd .. && pwd)/shared}"
+if [ ! -f "$shared/graph/print-openapi-v1.0.yaml" ]; then
+    echo "scripts/test.sh: the shared reference folder was not found at $shared;" >&2
+    echo "  check out the project with shared/ beside it, or set PULLPRINTD_SHARED." >&2
+    exit 1
+fi
+export PULLPRINTD_SHARED="$shared"
+
+if ! python3 -c 'import openapi_core, yaml' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check openapi-core pyyaml
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked

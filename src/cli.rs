@@ -1,0 +1,90 @@
+//! The command line: sub-commands, their arguments, and the exit code each outcome maps to.
+//!
+//! Names are part of the public interface (design.md §3.1): `run`, `demo`, `emulator`,
+//! `check-config`, `setup`, `hash-pin`, `jobs`, `release`, `delete`. Exit codes follow [`crate::exit`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::exit;
+use crate::telemetry::Telemetry;
+
+/// Pull printing (secure release) for Microsoft Universal Print.
+#[derive(Debug, Parser)]
+#[command(name = "pullprintd", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a configuration file and print the effective settings, secrets redacted.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(
+            long,
+            short,
+            env = "PULLPRINTD_CONFIG",
+            default_value = "/etc/pullprintd/pullprintd.toml"
+        )]
+        config: PathBuf,
+    },
+}
+
+/// Parses the command line and runs the chosen command; returns the process exit code.
+pub fn main(telemetry: &Telemetry) -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version are not errors; everything else is a usage error (64), not clap's 2.
+            let code = if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    ExitCode::from(run(cli, telemetry))
+}
+
+fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
+    match cli.command {
+        Command::CheckConfig { config } => check_config(&config, telemetry),
+    }
+}
+
+/// Loads the configuration or reports why not (exit 78).
+pub fn load_settings(path: &std::path::Path, telemetry: &Telemetry) -> Result<Settings, u8> {
+    match Settings::load(path) {
+        Ok(settings) => {
+            telemetry.configure(&settings.log.level, settings.log.format);
+            Ok(settings)
+        }
+        Err(err) => {
+            eprintln!("pullprintd: {}: {err}", path.display());
+            Err(exit::CONFIG)
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path, telemetry: &Telemetry) -> u8 {
+    match load_settings(path, telemetry) {
+        Ok(settings) => {
+            println!(
+                "# {}: valid. Effective settings (secrets redacted):\n",
+                path.display()
+            );
+            print!("{}", settings.to_redacted_toml());
+            exit::OK
+        }
+        Err(code) => code,
+    }
+}
