@@ -35,6 +35,8 @@ pub enum Command {
         )]
         config: PathBuf,
     },
+    /// Read a PIN on standard input and print its argon2id PHC string for the users file.
+    HashPin,
 }
 
 /// Parses the command line and runs the chosen command; returns the process exit code.
@@ -58,6 +60,7 @@ pub fn main(telemetry: &Telemetry) -> ExitCode {
 fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
     match cli.command {
         Command::CheckConfig { config } => check_config(&config, telemetry),
+        Command::HashPin => hash_pin(),
     }
 }
 
@@ -86,5 +89,23 @@ fn check_config(path: &std::path::Path, telemetry: &Telemetry) -> u8 {
             exit::OK
         }
         Err(code) => code,
+    }
+}
+
+fn hash_pin() -> u8 {
+    let mut line = String::new();
+    if let Err(err) = std::io::stdin().read_line(&mut line) {
+        eprintln!("pullprintd hash-pin: cannot read the PIN from standard input: {err}");
+        return exit::DATAERR;
+    }
+    match crate::station::users::hash_pin(&line) {
+        Ok(hash) => {
+            println!("{hash}");
+            exit::OK
+        }
+        Err(err) => {
+            eprintln!("pullprintd hash-pin: {err}");
+            exit::DATAERR
+        }
     }
 }

@@ -24,5 +24,7 @@ pub mod config;
 pub mod emulator;
 pub mod exit;
 pub mod graph;
+pub mod secrets;
+pub mod station;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,293 @@
+//! The users file: who may release jobs, their badge card number and their PIN hash.
+//!
+//! ```toml
+//! [[user]]
+//! upn = "ada.lovelace@contoso.com"
+//! display_name = "Ada Lovelace"
+//! card = "0004521337"                      # what the card reader types
+//! pin_hash = "$argon2id$v=19$m=19456,t=2,p=1$…"   # from `pullprintd hash-pin`
+//! ```
+//!
+//! Invariants after [`UserDirectory::load`]: UPNs and cards are unique (UPNs compared
+//! case-insensitively, as Entra ID does), and every PIN hash is a valid argon2id PHC string. PINs are
+//! never stored or logged in clear; a PIN check for an unknown user still costs one argon2 run, so the
+//! time a sign-in takes does not reveal whether the user exists.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use serde::Deserialize;
+
+/// One person who may release jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user principal name, as Graph reports it as the job owner.
+    pub upn: String,
+    /// The name shown at the station.
+    pub display_name: String,
+    /// The badge number the card reader types, if the user has a card.
+    pub card: Option<String>,
+    pin_hash: Option<String>,
+}
+
+impl User {
+    /// A user known from the directory (Entra ID card lookup): card sign-in only, no PIN.
+    pub fn from_directory(upn: String, display_name: String, card: String) -> Self {
+        Self {
+            upn,
+            display_name,
+            card: Some(card),
+            pin_hash: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersFile {
+    #[serde(default)]
+    user: Vec<UserEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserEntry {
+    upn: String,
+    display_name: String,
+    #[serde(default)]
+    card: Option<String>,
+    #[serde(default)]
+    pin_hash: Option<String>,
+}
+
+/// A problem with the users file, said so that an administrator can fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("users file {path}: {problem}")]
+pub struct UsersFileError {
+    path: String,
+    problem: String,
+}
+
+/// Everyone who may sign in at a station, indexed by UPN and by card.
+#[derive(Debug, Default, Clone)]
+pub struct UserDirectory {
+    by_upn: HashMap<String, User>,
+    by_card: HashMap<String, String>,
+}
+
+/// A PIN hash that no PIN matches, verified against when the user is unknown or has no PIN, so
+/// that a failed sign-in always costs the same.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$YWJjZGVmZ2hpamtsbW5vcA$Zmn8yLv8kaAtxwIoovxlLQ9IH+1/zZc4E9Pm8+FmOBU";
+
+impl UserDirectory {
+    /// Reads and checks the users file.
+    pub fn load(path: &Path) -> Result<Self, UsersFileError> {
+        let fail = |problem: String| UsersFileError {
+            path: path.display().to_string(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            fail(format!(
+                "cannot read it: {err}; check [users] file and that the pullprintd user may read it"
+            ))
+        })?;
+        Self::parse(&text).map_err(fail)
+    }
+
+    /// Parses the text of a users file.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: UsersFile =
+            toml::from_str(text).map_err(|err| format!("not a valid users file: {err}"))?;
+        let mut directory = Self::default();
+        for (index, entry) in file.user.into_iter().enumerate() {
+            let at = format!("user[{index}]");
+            let upn = entry.upn.trim().to_owned();
+            if upn.is_empty() || !upn.contains('@') {
+                return Err(format!(
+                    "{at}: upn `{upn}` is not a user principal name (name@domain)"
+                ));
+            }
+            if let Some(hash) = &entry.pin_hash {
+                let parsed = PasswordHash::new(hash).map_err(|err| {
+                    format!("{at} ({upn}): pin_hash is not a PHC string ({err}); make one with `pullprintd hash-pin`")
+                })?;
+                if parsed.algorithm.as_str() != "argon2id" {
+                    return Err(format!(
+                        "{at} ({upn}): pin_hash uses {}, not argon2id; make one with `pullprintd hash-pin`",
+                        parsed.algorithm
+                    ));
+                }
+            }
+            let card = entry
+                .card
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty());
+            let key = upn.to_lowercase();
+            if directory.by_upn.contains_key(&key) {
+                return Err(format!("{at}: upn `{upn}` appears twice"));
+            }
+            if let Some(card) = &card
+                && let Some(other) = directory.by_card.insert(card.clone(), key.clone())
+            {
+                return Err(format!(
+                    "{at}: card `{card}` is also the card of `{other}`; cards must be unique"
+                ));
+            }
+            directory.by_upn.insert(
+                key,
+                User {
+                    upn,
+                    display_name: entry.display_name,
+                    card,
+                    pin_hash: entry.pin_hash,
+                },
+            );
+        }
+        Ok(directory)
+    }
+
+    /// The user with this card number.
+    pub fn by_card(&self, card: &str) -> Option<&User> {
+        self.by_card
+            .get(card.trim())
+            .and_then(|key| self.by_upn.get(key))
+    }
+
+    /// The user with this UPN (case-insensitive).
+    pub fn by_upn(&self, upn: &str) -> Option<&User> {
+        self.by_upn.get(&upn.trim().to_lowercase())
+    }
+
+    /// How many users there are.
+    pub fn len(&self) -> usize {
+        self.by_upn.len()
+    }
+
+    /// Whether there are no users.
+    pub fn is_empty(&self) -> bool {
+        self.by_upn.is_empty()
+    }
+
+    /// Checks a UPN + PIN sign-in. CPU-heavy (argon2): call it from `spawn_blocking`.
+    pub fn verify_pin(&self, upn: &str, pin: &str) -> Option<&User> {
+        let user = self.by_upn(upn);
+        let hash = user
+            .and_then(|u| u.pin_hash.as_deref())
+            .unwrap_or(DECOY_HASH);
+        let matches = PasswordHash::new(hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(pin.as_bytes(), &parsed)
+                .is_ok()
+        });
+        match user {
+            Some(u) if matches && u.pin_hash.is_some() => Some(u),
+            _ => None,
+        }
+    }
+}
+
+/// Hashes a PIN into an argon2id PHC string for the users file.
+pub fn hash_pin(pin: &str) -> Result<String, String> {
+    let pin = pin.trim_end_matches(['\r', '\n']);
+    if pin.chars().count() < 4 {
+        return Err("a PIN needs at least 4 characters".to_owned());
+    }
+    Argon2::default()
+        .hash_password(pin.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|err| format!("cannot hash the PIN: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn directory() -> UserDirectory {
+        let hash = hash_pin("2468").unwrap();
+        UserDirectory::parse(&format!(
+            r#"
+            [[user]]
+            upn = "Ada.Lovelace@contoso.com"
+            display_name = "Ada Lovelace"
+            card = "0004521337"
+            pin_hash = "{hash}"
+
+            [[user]]
+            upn = "grace@contoso.com"
+            display_name = "Grace Hopper"
+            "#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_user_is_found_by_card_and_by_upn_in_any_case() {
+        let d = directory();
+        assert_eq!(
+            d.by_card(" 0004521337 ").unwrap().display_name,
+            "Ada Lovelace"
+        );
+        assert_eq!(
+            d.by_upn("ada.lovelace@CONTOSO.com")
+                .unwrap()
+                .card
+                .as_deref(),
+            Some("0004521337")
+        );
+        assert!(d.by_card("999").is_none());
+        assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn the_right_pin_signs_in_and_a_wrong_one_does_not() {
+        let d = directory();
+        assert_eq!(
+            d.verify_pin("ada.lovelace@contoso.com", "2468")
+                .unwrap()
+                .upn,
+            "Ada.Lovelace@contoso.com"
+        );
+        assert!(d.verify_pin("ada.lovelace@contoso.com", "2469").is_none());
+    }
+
+    #[test]
+    fn a_user_without_a_pin_or_an_unknown_user_cannot_sign_in_with_a_pin() {
+        let d = directory();
+        assert!(d.verify_pin("grace@contoso.com", "").is_none());
+        assert!(d.verify_pin("grace@contoso.com", "2468").is_none());
+        assert!(d.verify_pin("nobody@contoso.com", "2468").is_none());
+    }
+
+    #[test]
+    fn the_decoy_hash_is_a_valid_argon2id_string() {
+        let parsed = PasswordHash::new(DECOY_HASH).unwrap();
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+    }
+
+    #[test]
+    fn duplicate_cards_are_refused_naming_both_users() {
+        let e = UserDirectory::parse(
+            "[[user]]\nupn=\"a@x\"\ndisplay_name=\"A\"\ncard=\"1\"\n[[user]]\nupn=\"b@x\"\ndisplay_name=\"B\"\ncard=\"1\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("card `1`") && e.contains("a@x"), "{e}");
+    }
+
+    #[test]
+    fn a_pin_hash_that_is_not_argon2id_is_refused_with_the_fix() {
+        let e =
+            UserDirectory::parse("[[user]]\nupn=\"a@x\"\ndisplay_name=\"A\"\npin_hash=\"1234\"\n")
+                .unwrap_err();
+        assert!(e.contains("pullprintd hash-pin"), "{e}");
+    }
+
+    #[test]
+    fn a_short_pin_is_refused_by_hash_pin() {
+        assert!(hash_pin("12\n").is_err());
+        assert!(hash_pin("1234\n").unwrap().starts_with("$argon2id$"));
+    }
+}
