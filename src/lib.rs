@@ -22,5 +22,6 @@ pub mod config;
 pub mod emulator;
 pub mod exit;
 pub mod graph;
+pub mod release;
 pub mod store;
 pub mod telemetry;
