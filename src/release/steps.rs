@@ -642,3 +642,497 @@ fn mismatch(kind: ActionKind, step: Step) -> Finish {
         ),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::ActionId;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    fn held_configuration() -> Value {
+        json!({"copies": 1, "colorMode": "color"})
+    }
+
+    fn changed() -> Value {
+        json!({"copies": 2, "colorMode": "color"})
+    }
+
+    fn action(kind: ActionKind, step: Step, changes: Option<Value>) -> Action {
+        Action {
+            id: ActionId(1),
+            task_id: "task".to_owned(),
+            definition_id: "def".to_owned(),
+            printer_id: "printer-a".to_owned(),
+            job_id: "job".to_owned(),
+            kind,
+            changes,
+            held_configuration: held_configuration(),
+            destination_printer_id: (kind == ActionKind::Redirect)
+                .then(|| "printer-lobby".to_owned()),
+            station_id: Some("lobby".to_owned()),
+            requested_by: "ada@example.org".to_owned(),
+            requested_at: datetime!(2026-03-02 08:00 UTC),
+            step,
+            attempts: 0,
+            next_attempt_at: datetime!(2026-03-02 08:00 UTC),
+            last_error: None,
+            graph_request_id: None,
+        }
+    }
+
+    fn seen(job_state: JobState, task_state: Option<TaskState>) -> Observation {
+        Observation::Found(ObservedJob {
+            job_state,
+            task_state,
+            redirected_to: None,
+        })
+    }
+
+    /// Held: the job paused, our task processing.
+    fn still_held() -> Observation {
+        seen(JobState::Paused, Some(TaskState::Processing))
+    }
+
+    fn outcome(todo: &NextStep) -> Option<Outcome> {
+        match todo {
+            NextStep::Done(finish) => Some(finish.outcome),
+            _ => None,
+        }
+    }
+
+    fn redirect_call() -> GraphCall {
+        GraphCall::Redirect {
+            destination_printer_id: "printer-lobby".to_owned(),
+            configuration: changed(),
+        }
+    }
+
+    use ActionKind::{Delete, Expire, Redirect, Release};
+
+    #[test]
+    fn each_path_starts_with_its_first_call() {
+        let cases = [
+            (Release, None, GraphCall::CompleteTask),
+            // Asked for what the job already has: no PATCH job.
+            (Release, Some(held_configuration()), GraphCall::CompleteTask),
+            (
+                Release,
+                Some(changed()),
+                GraphCall::PatchJob {
+                    configuration: changed(),
+                },
+            ),
+            (Redirect, Some(changed()), redirect_call()),
+            (
+                Redirect,
+                None,
+                GraphCall::Redirect {
+                    destination_printer_id: "printer-lobby".to_owned(),
+                    configuration: held_configuration(),
+                },
+            ),
+            (
+                Delete,
+                None,
+                GraphCall::Abort {
+                    reason: "Deleted at release station lobby".to_owned(),
+                },
+            ),
+            (
+                Expire,
+                None,
+                GraphCall::Abort {
+                    reason: "Not released within the hold time".to_owned(),
+                },
+            ),
+        ];
+        for (kind, changes, call) in cases {
+            let a = action(kind, Step::Queued, changes.clone());
+            assert_eq!(next(&a), NextStep::Call(call), "{kind} with {changes:?}");
+        }
+    }
+
+    #[test]
+    fn after_each_completed_step_comes_the_next_call() {
+        let cases = [
+            (Release, Step::PatchJobDone, GraphCall::CompleteTask),
+            (Delete, Step::AbortDone, GraphCall::AbortTask),
+            (Expire, Step::AbortDone, GraphCall::AbortTask),
+        ];
+        for (kind, step, call) in cases {
+            assert_eq!(
+                next(&action(kind, step, Some(changed()))),
+                NextStep::Call(call)
+            );
+        }
+    }
+
+    #[test]
+    fn every_intent_is_settled_by_reading_the_job_before_anything_else() {
+        let cases = [
+            (Release, Step::PatchJobSending),
+            (Release, Step::CompleteTaskSending),
+            (Redirect, Step::RedirectSending),
+            (Delete, Step::AbortSending),
+            (Delete, Step::AbortTaskSending),
+            (Expire, Step::AbortSending),
+            (Expire, Step::AbortTaskSending),
+        ];
+        for (kind, step) in cases {
+            assert_eq!(
+                next(&action(kind, step, Some(changed()))),
+                NextStep::Settle(Probe::GetJobWithTasks),
+                "{kind} at {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_step_from_another_path_fails_instead_of_guessing() {
+        for (kind, step) in [
+            (Release, Step::RedirectSending),
+            (Redirect, Step::PatchJobDone),
+            (Delete, Step::CompleteTaskSending),
+        ] {
+            let a = action(kind, step, None);
+            assert_eq!(
+                outcome(&next(&a)),
+                Some(Outcome::Failed),
+                "{kind} at {step}"
+            );
+            assert_eq!(
+                outcome(&after_probe(&a, &Probe::GetJobWithTasks, &still_held())),
+                Some(Outcome::Failed)
+            );
+        }
+        let mut no_destination = action(Redirect, Step::Queued, None);
+        no_destination.destination_printer_id = None;
+        assert_eq!(outcome(&next(&no_destination)), Some(Outcome::Failed));
+    }
+
+    #[test]
+    fn a_successful_call_records_its_step_or_finishes_the_action() {
+        let release = action(Release, Step::PatchJobSending, Some(changed()));
+        assert_eq!(
+            after_success(
+                &release,
+                &GraphCall::PatchJob {
+                    configuration: changed()
+                }
+            ),
+            Advance::Record(Step::PatchJobDone)
+        );
+        let finished = |a: &Action, call: &GraphCall| match after_success(a, call) {
+            Advance::Done(finish) => Some(finish.outcome),
+            Advance::Record(_) => None,
+        };
+        assert_eq!(
+            finished(&release, &GraphCall::CompleteTask),
+            Some(Outcome::Released)
+        );
+        let redirect = action(Redirect, Step::RedirectSending, None);
+        assert_eq!(
+            finished(&redirect, &redirect_call()),
+            Some(Outcome::Redirected)
+        );
+        let delete = action(Delete, Step::AbortSending, None);
+        assert_eq!(
+            after_success(
+                &delete,
+                &GraphCall::Abort {
+                    reason: "x".to_owned()
+                }
+            ),
+            Advance::Record(Step::AbortDone)
+        );
+        assert_eq!(
+            finished(&delete, &GraphCall::AbortTask),
+            Some(Outcome::Deleted)
+        );
+        let expire = action(Expire, Step::AbortTaskSending, None);
+        assert_eq!(
+            finished(&expire, &GraphCall::AbortTask),
+            Some(Outcome::Expired)
+        );
+    }
+
+    #[test]
+    fn a_transient_failure_resumes_before_the_call_and_an_unknown_one_at_the_intent() {
+        let transient = || Failure::Transient {
+            error: "429".to_owned(),
+            retry_after: Some(Duration::seconds(7)),
+        };
+        let unknown = || Failure::Unknown {
+            error: "timed out".to_owned(),
+        };
+        let cases = [
+            (
+                action(Release, Step::PatchJobSending, Some(changed())),
+                GraphCall::PatchJob {
+                    configuration: changed(),
+                },
+                Step::Queued,
+            ),
+            (
+                action(Release, Step::CompleteTaskSending, Some(changed())),
+                GraphCall::CompleteTask,
+                Step::PatchJobDone,
+            ),
+            (
+                action(Release, Step::CompleteTaskSending, None),
+                GraphCall::CompleteTask,
+                Step::Queued,
+            ),
+            (
+                action(Redirect, Step::RedirectSending, Some(changed())),
+                redirect_call(),
+                Step::Queued,
+            ),
+            (
+                action(Delete, Step::AbortSending, None),
+                GraphCall::Abort {
+                    reason: "x".to_owned(),
+                },
+                Step::Queued,
+            ),
+            (
+                action(Delete, Step::AbortTaskSending, None),
+                GraphCall::AbortTask,
+                Step::AbortDone,
+            ),
+        ];
+        for (a, call, before) in cases {
+            assert_eq!(
+                after_failure(&a, &call, transient()),
+                NextStep::Retry {
+                    resume_from: before,
+                    error: "429".to_owned(),
+                    retry_after: Some(Duration::seconds(7)),
+                },
+                "{call:?}"
+            );
+            assert_eq!(
+                after_failure(&a, &call, unknown()),
+                NextStep::Retry {
+                    resume_from: call.intent(),
+                    error: "timed out".to_owned(),
+                    retry_after: None,
+                },
+                "{call:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_settled_by_a_probe_and_fails_when_the_job_is_still_held() {
+        let a = action(Release, Step::PatchJobSending, Some(changed()));
+        let call = GraphCall::PatchJob {
+            configuration: changed(),
+        };
+        let todo = after_failure(
+            &a,
+            &call,
+            Failure::Permanent {
+                reason: "403 Forbidden".to_owned(),
+            },
+        );
+        let NextStep::Settle(probe) = todo else {
+            panic!("a refusal is settled first, got {todo:?}");
+        };
+        let failed = after_probe(&a, &probe, &still_held());
+        assert_eq!(outcome(&failed), Some(Outcome::Failed));
+        let NextStep::Done(finish) = failed else {
+            unreachable!()
+        };
+        assert!(finish.detail.contains("403 Forbidden"), "{}", finish.detail);
+    }
+
+    #[test]
+    fn a_refused_task_patch_on_a_task_already_in_its_target_state_is_settled_not_failed() {
+        let refused = Probe::GetJobWithTasksAfterRefusal {
+            reason: "400 task is not processing".to_owned(),
+        };
+        let release = action(Release, Step::CompleteTaskSending, None);
+        assert_eq!(
+            outcome(&after_probe(
+                &release,
+                &refused,
+                &seen(JobState::Processing, Some(TaskState::Completed))
+            )),
+            Some(Outcome::Released)
+        );
+        let delete = action(Delete, Step::AbortTaskSending, None);
+        assert_eq!(
+            outcome(&after_probe(
+                &delete,
+                &refused,
+                &seen(JobState::Aborted, Some(TaskState::Aborted))
+            )),
+            Some(Outcome::Deleted)
+        );
+    }
+
+    /// Every crash point of every path: the recorded step after a restart, what the probe reads,
+    /// and what must follow.
+    #[test]
+    fn every_crash_point_settles_to_the_right_next_step() {
+        let completed = || seen(JobState::Processing, Some(TaskState::Completed));
+        let aborted_elsewhere = || seen(JobState::Paused, Some(TaskState::Aborted));
+        let job_aborted_task_open = || seen(JobState::Aborted, Some(TaskState::Processing));
+        let job_aborted_task_closed = || seen(JobState::Aborted, Some(TaskState::Aborted));
+        let redirected = || {
+            Observation::Found(ObservedJob {
+                job_state: JobState::Completed,
+                task_state: Some(TaskState::Completed),
+                redirected_to: Some("https://graph/printers/printer-lobby/jobs/9".to_owned()),
+            })
+        };
+        let redirected_task_still_listed_processing = || {
+            Observation::Found(ObservedJob {
+                job_state: JobState::Paused,
+                task_state: Some(TaskState::Processing),
+                redirected_to: Some("https://graph/printers/printer-lobby/jobs/9".to_owned()),
+            })
+        };
+        let gone = || Observation::JobNotFound;
+        let patch = || GraphCall::PatchJob {
+            configuration: changed(),
+        };
+        let abort = || GraphCall::Abort {
+            reason: "Deleted at release station lobby".to_owned(),
+        };
+
+        enum Then {
+            Call(GraphCall),
+            Done(Outcome),
+        }
+        /// (what happened, kind, recorded step, changes, what the probe reads, what must follow)
+        type Case = (
+            &'static str,
+            ActionKind,
+            Step,
+            Option<Value>,
+            Observation,
+            Then,
+        );
+        let c = || Some(changed());
+        let same = || Some(held_configuration());
+        #[rustfmt::skip]
+        let cases: Vec<Case> = vec![
+            // Release, same printer.
+            ("patch intent, job held", Release, Step::PatchJobSending, c(), still_held(), Then::Call(patch())),
+            ("patch intent, changes equal the job", Release, Step::PatchJobSending, same(), still_held(), Then::Call(GraphCall::CompleteTask)),
+            ("patch intent, task completed elsewhere", Release, Step::PatchJobSending, c(), completed(), Then::Done(Outcome::Gone)),
+            ("patch intent, task aborted elsewhere", Release, Step::PatchJobSending, c(), aborted_elsewhere(), Then::Done(Outcome::Gone)),
+            ("patch intent, job deleted", Release, Step::PatchJobSending, c(), gone(), Then::Done(Outcome::Gone)),
+            ("complete intent, not yet applied", Release, Step::CompleteTaskSending, c(), still_held(), Then::Call(GraphCall::CompleteTask)),
+            ("complete intent, applied before the crash", Release, Step::CompleteTaskSending, c(), completed(), Then::Done(Outcome::Released)),
+            ("complete intent, task unlisted, job printing", Release, Step::CompleteTaskSending, None, seen(JobState::Processing, None), Then::Done(Outcome::Released)),
+            ("complete intent, aborted elsewhere", Release, Step::CompleteTaskSending, None, aborted_elsewhere(), Then::Done(Outcome::Gone)),
+            ("complete intent, job deleted", Release, Step::CompleteTaskSending, None, gone(), Then::Done(Outcome::Gone)),
+            // Redirect (find-me): never sent twice.
+            ("redirect intent, job still held", Redirect, Step::RedirectSending, c(), still_held(), Then::Call(redirect_call())),
+            ("redirect intent, job already redirected", Redirect, Step::RedirectSending, c(), redirected(), Then::Done(Outcome::Redirected)),
+            ("redirect intent, redirectedTo set, task listed processing", Redirect, Step::RedirectSending, c(), redirected_task_still_listed_processing(), Then::Done(Outcome::Redirected)),
+            ("redirect intent, task completed, no redirectedTo", Redirect, Step::RedirectSending, c(), completed(), Then::Done(Outcome::Redirected)),
+            ("redirect intent, task no longer listed", Redirect, Step::RedirectSending, c(), seen(JobState::Completed, None), Then::Done(Outcome::Redirected)),
+            ("redirect intent, aborted elsewhere", Redirect, Step::RedirectSending, c(), aborted_elsewhere(), Then::Done(Outcome::Gone)),
+            ("redirect intent, job deleted", Redirect, Step::RedirectSending, c(), gone(), Then::Done(Outcome::Gone)),
+            // Delete / expire.
+            ("abort intent, not applied", Delete, Step::AbortSending, None, still_held(), Then::Call(abort())),
+            ("abort intent, applied, task open", Delete, Step::AbortSending, None, job_aborted_task_open(), Then::Call(GraphCall::AbortTask)),
+            ("abort intent, applied, task closed by the service", Delete, Step::AbortSending, None, job_aborted_task_closed(), Then::Done(Outcome::Deleted)),
+            ("abort intent, released elsewhere first", Delete, Step::AbortSending, None, completed(), Then::Done(Outcome::Gone)),
+            ("abort intent, job deleted", Delete, Step::AbortSending, None, gone(), Then::Done(Outcome::Gone)),
+            ("abort-task intent, not applied", Delete, Step::AbortTaskSending, None, job_aborted_task_open(), Then::Call(GraphCall::AbortTask)),
+            ("abort-task intent, applied", Delete, Step::AbortTaskSending, None, job_aborted_task_closed(), Then::Done(Outcome::Deleted)),
+            ("abort-task intent, service completed the task", Expire, Step::AbortTaskSending, None, seen(JobState::Aborted, Some(TaskState::Completed)), Then::Done(Outcome::Expired)),
+            ("abort-task intent, job removed", Expire, Step::AbortTaskSending, None, gone(), Then::Done(Outcome::Expired)),
+            ("expire abort intent, not applied", Expire, Step::AbortSending, None, still_held(), Then::Call(GraphCall::Abort { reason: "Not released within the hold time".to_owned() })),
+        ];
+        for (name, kind, step, changes, observed, then) in cases {
+            let a = action(kind, step, changes);
+            assert_eq!(next(&a), NextStep::Settle(Probe::GetJobWithTasks), "{name}");
+            let todo = after_probe(&a, &Probe::GetJobWithTasks, &observed);
+            match then {
+                Then::Call(call) => assert_eq!(todo, NextStep::Call(call), "{name}"),
+                Then::Done(expected) => {
+                    assert_eq!(outcome(&todo), Some(expected), "{name}: {todo:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_redirect_intent_with_the_job_already_redirected_never_sends_a_second_redirect() {
+        let a = action(Redirect, Step::RedirectSending, Some(changed()));
+        let observed = Observation::Found(ObservedJob {
+            job_state: JobState::Completed,
+            task_state: Some(TaskState::Completed),
+            redirected_to: Some("https://graph/printers/printer-lobby/jobs/9".to_owned()),
+        });
+        let todo = after_probe(&a, &Probe::GetJobWithTasks, &observed);
+        assert!(
+            !matches!(todo, NextStep::Call(_)),
+            "no second redirect: {todo:?}"
+        );
+        assert_eq!(outcome(&todo), Some(Outcome::Redirected));
+    }
+
+    #[test]
+    fn a_probe_that_cannot_read_the_job_retries_at_the_intent_or_fails_when_refused() {
+        let a = action(Redirect, Step::RedirectSending, None);
+        assert_eq!(
+            after_probe_failure(
+                &a,
+                Failure::Unknown {
+                    error: "timeout".to_owned()
+                }
+            ),
+            NextStep::Retry {
+                resume_from: Step::RedirectSending,
+                error: "timeout".to_owned(),
+                retry_after: None
+            }
+        );
+        assert_eq!(
+            outcome(&after_probe_failure(
+                &a,
+                Failure::Permanent {
+                    reason: "403".to_owned()
+                }
+            )),
+            Some(Outcome::Failed)
+        );
+    }
+
+    #[test]
+    fn the_retry_delay_grows_exponentially_up_to_a_cap_and_honours_retry_after() {
+        assert_eq!(retry_delay(0, 1.0, None), Duration::seconds(2));
+        assert_eq!(retry_delay(3, 1.0, None), Duration::seconds(16));
+        assert_eq!(retry_delay(3, 0.0, None), Duration::seconds(8));
+        assert_eq!(retry_delay(30, 1.0, None), Duration::minutes(10));
+        assert_eq!(retry_delay(u32::MAX, 1.0, None), Duration::minutes(10));
+        assert_eq!(retry_delay(3, f64::NAN, None), Duration::seconds(8));
+        assert_eq!(retry_delay(3, 7.0, None), Duration::seconds(16));
+        assert_eq!(
+            retry_delay(0, 1.0, Some(Duration::seconds(30))),
+            Duration::seconds(30)
+        );
+        assert_eq!(
+            retry_delay(9, 1.0, Some(Duration::seconds(30))),
+            Duration::minutes(10)
+        );
+    }
+
+    #[test]
+    fn every_step_round_trips_through_its_stored_word() {
+        for (step, word) in Step::MEMBERS {
+            assert_eq!(step.as_str(), *word);
+            assert_eq!(Step::parse(word), Some(*step));
+        }
+        assert_eq!(Step::parse("redirected_twice"), None);
+    }
+}
