@@ -728,3 +728,22 @@ async fn a_read_only_store_file_is_a_clear_error_not_a_panic() {
     eprintln!("{message}");
     assert!(message.contains("read-only"), "{message}");
 }
+
+#[tokio::test]
+async fn the_store_file_is_in_wal_mode_so_station_reads_never_wait_for_the_executor() {
+    let (dir, store) = fresh().await;
+    store.close().await;
+    let url = format!(
+        "sqlite://{}",
+        dir.path()
+            .join(pullprintd::store::DEFAULT_FILE_NAME)
+            .display()
+    );
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    raw.close().await;
+}
