@@ -13,6 +13,9 @@
 //! - [`graph`] — the Microsoft Graph client: Entra ID tokens (secret, certificate, device code),
 //!   national clouds, retries that honour `Retry-After`, and the typed print model.
 //! - [`store`] — SQLite on disk: held jobs, the durable action queue, intake dedupe, audit log.
+//! - [`release`] — what happens to a held job: the step machine that settles each action exactly once.
+//! - [`station`] — release stations: users, PIN sign-in, lockout, sessions.
+//! - [`secrets`] — random tokens and constant-time comparison of secrets.
 //! - [`emulator`] — a Universal Print emulator that enforces Microsoft's documented rules; the demo,
 //!   the tests and the benchmarks run against it.
 //! - [`clock`] — injected time, so tests can move days ahead without waiting.
@@ -24,6 +27,7 @@ pub mod config;
 pub mod emulator;
 pub mod exit;
 pub mod graph;
+pub mod release;
 pub mod secrets;
 pub mod station;
 pub mod store;

@@ -1,0 +1,346 @@
+//! The durable action queue: a person's (or the sweeper's) decision, kept until Graph has carried it
+//! out, across restarts.
+//!
+//! Invariants:
+//! - [`Store::enqueue`] flips the job from `held` to `acting` and inserts the action in one
+//!   transaction, committed (durably) before it returns: the caller may then tell the person
+//!   "queued". A partial unique index refuses a second unfinished action for the same task.
+//! - [`Store::finish`] finishes the action, ends the job and appends the audit record in one
+//!   transaction, and only once: finishing a finished action is [`StoreError::ActionNotPending`].
+//! - The step is the write-ahead intent of [`crate::release::steps`]; the store records it, the state
+//!   machine interprets it.
+
+use sqlx::sqlite::SqliteRow;
+use time::OffsetDateTime;
+
+use super::audit::{self, NewAudit};
+use super::model::{
+    Action, ActionId, ActionKind, AuditEvent, JobState, NewAction, Outcome, TextEnum,
+};
+use super::timestamp::encode;
+use super::{RowExt, Store, StoreError, json_text};
+use crate::release::steps::Step;
+
+/// Why an action was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// No job with this task id was ever stored (the station maps this to 404).
+    #[error("there is no held job with task id {task_id}")]
+    UnknownTask {
+        /// The task id asked for.
+        task_id: String,
+    },
+    /// The job is being acted on or has ended (the station maps this to 409).
+    #[error(
+        "the job with task id {task_id} is {state}, not held: it is already being released or deleted, or has ended"
+    )]
+    NotHeld {
+        /// The task id asked for.
+        task_id: String,
+        /// Where the job is.
+        state: JobState,
+    },
+    /// The request does not make sense (a redirect without a destination, or to the job's own printer).
+    #[error("invalid action: {0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The columns [`action`] reads, from `actions a JOIN held_jobs h`.
+macro_rules! columns {
+    () => {
+        "a.id, a.task_id, h.definition_id, h.printer_id, h.job_id, a.kind, a.changes, \
+         h.configuration AS held_configuration, a.destination_printer_id, a.station_id, \
+         a.requested_by, a.requested_at, a.step, a.attempts, a.next_attempt_at, a.last_error, \
+         a.graph_request_id FROM actions a JOIN held_jobs h ON h.task_id = a.task_id"
+    };
+}
+
+impl Store {
+    /// Queues `new` and flips its job to `acting`, durably, in one transaction.
+    pub async fn enqueue(&self, new: &NewAction) -> Result<ActionId, EnqueueError> {
+        const DOING: &str = "queueing an action";
+        let mut tx = self.write(DOING).await?;
+        let row = sqlx::query("SELECT state, printer_id FROM held_jobs WHERE task_id = $1")
+            .bind(&new.task_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::db(DOING))?;
+        let Some(row) = row else {
+            return Err(EnqueueError::UnknownTask {
+                task_id: new.task_id.clone(),
+            });
+        };
+        let state = row.word::<JobState>("state")?;
+        if state != JobState::Held {
+            return Err(EnqueueError::NotHeld {
+                task_id: new.task_id.clone(),
+                state,
+            });
+        }
+        let printer_id = row.text("printer_id")?;
+        match (new.kind, new.destination_printer_id.as_deref()) {
+            (ActionKind::Redirect, None) => {
+                return Err(EnqueueError::Invalid(
+                    "a redirect needs a destination printer".to_owned(),
+                ));
+            }
+            (ActionKind::Redirect, Some(destination)) if destination == printer_id => {
+                return Err(EnqueueError::Invalid(format!(
+                    "the job is already on printer {destination}: release it instead of redirecting"
+                )));
+            }
+            (ActionKind::Release | ActionKind::Delete | ActionKind::Expire, Some(_)) => {
+                return Err(EnqueueError::Invalid(format!(
+                    "a {} action takes no destination printer",
+                    new.kind
+                )));
+            }
+            _ => {}
+        }
+        sqlx::query("UPDATE held_jobs SET state = 'acting' WHERE task_id = $1 AND state = 'held'")
+            .bind(&new.task_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db(DOING))?;
+        let inserted = sqlx::query(
+            "INSERT INTO actions (task_id, kind, changes, destination_printer_id, station_id, \
+             requested_by, requested_at, step, attempts, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $7) RETURNING id",
+        )
+        .bind(&new.task_id)
+        .bind(new.kind.as_str())
+        .bind(new.changes.as_ref().map(json_text))
+        .bind(&new.destination_printer_id)
+        .bind(&new.station_id)
+        .bind(&new.requested_by)
+        .bind(encode(new.requested_at))
+        .bind(Step::Queued.as_str())
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match inserted {
+            Ok(row) => row.int("id")?,
+            // The partial unique index: another action got in first.
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(EnqueueError::NotHeld {
+                    task_id: new.task_id.clone(),
+                    state: JobState::Acting,
+                });
+            }
+            Err(source) => {
+                return Err(StoreError::Database {
+                    doing: DOING,
+                    source,
+                }
+                .into());
+            }
+        };
+        tx.commit().await.map_err(StoreError::db(DOING))?;
+        Ok(ActionId(id))
+    }
+
+    /// Unfinished actions whose next attempt is due at `now`, earliest first, at most `limit`.
+    pub async fn due_actions(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Action>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " WHERE a.finished_at IS NULL AND a.next_attempt_at <= $1 \
+             ORDER BY a.next_attempt_at, a.id LIMIT $2"
+        ))
+        .bind(encode(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("listing due actions"))?;
+        rows.iter().map(action).collect()
+    }
+
+    /// Every unfinished action, oldest first: what a restart resumes.
+    pub async fn unfinished_actions(&self) -> Result<Vec<Action>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " WHERE a.finished_at IS NULL ORDER BY a.id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("listing unfinished actions"))?;
+        rows.iter().map(action).collect()
+    }
+
+    /// One unfinished action; `None` when it is unknown or finished.
+    pub async fn action(&self, id: ActionId) -> Result<Option<Action>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " WHERE a.id = $1 AND a.finished_at IS NULL"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("reading an action"))?
+        .as_ref()
+        .map(action)
+        .transpose()
+    }
+
+    /// How a finished action ended (outcome and detail); `None` while it is unfinished or unknown.
+    pub async fn action_outcome(
+        &self,
+        id: ActionId,
+    ) -> Result<Option<(Outcome, Option<String>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT outcome, detail FROM actions WHERE id = $1 AND finished_at IS NOT NULL",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("reading an action's outcome"))?;
+        row.map(|row| Ok((row.word::<Outcome>("outcome")?, row.opt_text("detail")?)))
+            .transpose()
+    }
+
+    /// Records `step` (a write-ahead intent before a call, or a completed step after it), and Graph's
+    /// request-id when there is one. Committed durably before it returns.
+    pub async fn record_step(
+        &self,
+        id: ActionId,
+        step: Step,
+        graph_request_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE actions SET step = $2, graph_request_id = COALESCE($3, graph_request_id) \
+             WHERE id = $1 AND finished_at IS NULL",
+        )
+        .bind(id.0)
+        .bind(step.as_str())
+        .bind(graph_request_id)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("recording an action's step"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ActionNotPending(id));
+        }
+        Ok(())
+    }
+
+    /// Puts an action off until `next_attempt_at` after a failed attempt, counting it and keeping
+    /// `error` for people.
+    pub async fn reschedule(
+        &self,
+        id: ActionId,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE actions SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 \
+             WHERE id = $1 AND finished_at IS NULL",
+        )
+        .bind(id.0)
+        .bind(encode(next_attempt_at))
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("rescheduling an action"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ActionNotPending(id));
+        }
+        Ok(())
+    }
+
+    /// Finishes an action with `outcome`, ends its job with the same outcome and appends the audit
+    /// record, in one transaction. Finishing twice is [`StoreError::ActionNotPending`].
+    pub async fn finish(
+        &self,
+        id: ActionId,
+        outcome: Outcome,
+        detail: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const DOING: &str = "finishing an action";
+        let mut tx = self.write(DOING).await?;
+        let Some(done) = sqlx::query(
+            "UPDATE actions SET finished_at = $2, outcome = $3, detail = $4 \
+             WHERE id = $1 AND finished_at IS NULL \
+             RETURNING task_id, changes, destination_printer_id, station_id, requested_by, \
+             graph_request_id",
+        )
+        .bind(id.0)
+        .bind(encode(now))
+        .bind(outcome.as_str())
+        .bind(detail)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::db(DOING))?
+        else {
+            return Err(StoreError::ActionNotPending(id));
+        };
+        let task_id = done.text("task_id")?;
+        let job = sqlx::query(
+            "UPDATE held_jobs SET state = 'ended', outcome = $2, ended_at = $3 \
+             WHERE task_id = $1 AND state = 'acting' \
+             RETURNING printer_id, job_id, owner_upn, configuration",
+        )
+        .bind(&task_id)
+        .bind(outcome.as_str())
+        .bind(encode(now))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::db(DOING))?
+        .ok_or_else(|| StoreError::Corrupt {
+            what: format!("an unfinished action {id} whose job (task {task_id}) is not acting"),
+        })?;
+        audit::append(
+            &mut tx,
+            &NewAudit {
+                at: now,
+                event: AuditEvent::from(outcome),
+                station_id: done.opt_text("station_id")?.as_deref(),
+                requested_by: Some(&done.text("requested_by")?),
+                user_upn: Some(&job.text("owner_upn")?),
+                task_id: &task_id,
+                printer_id: &job.text("printer_id")?,
+                job_id: &job.text("job_id")?,
+                destination_printer_id: done.opt_text("destination_printer_id")?.as_deref(),
+                configuration_before: Some(&job.text("configuration")?),
+                configuration_after: done.opt_text("changes")?.as_deref(),
+                detail: Some(detail),
+                graph_request_id: done.opt_text("graph_request_id")?.as_deref(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::db(DOING))?;
+        Ok(())
+    }
+}
+
+fn action(row: &SqliteRow) -> Result<Action, StoreError> {
+    let attempts = row.int("attempts")?;
+    Ok(Action {
+        id: ActionId(row.int("id")?),
+        task_id: row.text("task_id")?,
+        definition_id: row.text("definition_id")?,
+        printer_id: row.text("printer_id")?,
+        job_id: row.text("job_id")?,
+        kind: row.word::<ActionKind>("kind")?,
+        changes: row.opt_json("changes")?,
+        held_configuration: row.json("held_configuration")?,
+        destination_printer_id: row.opt_text("destination_printer_id")?,
+        station_id: row.opt_text("station_id")?,
+        requested_by: row.text("requested_by")?,
+        requested_at: row.time("requested_at")?,
+        step: row.word::<Step>("step")?,
+        attempts: u32::try_from(attempts).map_err(|_| StoreError::Corrupt {
+            what: format!("actions.attempts = {attempts}"),
+        })?,
+        next_attempt_at: row.time("next_attempt_at")?,
+        last_error: row.opt_text("last_error")?,
+        graph_request_id: row.opt_text("graph_request_id")?,
+    })
+}

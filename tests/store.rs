@@ -1,0 +1,749 @@
+//! The store against real SQLite files in a temporary directory: atomicity of the action queue,
+//! restart survival, intake dedupe, owner visibility, inbox, subscription, audit, and clear errors.
+#![allow(clippy::unwrap_used)]
+
+use pullprintd::release::steps::Step;
+use pullprintd::store::{
+    ActionKind, AuditEvent, AuditFilter, DiscoveredVia, EnqueueError, Inserted, JobState,
+    MarkedGone, NewAction, NewHeldJob, Outcome, Store, StoreError, Subscription,
+};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tempfile::TempDir;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const T0: OffsetDateTime = datetime!(2026-03-02 08:00 UTC);
+
+async fn fresh() -> (TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Store::open_in(dir.path()).await.expect("a new store opens");
+    (dir, store)
+}
+
+fn job(task: &str, owner: &str) -> NewHeldJob {
+    NewHeldJob {
+        task_id: task.to_owned(),
+        definition_id: "def-1".to_owned(),
+        printer_id: "printer-a".to_owned(),
+        job_id: format!("job-{task}"),
+        owner_upn: owner.to_owned(),
+        owner_name: Some("Ada Lovelace".to_owned()),
+        owner_id: Some("oid-ada".to_owned()),
+        name: format!("{task}.pdf"),
+        configuration: json!({"copies": 1, "colorMode": "color"}),
+        submitted_at: T0,
+        discovered_at: T0 + Duration::seconds(5),
+        discovered_via: DiscoveredVia::Poll,
+    }
+}
+
+fn release(task: &str) -> NewAction {
+    NewAction {
+        task_id: task.to_owned(),
+        kind: ActionKind::Release,
+        changes: Some(json!({"copies": 2, "colorMode": "color"})),
+        destination_printer_id: None,
+        station_id: Some("lobby".to_owned()),
+        requested_by: "ada@example.org".to_owned(),
+        requested_at: T0 + Duration::minutes(10),
+    }
+}
+
+async fn held(store: &Store, task: &str, owner: &str) {
+    assert_eq!(
+        store.insert_held_job(&job(task, owner)).await.unwrap(),
+        Inserted::New
+    );
+}
+
+#[tokio::test]
+async fn enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_once() {
+    let (_dir, store) = fresh().await;
+    held(&store, "t1", "ada@example.org").await;
+
+    let id = store.enqueue(&release("t1")).await.unwrap();
+
+    let job = store.held_job("t1").await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Acting);
+    assert!(
+        store
+            .held_jobs_for_owner("ada@example.org")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let actions = store.unfinished_actions().await.unwrap();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].id, id);
+    assert_eq!(actions[0].step, Step::Queued);
+    assert_eq!(actions[0].attempts, 0);
+    assert_eq!(actions[0].next_attempt_at, T0 + Duration::minutes(10));
+    assert_eq!(actions[0].held_configuration, job.job.configuration);
+    assert_eq!(actions[0].printer_id, "printer-a");
+    assert_eq!(actions[0].definition_id, "def-1");
+}
+
+#[tokio::test]
+async fn a_second_action_on_the_same_job_is_refused_as_not_held() {
+    let (_dir, store) = fresh().await;
+    held(&store, "t1", "ada@example.org").await;
+    let id = store.enqueue(&release("t1")).await.unwrap();
+
+    let mut delete = release("t1");
+    delete.kind = ActionKind::Delete;
+    delete.changes = None;
+    let second = store.enqueue(&delete).await;
+    assert!(
+        matches!(
+            second,
+            Err(EnqueueError::NotHeld {
+                state: JobState::Acting,
+                ..
+            })
+        ),
+        "{second:?}"
+    );
+
+    store
+        .finish(id, Outcome::Released, "printed", T0 + Duration::minutes(11))
+        .await
+        .unwrap();
+    let after_end = store.enqueue(&delete).await;
+    assert!(
+        matches!(
+            after_end,
+            Err(EnqueueError::NotHeld {
+                state: JobState::Ended,
+                ..
+            })
+        ),
+        "{after_end:?}"
+    );
+    assert_eq!(store.unfinished_actions().await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn an_unknown_task_is_refused_distinctly_from_a_busy_one() {
+    let (_dir, store) = fresh().await;
+    let result = store.enqueue(&release("nope")).await;
+    assert!(
+        matches!(result, Err(EnqueueError::UnknownTask { ref task_id }) if task_id == "nope"),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_needs_a_destination_other_than_the_jobs_own_printer() {
+    let (_dir, store) = fresh().await;
+    held(&store, "t1", "ada@example.org").await;
+    let mut redirect = release("t1");
+    redirect.kind = ActionKind::Redirect;
+    assert!(matches!(
+        store.enqueue(&redirect).await,
+        Err(EnqueueError::Invalid(_))
+    ));
+    redirect.destination_printer_id = Some("printer-a".to_owned());
+    assert!(matches!(
+        store.enqueue(&redirect).await,
+        Err(EnqueueError::Invalid(_))
+    ));
+    // Refusals leave the job held.
+    assert_eq!(
+        store.held_job("t1").await.unwrap().unwrap().state,
+        JobState::Held
+    );
+    redirect.destination_printer_id = Some("printer-lobby".to_owned());
+    store.enqueue(&redirect).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_database_itself_refuses_a_second_unfinished_action_for_a_task() {
+    let (dir, store) = fresh().await;
+    held(&store, "t1", "ada@example.org").await;
+    store.enqueue(&release("t1")).await.unwrap();
+
+    // Bypass the store's state check, as a buggy caller or a future backend might.
+    let url = format!(
+        "sqlite://{}",
+        dir.path()
+            .join(pullprintd::store::DEFAULT_FILE_NAME)
+            .display()
+    );
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let second = sqlx::query(
+        "INSERT INTO actions (task_id, kind, requested_by, requested_at, step, next_attempt_at) \
+         VALUES ('t1', 'delete', 'admin', '2026-03-02T09:00:00.000000000Z', 'queued', \
+         '2026-03-02T09:00:00.000000000Z')",
+    )
+    .execute(&raw)
+    .await;
+    let err = second.expect_err("the partial unique index refuses it");
+    assert!(err.to_string().contains("UNIQUE"), "{err}");
+    raw.close().await;
+}
+
+#[tokio::test]
+async fn finishing_ends_the_job_and_appends_the_audit_record_once() {
+    let (_dir, store) = fresh().await;
+    held(&store, "t1", "Ada@Example.org").await;
+    let id = store.enqueue(&release("t1")).await.unwrap();
+    store
+        .record_step(id, Step::PatchJobDone, Some("req-patch"))
+        .await
+        .unwrap();
+    let at = T0 + Duration::minutes(11);
+
+    store
+        .finish(id, Outcome::Released, "released: printed", at)
+        .await
+        .unwrap();
+
+    let job = store.held_job("t1").await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Ended);
+    assert_eq!(job.outcome, Some(Outcome::Released));
+    assert_eq!(job.ended_at, Some(at));
+    assert_eq!(
+        store.action_outcome(id).await.unwrap(),
+        Some((Outcome::Released, Some("released: printed".to_owned())))
+    );
+    let audit = store
+        .audit_query(&AuditFilter {
+            event: Some(AuditEvent::Released),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    let record = &audit[0];
+    assert_eq!(record.at, at);
+    assert_eq!(record.station_id.as_deref(), Some("lobby"));
+    assert_eq!(record.requested_by.as_deref(), Some("ada@example.org"));
+    assert_eq!(record.user_upn.as_deref(), Some("Ada@Example.org"));
+    assert_eq!(record.job_id, "job-t1");
+    assert_eq!(
+        record.configuration_before,
+        Some(json!({"copies": 1, "colorMode": "color"}))
+    );
+    assert_eq!(
+        record.configuration_after,
+        Some(json!({"copies": 2, "colorMode": "color"}))
+    );
+    assert_eq!(record.graph_request_id.as_deref(), Some("req-patch"));
+
+    // Exactly once: a second finish, or any change after it, is refused and writes nothing.
+    let again = store.finish(id, Outcome::Failed, "late", at).await;
+    assert!(
+        matches!(again, Err(StoreError::ActionNotPending(a)) if a == id),
+        "{again:?}"
+    );
+    assert!(matches!(
+        store.record_step(id, Step::CompleteTaskSending, None).await,
+        Err(StoreError::ActionNotPending(_))
+    ));
+    assert!(matches!(
+        store.reschedule(id, at, "late").await,
+        Err(StoreError::ActionNotPending(_))
+    ));
+    let all = store.audit_query(&AuditFilter::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.event).collect::<Vec<_>>(),
+        vec![AuditEvent::Released, AuditEvent::Held]
+    );
+}
+
+#[tokio::test]
+async fn a_restart_finds_unfinished_actions_at_their_recorded_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = Store::open_in(dir.path()).await.unwrap();
+        held(&store, "t1", "ada@example.org").await;
+        let mut redirect = release("t1");
+        redirect.kind = ActionKind::Redirect;
+        redirect.destination_printer_id = Some("printer-lobby".to_owned());
+        let id = store.enqueue(&redirect).await.unwrap();
+        store
+            .record_step(id, Step::RedirectSending, None)
+            .await
+            .unwrap();
+        store
+            .reschedule(id, T0 + Duration::minutes(12), "timed out after 30 s")
+            .await
+            .unwrap();
+        // No orderly close: the store is simply dropped, as a killed process would leave it.
+        drop(store);
+        id
+    };
+
+    let store = Store::open_in(dir.path()).await.unwrap();
+    let actions = store.unfinished_actions().await.unwrap();
+    assert_eq!(actions.len(), 1);
+    let action = &actions[0];
+    assert_eq!(action.id, id);
+    assert_eq!(action.kind, ActionKind::Redirect);
+    assert_eq!(action.step, Step::RedirectSending);
+    assert_eq!(action.attempts, 1);
+    assert_eq!(action.last_error.as_deref(), Some("timed out after 30 s"));
+    assert_eq!(action.next_attempt_at, T0 + Duration::minutes(12));
+    assert_eq!(
+        action.destination_printer_id.as_deref(),
+        Some("printer-lobby")
+    );
+    assert_eq!(
+        store.held_job("t1").await.unwrap().unwrap().state,
+        JobState::Acting
+    );
+}
+
+#[tokio::test]
+async fn due_actions_wait_for_their_next_attempt_time_and_come_earliest_first() {
+    let (_dir, store) = fresh().await;
+    for task in ["t1", "t2", "t3"] {
+        held(&store, task, "ada@example.org").await;
+    }
+    let first = store.enqueue(&release("t1")).await.unwrap();
+    let second = store.enqueue(&release("t2")).await.unwrap();
+    let third = store.enqueue(&release("t3")).await.unwrap();
+    store
+        .reschedule(first, T0 + Duration::hours(1), "503")
+        .await
+        .unwrap();
+
+    let now = T0 + Duration::minutes(10);
+    let due: Vec<_> = store
+        .due_actions(now, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(due, vec![second, third]);
+    assert_eq!(store.due_actions(now, 1).await.unwrap().len(), 1);
+    let later: Vec<_> = store
+        .due_actions(T0 + Duration::hours(1), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(later, vec![second, third, first]);
+}
+
+#[tokio::test]
+async fn a_task_seen_twice_is_stored_once_and_needs_no_second_lookup() {
+    let (_dir, store) = fresh().await;
+    assert!(!store.task_known("t1").await.unwrap());
+    let lease = Duration::minutes(2);
+
+    assert!(
+        store
+            .claim_discovery("t1", DiscoveredVia::Webhook, T0, lease)
+            .await
+            .unwrap()
+    );
+    // The poll sees the same task while the webhook path looks it up.
+    assert!(
+        !store
+            .claim_discovery("t1", DiscoveredVia::Poll, T0 + Duration::seconds(30), lease)
+            .await
+            .unwrap()
+    );
+    held(&store, "t1", "ada@example.org").await;
+    assert!(store.task_known("t1").await.unwrap());
+    assert!(
+        !store
+            .claim_discovery("t1", DiscoveredVia::Poll, T0 + Duration::hours(1), lease)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .insert_held_job(&job("t1", "ada@example.org"))
+            .await
+            .unwrap(),
+        Inserted::AlreadyKnown
+    );
+    // Another task id for the same printer job is the same job.
+    let mut same_job = job("t1-dup", "ada@example.org");
+    same_job.job_id = "job-t1".to_owned();
+    assert_eq!(
+        store.insert_held_job(&same_job).await.unwrap(),
+        Inserted::AlreadyKnown
+    );
+    let held_events = store
+        .audit_query(&AuditFilter {
+            event: Some(AuditEvent::Held),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(held_events.len(), 1);
+}
+
+#[tokio::test]
+async fn a_lapsed_or_released_lookup_claim_can_be_taken_again() {
+    let (_dir, store) = fresh().await;
+    let lease = Duration::minutes(2);
+    assert!(
+        store
+            .claim_discovery("t1", DiscoveredVia::Webhook, T0, lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_discovery("t1", DiscoveredVia::Poll, T0 + lease, lease)
+            .await
+            .unwrap(),
+        "the first claim lapsed"
+    );
+    store.release_claim("t1").await.unwrap();
+    assert!(
+        store
+            .claim_discovery("t1", DiscoveredVia::Poll, T0 + lease, lease)
+            .await
+            .unwrap(),
+        "a released claim is free at once"
+    );
+}
+
+#[tokio::test]
+async fn owners_see_only_their_held_jobs_whatever_the_case_of_their_upn() {
+    let (_dir, store) = fresh().await;
+    held(&store, "t1", "Ada@Example.org").await;
+    held(&store, "t2", "ada@example.org").await;
+    held(&store, "t3", "grace@example.org").await;
+    held(&store, "t4", "ADA@EXAMPLE.ORG").await;
+    store.enqueue(&release("t4")).await.unwrap();
+
+    let tasks: Vec<_> = store
+        .held_jobs_for_owner("aDa@eXample.ORG")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job.task_id)
+        .collect();
+    assert_eq!(tasks, vec!["t1", "t2"]);
+    assert_eq!(store.all_held_jobs().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn the_sweeper_sees_only_held_jobs_submitted_before_the_cut_off() {
+    let (_dir, store) = fresh().await;
+    held(&store, "old", "ada@example.org").await;
+    let mut young = job("young", "ada@example.org");
+    young.submitted_at = T0 + Duration::hours(3);
+    store.insert_held_job(&young).await.unwrap();
+    held(&store, "busy", "ada@example.org").await;
+    store.enqueue(&release("busy")).await.unwrap();
+
+    let expired: Vec<_> = store
+        .held_jobs_older_than(T0 + Duration::hours(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job.task_id)
+        .collect();
+    assert_eq!(expired, vec!["old"]);
+}
+
+#[tokio::test]
+async fn a_job_that_left_processing_elsewhere_ends_as_gone_unless_an_action_owns_it() {
+    let (_dir, store) = fresh().await;
+    held(&store, "t1", "ada@example.org").await;
+    held(&store, "t2", "ada@example.org").await;
+    store.enqueue(&release("t2")).await.unwrap();
+    let at = T0 + Duration::hours(1);
+
+    assert_eq!(
+        store
+            .mark_gone("t1", at, "task completed elsewhere")
+            .await
+            .unwrap(),
+        MarkedGone::Ended
+    );
+    assert_eq!(
+        store.mark_gone("t2", at, "task completed").await.unwrap(),
+        MarkedGone::NotHeld
+    );
+    assert_eq!(
+        store.mark_gone("t1", at, "again").await.unwrap(),
+        MarkedGone::NotHeld
+    );
+    assert_eq!(
+        store.mark_gone("unknown", at, "x").await.unwrap(),
+        MarkedGone::NotHeld
+    );
+
+    let t1 = store.held_job("t1").await.unwrap().unwrap();
+    assert_eq!(
+        (t1.state, t1.outcome),
+        (JobState::Ended, Some(Outcome::Gone))
+    );
+    assert_eq!(
+        store.held_job("t2").await.unwrap().unwrap().state,
+        JobState::Acting
+    );
+    let gone = store
+        .audit_query(&AuditFilter {
+            event: Some(AuditEvent::Gone),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].detail.as_deref(), Some("task completed elsewhere"));
+}
+
+#[tokio::test]
+async fn the_inbox_keeps_a_batch_until_each_item_is_done() {
+    let (_dir, store) = fresh().await;
+    let ids = store
+        .inbox_push(&[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#], T0)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 3);
+
+    let pending = store.inbox_pending(2).await.unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|i| i.payload.as_str())
+            .collect::<Vec<_>>(),
+        vec![r#"{"n":1}"#, r#"{"n":2}"#]
+    );
+    assert_eq!(pending[0].received_at, T0);
+
+    store
+        .inbox_done(&[ids[0], ids[2]], T0 + Duration::seconds(1))
+        .await
+        .unwrap();
+    let left: Vec<_> = store
+        .inbox_pending(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(left, vec![ids[1]]);
+    assert_eq!(
+        store.inbox_prune(T0 + Duration::minutes(1)).await.unwrap(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn the_client_state_is_generated_once_and_survives_restarts_and_resubscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let store = Store::open_in(dir.path()).await.unwrap();
+        let state = store
+            .client_state_or_create(|| "secret-one".to_owned())
+            .await
+            .unwrap();
+        store
+            .save_subscription(&Subscription {
+                id: "sub-1".to_owned(),
+                resource: "print/printers/printer-a/jobs".to_owned(),
+                notification_url: "https://print.example.org/graph/notifications".to_owned(),
+                expires_at: T0 + Duration::days(2),
+                created_at: T0,
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        state.expose_secret().to_owned()
+    };
+    assert_eq!(first, "secret-one");
+
+    let store = Store::open_in(dir.path()).await.unwrap();
+    let again = store
+        .client_state_or_create(|| panic!("must not generate a second clientState"))
+        .await
+        .unwrap();
+    assert_eq!(again.expose_secret(), "secret-one");
+    let subscription = store.subscription().await.unwrap().unwrap();
+    assert_eq!(subscription.id, "sub-1");
+    assert_eq!(subscription.expires_at, T0 + Duration::days(2));
+
+    store.delete_subscription().await.unwrap();
+    assert_eq!(store.subscription().await.unwrap(), None);
+    let kept = store
+        .client_state_or_create(|| "secret-two".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(kept.expose_secret(), "secret-one");
+}
+
+#[tokio::test]
+async fn a_subscription_saved_before_any_client_state_still_gets_one_later() {
+    let (_dir, store) = fresh().await;
+    assert_eq!(store.subscription().await.unwrap(), None);
+    store
+        .save_subscription(&Subscription {
+            id: "sub-1".to_owned(),
+            resource: "r".to_owned(),
+            notification_url: "https://x".to_owned(),
+            expires_at: T0,
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+    let state = store
+        .client_state_or_create(|| "generated".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(state.expose_secret(), "generated");
+    assert_eq!(store.subscription().await.unwrap().unwrap().id, "sub-1");
+}
+
+#[tokio::test]
+async fn audit_queries_filter_by_time_user_and_event_and_pruning_drops_old_records() {
+    let (_dir, store) = fresh().await;
+    // Held events at T0 + 5 s for each job (discovered_at).
+    held(&store, "t1", "ada@example.org").await;
+    held(&store, "t2", "grace@example.org").await;
+    let id = store.enqueue(&release("t1")).await.unwrap();
+    store
+        .finish(id, Outcome::Released, "printed", T0 + Duration::hours(2))
+        .await
+        .unwrap();
+
+    let ada = store
+        .audit_query(&AuditFilter {
+            user: Some("ADA@example.org".to_owned()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ada.iter().map(|r| r.event).collect::<Vec<_>>(),
+        vec![AuditEvent::Released, AuditEvent::Held]
+    );
+
+    let window = store
+        .audit_query(&AuditFilter {
+            since: Some(T0),
+            until: Some(T0 + Duration::hours(1)),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 2);
+    assert!(window.iter().all(|r| r.event == AuditEvent::Held));
+
+    let newest = store
+        .audit_query(&AuditFilter {
+            limit: Some(1),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].event, AuditEvent::Released);
+
+    assert_eq!(store.prune_audit(T0 + Duration::hours(1)).await.unwrap(), 2);
+    let left = store.audit_query(&AuditFilter::default()).await.unwrap();
+    assert_eq!(
+        left.iter().map(|r| r.event).collect::<Vec<_>>(),
+        vec![AuditEvent::Released]
+    );
+}
+
+#[tokio::test]
+async fn a_store_in_a_missing_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("state.db");
+    let err = Store::open(&path).await.expect_err("the parent is missing");
+    let message = err.to_string();
+    assert!(message.contains("cannot create the store at"), "{message}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("[store] path"), "{message}");
+}
+
+/// Makes `path` unwritable even for root (tests may run as root, which ignores file modes), and
+/// undoes it on drop so the temporary directory can be removed.
+struct ReadOnly {
+    path: std::path::PathBuf,
+    immutable: bool,
+}
+
+impl ReadOnly {
+    /// `None` when this machine offers no way to make the file read-only for this user.
+    fn make(path: &std::path::Path) -> Option<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let mut guard = Self {
+            path: path.to_owned(),
+            immutable: false,
+        };
+        if std::fs::OpenOptions::new().write(true).open(path).is_err() {
+            return Some(guard);
+        }
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status();
+        guard.immutable = matches!(status, Ok(s) if s.success());
+        let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
+        (!writable).then_some(guard)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if self.immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.path)
+                .status();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_store_file_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
+    held(&store, "t1", "ada@example.org").await;
+    store.close().await;
+    let file = dir.path().join(pullprintd::store::DEFAULT_FILE_NAME);
+    let Some(_read_only) = ReadOnly::make(&file) else {
+        eprintln!("skipped: this machine cannot make a file read-only for the test's user");
+        return;
+    };
+
+    // Either opening or the first write must fail, and say what to fix.
+    let message = match Store::open_in(dir.path()).await {
+        Err(err) => err.to_string(),
+        Ok(store) => {
+            let err = store
+                .insert_held_job(&job("t2", "ada@example.org"))
+                .await
+                .expect_err("writing a read-only store fails");
+            store.close().await;
+            err.to_string()
+        }
+    };
+    eprintln!("{message}");
+    assert!(message.contains("read-only"), "{message}");
+}
+
+#[tokio::test]
+async fn the_store_file_is_in_wal_mode_so_station_reads_never_wait_for_the_executor() {
+    let (dir, store) = fresh().await;
+    store.close().await;
+    let url = format!(
+        "sqlite://{}",
+        dir.path()
+            .join(pullprintd::store::DEFAULT_FILE_NAME)
+            .display()
+    );
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    raw.close().await;
+}
