@@ -35,6 +35,15 @@ pub enum Command {
         )]
         config: PathBuf,
     },
+    /// Run the Universal Print emulator alone (for trying pullprintd without a Microsoft tenant).
+    Emulator {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: std::net::SocketAddr,
+        /// Append every Graph request received as a JSON line to this file.
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
     /// Read a PIN on standard input and print its argon2id PHC string for the users file.
     HashPin,
 }
@@ -61,6 +70,7 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
     match cli.command {
         Command::CheckConfig { config } => check_config(&config, telemetry),
         Command::HashPin => hash_pin(),
+        Command::Emulator { listen, record } => block_on(emulator(listen, record)),
     }
 }
 
@@ -106,6 +116,32 @@ fn hash_pin() -> u8 {
         Err(err) => {
             eprintln!("pullprintd hash-pin: {err}");
             exit::DATAERR
+        }
+    }
+}
+
+/// Runs an async command on a multi-threaded runtime.
+fn block_on(command: impl std::future::Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(command),
+        Err(err) => {
+            eprintln!("pullprintd: cannot start the async runtime: {err}");
+            exit::SOFTWARE
+        }
+    }
+}
+
+async fn emulator(listen: std::net::SocketAddr, record: Option<PathBuf>) -> u8 {
+    let options = crate::emulator::EmulatorOptions {
+        listen,
+        record_path: record,
+        ..Default::default()
+    };
+    match crate::emulator::run(options, crate::shutdown::on_signals()).await {
+        Ok(()) => exit::OK,
+        Err(err) => {
+            eprintln!("pullprintd emulator: {err}");
+            exit::UNAVAILABLE
         }
     }
 }

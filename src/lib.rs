@@ -19,7 +19,7 @@
 //! - [`emulator`] — a Universal Print emulator that enforces Microsoft's documented rules; the demo,
 //!   the tests and the benchmarks run against it.
 //! - [`clock`] — injected time, so tests can move days ahead without waiting.
-//! - [`exit`] — sysexits-style process exit codes.
+//! - [`exit`] — sysexits-style process exit codes; [`shutdown`] — the cancellation passed to every loop.
 
 pub mod cli;
 pub mod clock;
@@ -29,6 +29,7 @@ pub mod exit;
 pub mod graph;
 pub mod release;
 pub mod secrets;
+pub mod shutdown;
 pub mod station;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,712 @@
+//! The Graph routes (`/v1.0/…`): route matching, then for every request the same pipeline —
+//! record, fault injection, authentication, permission check, the operation, call counting — and
+//! Graph's headers (`request-id`, `client-request-id`) and error body on every answer.
+//!
+//! Routes are matched by hand rather than by the router so that literal segments are
+//! case-insensitive (as in Graph) and every request, including unknown ones, is recorded, counted
+//! and answered with Graph's 404 body.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::sync::Arc;
+
+use super::Shared;
+use super::faults::AfterEffect;
+use super::graph_error::GraphError;
+use super::identity::{self, Caller, Permission};
+use super::state::{Expand, graph_time, parse_eq_filter, refuse_query_options};
+use super::subscriptions;
+
+const TASK_DEFINITION_RW: &[&str] = &["PrintTaskDefinition.ReadWrite.All"];
+const PRINTER_READ_APP: &[&str] = &["Printer.Read.All", "Printer.ReadWrite.All"];
+const PRINTER_READ_DELEGATED: &[&str] = &[
+    "Printer.Read.All",
+    "Printer.ReadWrite.All",
+    "Printer.FullControl.All",
+];
+const PRINTER_WRITE_DELEGATED: &[&str] = &["Printer.ReadWrite.All", "Printer.FullControl.All"];
+const JOB_READ_APP: &[&str] = &[
+    "PrintJob.ReadBasic.All",
+    "PrintJob.Read.All",
+    "PrintJob.ReadWriteBasic.All",
+    "PrintJob.ReadWrite.All",
+];
+const JOB_READ_DELEGATED: &[&str] = &[
+    "PrintJob.ReadBasic",
+    "PrintJob.Read",
+    "PrintJob.ReadBasic.All",
+    "PrintJob.Read.All",
+    "PrintJob.ReadWriteBasic",
+    "PrintJob.ReadWrite",
+    "PrintJob.ReadWriteBasic.All",
+    "PrintJob.ReadWrite.All",
+];
+const JOB_WRITE_APP: &[&str] = &[
+    "PrintJob.ReadWriteBasic.All",
+    "PrintJob.ReadWrite.All",
+    "PrintJob.Manage.All",
+];
+const JOB_CANCEL_DELEGATED: &[&str] = &[
+    "PrintJob.ReadWriteBasic",
+    "PrintJob.ReadWrite",
+    "PrintJob.ReadWriteBasic.All",
+    "PrintJob.ReadWrite.All",
+];
+const USER_READ: &[&str] = &[
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
+/// The print operations, with their path parameters.
+#[derive(Debug, Clone)]
+enum Route {
+    ListDefinitions,
+    CreateDefinition,
+    GetDefinition(String),
+    UpdateDefinition(String),
+    DeleteDefinition(String),
+    ListTasks(String),
+    GetTask(String, String),
+    UpdateTask(String, String),
+    ListPrinters,
+    GetPrinter(String),
+    ListTriggers(String),
+    CreateTrigger(String),
+    GetTrigger(String, String),
+    DeleteTrigger(String, String),
+    ListJobs(String),
+    GetJob(String, String),
+    UpdateJob(String, String),
+    RedirectJob(String, String),
+    AbortJob(String, String),
+    CancelJob(String, String),
+    ListUsers,
+    CreateSubscription,
+    ListSubscriptions,
+    GetSubscription(String),
+    UpdateSubscription(String),
+    DeleteSubscription(String),
+    ReauthorizeSubscription(String),
+}
+
+fn eq(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+fn parse_route(method: &Method, path: &str) -> Option<Route> {
+    let segments: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let m = method.as_str();
+    use Route::*;
+    Some(match (m, s.as_slice()) {
+        ("GET", [p, d]) if eq(p, "print") && eq(d, "taskDefinitions") => ListDefinitions,
+        ("POST", [p, d]) if eq(p, "print") && eq(d, "taskDefinitions") => CreateDefinition,
+        (_, [p, d, id]) if eq(p, "print") && eq(d, "taskDefinitions") => match m {
+            "GET" => GetDefinition((*id).to_owned()),
+            "PATCH" => UpdateDefinition((*id).to_owned()),
+            "DELETE" => DeleteDefinition((*id).to_owned()),
+            _ => return None,
+        },
+        ("GET", [p, d, id, t]) if eq(p, "print") && eq(d, "taskDefinitions") && eq(t, "tasks") => {
+            ListTasks((*id).to_owned())
+        }
+        (_, [p, d, id, t, task])
+            if eq(p, "print") && eq(d, "taskDefinitions") && eq(t, "tasks") =>
+        {
+            match m {
+                "GET" => GetTask((*id).to_owned(), (*task).to_owned()),
+                "PATCH" => UpdateTask((*id).to_owned(), (*task).to_owned()),
+                _ => return None,
+            }
+        }
+        ("GET", [p, pr]) if eq(p, "print") && eq(pr, "printers") => ListPrinters,
+        ("GET", [p, pr, id]) if eq(p, "print") && eq(pr, "printers") => {
+            GetPrinter((*id).to_owned())
+        }
+        (_, [p, pr, id, tt]) if eq(p, "print") && eq(pr, "printers") && eq(tt, "taskTriggers") => {
+            match m {
+                "GET" => ListTriggers((*id).to_owned()),
+                "POST" => CreateTrigger((*id).to_owned()),
+                _ => return None,
+            }
+        }
+        (_, [p, pr, id, tt, t])
+            if eq(p, "print") && eq(pr, "printers") && eq(tt, "taskTriggers") =>
+        {
+            match m {
+                "GET" => GetTrigger((*id).to_owned(), (*t).to_owned()),
+                "DELETE" => DeleteTrigger((*id).to_owned(), (*t).to_owned()),
+                _ => return None,
+            }
+        }
+        ("GET", [p, pr, id, j]) if eq(p, "print") && eq(pr, "printers") && eq(j, "jobs") => {
+            ListJobs((*id).to_owned())
+        }
+        (_, [p, pr, id, j, job]) if eq(p, "print") && eq(pr, "printers") && eq(j, "jobs") => {
+            match m {
+                "GET" => GetJob((*id).to_owned(), (*job).to_owned()),
+                "PATCH" => UpdateJob((*id).to_owned(), (*job).to_owned()),
+                _ => return None,
+            }
+        }
+        ("POST", [p, pr, id, j, job, action])
+            if eq(p, "print") && eq(pr, "printers") && eq(j, "jobs") =>
+        {
+            let (id, job) = ((*id).to_owned(), (*job).to_owned());
+            match action.to_ascii_lowercase().as_str() {
+                "redirect" => RedirectJob(id, job),
+                "abort" => AbortJob(id, job),
+                "cancel" => CancelJob(id, job),
+                _ => return None,
+            }
+        }
+        ("GET", [u]) if eq(u, "users") => ListUsers,
+        ("POST", [s]) if eq(s, "subscriptions") => CreateSubscription,
+        ("GET", [s]) if eq(s, "subscriptions") => ListSubscriptions,
+        (_, [s, id]) if eq(s, "subscriptions") => match m {
+            "GET" => GetSubscription((*id).to_owned()),
+            "PATCH" => UpdateSubscription((*id).to_owned()),
+            "DELETE" => DeleteSubscription((*id).to_owned()),
+            _ => return None,
+        },
+        ("POST", [s, id, r]) if eq(s, "subscriptions") && eq(r, "reauthorize") => {
+            ReauthorizeSubscription((*id).to_owned())
+        }
+        _ => return None,
+    })
+}
+
+fn percent_decode(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map_or_else(|| segment.to_owned(), |(_, v)| v.into_owned())
+}
+
+impl Route {
+    /// (operation name, route key as call counts show it).
+    fn names(&self) -> (&'static str, &'static str) {
+        use Route::*;
+        match self {
+            ListDefinitions => ("listTaskDefinitions", "GET /print/taskDefinitions"),
+            CreateDefinition => ("createTaskDefinition", "POST /print/taskDefinitions"),
+            GetDefinition(_) => ("getTaskDefinition", "GET /print/taskDefinitions/{id}"),
+            UpdateDefinition(_) => ("updateTaskDefinition", "PATCH /print/taskDefinitions/{id}"),
+            DeleteDefinition(_) => ("deleteTaskDefinition", "DELETE /print/taskDefinitions/{id}"),
+            ListTasks(_) => ("listTasks", "GET /print/taskDefinitions/{id}/tasks"),
+            GetTask(..) => ("getTask", "GET /print/taskDefinitions/{id}/tasks/{id}"),
+            UpdateTask(..) => ("updateTask", "PATCH /print/taskDefinitions/{id}/tasks/{id}"),
+            ListPrinters => ("listPrinters", "GET /print/printers"),
+            GetPrinter(_) => ("getPrinter", "GET /print/printers/{id}"),
+            ListTriggers(_) => ("listTaskTriggers", "GET /print/printers/{id}/taskTriggers"),
+            CreateTrigger(_) => (
+                "createTaskTrigger",
+                "POST /print/printers/{id}/taskTriggers",
+            ),
+            GetTrigger(..) => (
+                "getTaskTrigger",
+                "GET /print/printers/{id}/taskTriggers/{id}",
+            ),
+            DeleteTrigger(..) => (
+                "deleteTaskTrigger",
+                "DELETE /print/printers/{id}/taskTriggers/{id}",
+            ),
+            ListJobs(_) => ("listJobs", "GET /print/printers/{id}/jobs"),
+            GetJob(..) => ("getJob", "GET /print/printers/{id}/jobs/{id}"),
+            UpdateJob(..) => ("updateJob", "PATCH /print/printers/{id}/jobs/{id}"),
+            RedirectJob(..) => (
+                "redirectJob",
+                "POST /print/printers/{id}/jobs/{id}/redirect",
+            ),
+            AbortJob(..) => ("abortJob", "POST /print/printers/{id}/jobs/{id}/abort"),
+            CancelJob(..) => ("cancelJob", "POST /print/printers/{id}/jobs/{id}/cancel"),
+            ListUsers => ("listUsers", "GET /users"),
+            CreateSubscription => ("createSubscription", "POST /subscriptions"),
+            ListSubscriptions => ("listSubscriptions", "GET /subscriptions"),
+            GetSubscription(_) => ("getSubscription", "GET /subscriptions/{id}"),
+            UpdateSubscription(_) => ("updateSubscription", "PATCH /subscriptions/{id}"),
+            DeleteSubscription(_) => ("deleteSubscription", "DELETE /subscriptions/{id}"),
+            ReauthorizeSubscription(_) => (
+                "reauthorizeSubscription",
+                "POST /subscriptions/{id}/reauthorize",
+            ),
+        }
+    }
+
+    /// The least-privileged permission table of the operation (reference §3, permissions.json).
+    fn permission(&self) -> Permission {
+        use Route::*;
+        let app_only = |app| Permission {
+            app: Some(app),
+            app_also: None,
+            delegated: None,
+            admin: false,
+        };
+        match self {
+            ListDefinitions
+            | CreateDefinition
+            | GetDefinition(_)
+            | UpdateDefinition(_)
+            | DeleteDefinition(_)
+            | ListTasks(_)
+            | GetTask(..)
+            | UpdateTask(..)
+            | CreateSubscription
+            | ListSubscriptions
+            | GetSubscription(_)
+            | UpdateSubscription(_)
+            | DeleteSubscription(_)
+            | ReauthorizeSubscription(_) => app_only(TASK_DEFINITION_RW),
+            ListPrinters => Permission {
+                app: None,
+                app_also: None,
+                delegated: Some(PRINTER_READ_DELEGATED),
+                admin: true,
+            },
+            GetPrinter(_) => Permission {
+                app: Some(PRINTER_READ_APP),
+                app_also: None,
+                delegated: Some(PRINTER_READ_DELEGATED),
+                admin: false,
+            },
+            ListTriggers(_) | GetTrigger(..) => Permission {
+                app: None,
+                app_also: None,
+                delegated: Some(PRINTER_READ_DELEGATED),
+                admin: true,
+            },
+            CreateTrigger(_) | DeleteTrigger(..) => Permission {
+                app: None,
+                app_also: None,
+                delegated: Some(PRINTER_WRITE_DELEGATED),
+                admin: true,
+            },
+            ListJobs(_) | GetJob(..) => Permission {
+                app: Some(JOB_READ_APP),
+                app_also: Some(PRINTER_READ_APP),
+                delegated: Some(JOB_READ_DELEGATED),
+                admin: false,
+            },
+            UpdateJob(..) | AbortJob(..) => Permission {
+                app: Some(JOB_WRITE_APP),
+                app_also: Some(PRINTER_READ_APP),
+                delegated: None,
+                admin: false,
+            },
+            RedirectJob(..) => app_only(&["PrintJob.Manage.All"]),
+            CancelJob(..) => Permission {
+                app: None,
+                app_also: None,
+                delegated: Some(JOB_CANCEL_DELEGATED),
+                admin: false,
+            },
+            ListUsers => Permission {
+                app: Some(USER_READ),
+                app_also: None,
+                delegated: Some(USER_READ),
+                admin: false,
+            },
+        }
+    }
+}
+
+/// What an operation answered.
+enum Reply {
+    Json(StatusCode, Value),
+    NoContent,
+}
+
+fn parse_expand(query: &[(String, String)]) -> Result<Expand, GraphError> {
+    let mut expand = Expand::default();
+    for (_, value) in query.iter().filter(|(k, _)| eq(k, "$expand")) {
+        for item in value.split(',').map(str::trim) {
+            match item.to_ascii_lowercase().as_str() {
+                "tasks" => expand.tasks = true,
+                "documents" => expand.documents = true,
+                _ => {
+                    return Err(GraphError::invalid_request(format!(
+                        "Cannot $expand '{item}' on a printJob (tasks, documents)."
+                    )));
+                }
+            }
+        }
+    }
+    Ok(expand)
+}
+
+fn skiptoken(query: &[(String, String)]) -> Result<Option<u64>, GraphError> {
+    query
+        .iter()
+        .find(|(k, _)| eq(k, "$skiptoken"))
+        .map(|(_, v)| {
+            v.parse::<u64>()
+                .map_err(|_| GraphError::invalid_request(format!("Invalid $skiptoken '{v}'.")))
+        })
+        .transpose()
+}
+
+async fn execute(
+    shared: &Arc<Shared>,
+    route: &Route,
+    caller: &Caller,
+    query: &[(String, String)],
+    body: &Value,
+    headers: &HeaderMap,
+    self_link: &str,
+) -> Result<Reply, GraphError> {
+    use Route::*;
+    let root = shared.root();
+    let app = caller.app_id.as_str();
+    let evolvable_ok = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.to_ascii_lowercase()
+                .contains("include-unknown-enum-members")
+        });
+    const UNSUPPORTED: &[&str] = &["$count", "$format", "$search", "$select", "$skip", "$top"];
+    let ok = |v: Value| Ok(Reply::Json(StatusCode::OK, v));
+    match route {
+        ListDefinitions => {
+            refuse_query_options(query, UNSUPPORTED)?;
+            ok(shared.world().list_definitions(&root, app))
+        }
+        CreateDefinition => Ok(Reply::Json(
+            StatusCode::CREATED,
+            shared.world().create_definition(&root, app, body)?,
+        )),
+        GetDefinition(id) => ok(shared.world().get_definition(&root, app, id)?),
+        UpdateDefinition(id) => ok(shared.world().update_definition(app, id, body)?),
+        DeleteDefinition(id) => shared
+            .world()
+            .delete_definition(app, id)
+            .map(|()| Reply::NoContent),
+        ListTasks(d) => {
+            refuse_query_options(query, UNSUPPORTED)?;
+            let after = skiptoken(query)?;
+            ok(shared
+                .world()
+                .list_tasks(&root, app, d, after, shared.page_size, self_link)?)
+        }
+        GetTask(d, t) => ok(shared.world().get_task(&root, app, d, t)?),
+        UpdateTask(d, t) => ok(shared.world().update_task(&root, app, d, t, body)?),
+        ListPrinters => {
+            refuse_query_options(query, &["$count", "$search"])?;
+            ok(shared.world().list_printers(&root))
+        }
+        GetPrinter(p) => ok(shared.world().get_printer(&root, p)?),
+        ListTriggers(p) => {
+            refuse_query_options(query, UNSUPPORTED)?;
+            ok(shared.world().list_triggers(&root, p)?)
+        }
+        CreateTrigger(p) => Ok(Reply::Json(
+            StatusCode::CREATED,
+            shared
+                .world()
+                .create_trigger_from_body(&root, p, app, body)?,
+        )),
+        GetTrigger(p, t) => ok(shared.world().get_trigger(p, t)?),
+        DeleteTrigger(p, t) => shared
+            .world()
+            .delete_trigger(p, t)
+            .map(|()| Reply::NoContent),
+        ListJobs(p) => {
+            refuse_query_options(query, &["$count", "$search"])?;
+            let expand = parse_expand(query)?;
+            let filter = match query.iter().find(|(k, _)| eq(k, "$filter")) {
+                Some((_, f)) => Some(
+                    parse_eq_filter(f, "createdBy/userPrincipalName").ok_or_else(|| {
+                        GraphError::invalid_request(format!(
+                            "Unsupported filter '{f}': use createdBy/userPrincipalName eq '…'."
+                        ))
+                    })?,
+                ),
+                None => None,
+            };
+            // A delegated caller who is no Printer Administrator sees only their own jobs.
+            let own = caller
+                .delegated
+                .as_ref()
+                .filter(|d| !d.admin)
+                .map(|d| d.upn.clone());
+            let filter = own.or(filter);
+            let after = skiptoken(query)?;
+            ok(shared.world().list_jobs(
+                &root,
+                p,
+                filter.as_deref(),
+                &expand,
+                after,
+                shared.page_size,
+                self_link,
+            )?)
+        }
+        GetJob(p, j) => {
+            let expand = parse_expand(query)?;
+            let owner = caller
+                .delegated
+                .as_ref()
+                .filter(|d| !d.admin)
+                .map(|d| d.upn.clone());
+            ok(shared
+                .world()
+                .get_job(&root, p, j, &expand, owner.as_deref())?)
+        }
+        UpdateJob(p, j) => ok(shared
+            .world()
+            .update_job(&root, p, j, app, body, evolvable_ok)?),
+        RedirectJob(p, j) => {
+            ok(shared
+                .world()
+                .redirect_job(&root, p, j, app, body, evolvable_ok)?)
+        }
+        AbortJob(p, j) => shared
+            .world()
+            .abort_job(p, j, app, body)
+            .map(|()| Reply::NoContent),
+        CancelJob(p, j) => {
+            let user = caller
+                .delegated
+                .as_ref()
+                .ok_or_else(|| GraphError::access_denied("cancel is delegated-only."))?;
+            shared
+                .world()
+                .cancel_job(p, j, &user.upn, user.admin)
+                .map(|()| Reply::NoContent)
+        }
+        ListUsers => {
+            let filter = query
+                .iter()
+                .find(|(k, _)| eq(k, "$filter"))
+                .map(|(_, v)| v.as_str());
+            ok(shared.world().list_users(&root, filter)?)
+        }
+        CreateSubscription => Ok(Reply::Json(
+            StatusCode::CREATED,
+            subscriptions::create(shared, app, body).await?,
+        )),
+        ListSubscriptions => ok(subscriptions::list(shared, app)),
+        GetSubscription(id) => ok(subscriptions::get(shared, app, id)?),
+        UpdateSubscription(id) => ok(subscriptions::renew(shared, app, id, body)?),
+        DeleteSubscription(id) => subscriptions::delete(shared, app, id).map(|()| Reply::NoContent),
+        ReauthorizeSubscription(id) => {
+            subscriptions::reauthorize(shared, app, id).map(|()| Reply::NoContent)
+        }
+    }
+}
+
+/// Every request under `/v1.0`.
+pub(crate) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| request_id.clone(), str::to_owned);
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let full_url = format!("{}{}", shared.base, path_and_query);
+    if let Some(recorder) = &shared.recorder {
+        recorder.record(method.as_str(), &full_url, &body);
+    }
+    let path = uri.path().strip_prefix("/v1.0").unwrap_or(uri.path());
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+
+    let route = parse_route(&method, path);
+    let (operation, route_key) = route
+        .as_ref()
+        .map_or(("unknown", "(unknown route)"), Route::names);
+    let count_key = if route.is_some() {
+        route_key.to_owned()
+    } else {
+        format!("{} (unknown route)", method.as_str())
+    };
+
+    let result = run_pipeline(
+        &shared,
+        route.as_ref(),
+        operation,
+        route_key,
+        &query,
+        &headers,
+        &body,
+        &full_url,
+    )
+    .await;
+    let response = match result {
+        Ok((reply, after_effect)) => {
+            let response = match reply {
+                Reply::Json(status, value) => (status, axum::Json(value)).into_response(),
+                Reply::NoContent => StatusCode::NO_CONTENT.into_response(),
+            };
+            match after_effect {
+                Some(AfterEffect::GatewayTimeout) => error_response(
+                    &shared,
+                    &GraphError::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "gatewayTimeout",
+                        "The operation timed out.",
+                    ),
+                    &request_id,
+                    &client_request_id,
+                ),
+                Some(AfterEffect::Delay { ms }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    response
+                }
+                None => response,
+            }
+        }
+        Err(error) => error_response(&shared, &error, &request_id, &client_request_id),
+    };
+    shared.world().count(&count_key, response.status().as_u16());
+    with_ids(response, &request_id, &client_request_id)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_pipeline(
+    shared: &Arc<Shared>,
+    route: Option<&Route>,
+    operation: &str,
+    route_key: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &[u8],
+    full_url: &str,
+) -> Result<(Reply, Option<AfterEffect>), GraphError> {
+    let Some(route) = route else {
+        return Err(GraphError::new(
+            StatusCode::NOT_FOUND,
+            "itemNotFound",
+            "Resource not found for the segment or the method is not supported by the emulator.",
+        ));
+    };
+    let decision = shared.fault_engine().decide_route(operation, route_key);
+    if !decision.latency.is_zero() {
+        tokio::time::sleep(decision.latency).await;
+    }
+    if let Some((status, retry_after)) = decision.refuse {
+        return Err(match status {
+            429 => GraphError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Please retry again later.",
+            ),
+            503 => GraphError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "serviceNotAvailable",
+                "The service is temporarily unavailable. Please retry later.",
+            ),
+            _ => GraphError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "gatewayTimeout",
+                "The operation timed out.",
+            ),
+        }
+        .with_retry_after(retry_after));
+    }
+    let caller = identity::authenticate(shared, headers)?;
+    identity::authorize(&caller, &route.permission(), operation)?;
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            GraphError::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!("The request body is not valid JSON: {e}."),
+            )
+        })?
+    };
+    let reply = execute(shared, route, &caller, query, &body, headers, full_url).await?;
+    Ok((reply, decision.after_effect))
+}
+
+/// Graph's error answer for a request.
+fn error_response(
+    shared: &Shared,
+    error: &GraphError,
+    request_id: &str,
+    client_request_id: &str,
+) -> Response {
+    let body = error.body(&graph_time(shared.now()), request_id, client_request_id);
+    let mut response = (error.status, axum::Json(body)).into_response();
+    if let Some(seconds) = error.retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from(seconds));
+    }
+    if error.status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\""));
+    }
+    response
+}
+
+fn with_ids(mut response: Response, request_id: &str, client_request_id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(client_request_id) {
+        response.headers_mut().insert("client-request-id", v);
+    }
+    response
+}
+
+/// Any path outside the emulator's routes: Graph's 404 body.
+pub(crate) async fn not_found(State(shared): State<Arc<Shared>>) -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    let error = GraphError::new(
+        StatusCode::NOT_FOUND,
+        "UnknownError",
+        "No HTTP resource was found that matches the request URI.",
+    );
+    with_ids(error_response(&shared, &error, &id, &id), &id, &id)
+}
+
+/// Task creation hooks into notification delivery after the world lock is released.
+pub(crate) fn after_task_created(
+    shared: &Arc<Shared>,
+    created: Option<&super::state::TaskCreated>,
+) {
+    if let Some(created) = created {
+        subscriptions::notify_task_created(shared, created);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_case_insensitively_and_unknown_ones_do_not() {
+        assert!(
+            matches!(parse_route(&Method::GET, "/print/taskdefinitions/d/TASKS"), Some(Route::ListTasks(d)) if d == "d")
+        );
+        assert!(matches!(
+            parse_route(&Method::POST, "/print/printers/p/jobs/5/redirect"),
+            Some(Route::RedirectJob(..))
+        ));
+        assert!(parse_route(&Method::PUT, "/print/printers/p/jobs/5").is_none());
+        assert!(parse_route(&Method::GET, "/me").is_none());
+    }
+}
