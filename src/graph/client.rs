@@ -30,6 +30,7 @@ use super::retry::{
     parse_retry_after, tokio_sleeper,
 };
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::{GraphSettings, read_secret_file};
 
 /// Everything a [`GraphClient`] is built from. Start from [`GraphOptions::new`] and override fields.
 #[derive(Clone)]
@@ -57,6 +58,8 @@ pub struct GraphOptions {
     pub observer: Option<Arc<dyn GraphObserver>>,
     /// Waits between attempts (tests inject one that records the delays).
     pub sleeper: Sleeper,
+    /// The most Graph requests in flight at once (Graph throttles bursts); at least 1.
+    pub max_concurrent_requests: usize,
 }
 
 impl GraphOptions {
@@ -80,7 +83,53 @@ impl GraphOptions {
             clock: SystemClock::shared(),
             observer: None,
             sleeper: tokio_sleeper(),
+            max_concurrent_requests: 16,
         }
+    }
+
+    /// Options from the `[graph]` configuration: the cloud, ids, overrides and timeout, and the
+    /// credential (the secret, or the certificate and key files, read now).
+    pub fn from_settings(settings: &GraphSettings) -> Result<Self, GraphError> {
+        let cloud: Cloud = settings.cloud.parse()?;
+        let credential = match (
+            &settings.client_secret,
+            &settings.certificate_file,
+            &settings.private_key_file,
+        ) {
+            (Some(secret), _, _) => Credential::ClientSecret(secret.secret_string()),
+            (None, Some(certificate), Some(key)) => {
+                let certificate_pem = std::fs::read_to_string(certificate).map_err(|error| {
+                    GraphError::Configuration(format!(
+                        "graph.certificate_file: cannot read {}: {error}",
+                        certificate.display()
+                    ))
+                })?;
+                let private_key = read_secret_file("graph.private_key_file", key)
+                    .map_err(|error| GraphError::Configuration(error.to_string()))?;
+                Credential::Certificate {
+                    certificate_pem,
+                    private_key_pem: private_key.secret_string(),
+                }
+            }
+            _ => {
+                return Err(GraphError::Configuration(
+                    "no credential: set graph.client_secret_file, or graph.certificate_file and \
+                     graph.private_key_file"
+                        .to_owned(),
+                ));
+            }
+        };
+        let mut options = Self::new(
+            cloud,
+            settings.tenant_id.trim(),
+            settings.client_id.trim(),
+            credential,
+        );
+        options.base_url = settings.base_url.clone();
+        options.login_url = settings.login_url.clone();
+        options.request_timeout = settings.request_timeout.0;
+        options.max_concurrent_requests = settings.max_concurrent_requests;
+        Ok(options)
     }
 }
 
@@ -94,6 +143,7 @@ impl fmt::Debug for GraphOptions {
             .field("login_url", &self.login_url)
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +168,8 @@ pub(crate) struct Inner {
     pub(crate) sleeper: Sleeper,
     observer: Option<Arc<dyn GraphObserver>>,
     pub(crate) clock: SharedClock,
+    /// Bounds the attempts in flight (a permit is held per attempt, not across back-off waits).
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for GraphClient {
@@ -219,6 +271,7 @@ impl GraphClient {
                 sleeper: options.sleeper,
                 observer: options.observer,
                 clock: options.clock,
+                in_flight: tokio::sync::Semaphore::new(options.max_concurrent_requests.max(1)),
             }),
         })
     }
@@ -417,6 +470,8 @@ impl GraphClient {
             }
             None => builder,
         };
+        // The semaphore is never closed, so a failed acquire cannot happen; proceeding is still safe.
+        let _permit = inner.in_flight.acquire().await.ok();
         let started = tokio::time::Instant::now();
         let result = async {
             let response = builder.send().await?;

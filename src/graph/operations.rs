@@ -442,6 +442,7 @@ impl GraphClient {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::graph::client::GraphOptions;
     use crate::graph::model::{PrintColorMode, PrintDuplexMode};
     use crate::graph::retry::RetryPolicy;
     use crate::graph::test_support::{Recorder, client_for, options_for};
@@ -1082,5 +1083,102 @@ mod tests {
             .renew_subscription("s1", time::macros::datetime!(2026-03-04 12:00 UTC))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_transient_token_endpoint_failure_is_retried_like_a_graph_call() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(
+                ResponseTemplate::new(503)
+                    .set_body_json(json!({"error": "temporarily_unavailable"})),
+            )
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(token("app-token", 3600))
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .and(header("authorization", "Bearer app-token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        client_for(&server, &recorder)
+            .get_job("p1", "j1", &[])
+            .await
+            .unwrap();
+        assert_eq!(recorder.refreshes(), 2);
+        assert_eq!(recorder.sleeps().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn no_more_requests_than_the_concurrency_limit_are_in_flight() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        let delay = Duration::from_millis(300);
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(job_json())
+                    .set_delay(delay),
+            )
+            .expect(3)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        let mut options = options_for(&server, &recorder);
+        options.max_concurrent_requests = 1;
+        let client = GraphClient::new(options).unwrap();
+        client.get_job("p1", "j1", &[]).await.unwrap();
+        let started = std::time::Instant::now();
+        let (first, second) = tokio::join!(
+            client.get_job("p1", "j1", &[]),
+            client.get_job("p1", "j1", &[])
+        );
+        first.unwrap();
+        second.unwrap();
+        assert!(
+            started.elapsed() >= delay * 2,
+            "one at a time: {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn options_are_built_from_the_graph_settings() {
+        let settings: crate::config::GraphSettings = toml::from_str(
+            r#"
+            cloud = "usgov"
+            tenant_id = "contoso.onmicrosoft.us"
+            client_id = "c1"
+            client_secret = "s"
+            request_timeout = "10s"
+            max_concurrent_requests = 4
+            "#,
+        )
+        .unwrap();
+        let options = GraphOptions::from_settings(&settings).unwrap();
+        assert_eq!(options.cloud, crate::graph::Cloud::UsGov);
+        assert_eq!(options.request_timeout, Duration::from_secs(10));
+        assert_eq!(options.max_concurrent_requests, 4);
+        assert!(matches!(
+            options.credential,
+            crate::graph::Credential::ClientSecret(_)
+        ));
+
+        let china: crate::config::GraphSettings =
+            toml::from_str("cloud = \"china\"\nclient_secret = \"s\"").unwrap();
+        let error = GraphOptions::from_settings(&china).unwrap_err().to_string();
+        assert!(error.contains("not available"), "{error}");
     }
 }
