@@ -553,3 +553,108 @@ fn api_error(
         attempts,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::graph::test_support::Recorder;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Reads one HTTP/1.1 request (head and Content-Length body); `None` when the peer closed.
+    async fn read_request(stream: &mut TcpStream) -> Option<String> {
+        let mut buffer = Vec::new();
+        let mut chunk = [0_u8; 4096];
+        loop {
+            if let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| {
+                        line.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
+                    .and_then(|value| value.parse().ok())
+                    .unwrap_or(0);
+                while buffer.len() < end + 4 + length {
+                    let read = stream.read(&mut chunk).await.ok()?;
+                    if read == 0 {
+                        return None;
+                    }
+                    buffer.extend_from_slice(&chunk[..read]);
+                }
+                return Some(head);
+            }
+            let read = stream.read(&mut chunk).await.ok()?;
+            if read == 0 {
+                return None;
+            }
+            buffer.extend_from_slice(&chunk[..read]);
+        }
+    }
+
+    /// A tiny keep-alive HTTP server counting connections: the token endpoint, then one 503, then 200s.
+    async fn counting_server() -> (Url, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let graph_calls = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let graph_calls = graph_calls.clone();
+                tokio::spawn(async move {
+                    while let Some(head) = read_request(&mut stream).await {
+                        let (status, body) = if head.contains("/oauth2/v2.0/token") {
+                            ("200 OK", r#"{"access_token":"t","expires_in":3600}"#)
+                        } else if graph_calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                            (
+                                "503 Service Unavailable",
+                                r#"{"error":{"code":"serviceNotAvailable","message":"busy"}}"#,
+                            )
+                        } else {
+                            ("200 OK", r#"{"id":"j1","status":{"state":"paused"}}"#)
+                        };
+                        let response = format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if stream.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, connections)
+    }
+
+    #[tokio::test]
+    async fn a_503_is_retried_over_a_new_connection() {
+        let (url, connections) = counting_server().await;
+        let recorder = Recorder::default();
+        let mut options = GraphOptions::new(
+            Cloud::Global,
+            "tenant",
+            "client-1",
+            Credential::ClientSecret(SecretString::from("s")),
+        );
+        options.base_url = Some(url.clone());
+        options.login_url = Some(url);
+        options.sleeper = recorder.sleeper();
+        let client = GraphClient::new(options).unwrap();
+        client.get_job("p1", "j1", &[]).await.unwrap();
+        // Token request and the 503 share the pooled connection; the retry must open a second one.
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        client.get_job("p1", "j1", &[]).await.unwrap();
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            2,
+            "later calls go back to the pooled connection"
+        );
+    }
+}
