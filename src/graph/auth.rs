@@ -404,7 +404,7 @@ pub(crate) async fn post_token_form(
         GraphError::Transport {
             operation: "token",
             detail: error.without_url().to_string(),
-            client_request_id: String::new(),
+            client_request_id: "n/a".to_owned(),
             timed_out,
         }
     };
@@ -421,7 +421,7 @@ pub(crate) async fn post_token_form(
             operation: "token",
             status,
             detail: format!("not a token response: {error}"),
-            client_request_id: String::new(),
+            client_request_id: "n/a".to_owned(),
         })
     } else {
         Err(token_error(
@@ -441,7 +441,7 @@ fn roles_of(token: &str) -> Result<Vec<String>, GraphError> {
         operation: "app_token_roles",
         status: 200,
         detail,
-        client_request_id: String::new(),
+        client_request_id: "n/a".to_owned(),
     };
     let payload = token
         .split('.')

@@ -81,7 +81,7 @@ impl GraphClient {
             GraphError::Transport {
                 operation: "device_code",
                 detail: error.without_url().to_string(),
-                client_request_id: String::new(),
+                client_request_id: "n/a".to_owned(),
                 timed_out,
             }
         };
@@ -105,7 +105,7 @@ impl GraphClient {
                 operation: "device_code",
                 status,
                 detail: format!("not a device code response: {error}"),
-                client_request_id: String::new(),
+                client_request_id: "n/a".to_owned(),
             })?;
         let prompt = DeviceCodePrompt {
             message: code.message.clone().unwrap_or_else(|| {
@@ -154,7 +154,7 @@ impl GraphClient {
                         operation: "device_code",
                         status,
                         detail: format!("not a token response: {error}"),
-                        client_request_id: String::new(),
+                        client_request_id: "n/a".to_owned(),
                     })?;
                 let lifetime =
                     time::Duration::seconds(i64::try_from(token.expires_in).unwrap_or(3600));

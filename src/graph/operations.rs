@@ -78,7 +78,7 @@ impl GraphClient {
                     operation,
                     status: 200,
                     detail: format!("@odata.nextLink {link:?} is not an absolute URL: {error}"),
-                    client_request_id: String::new(),
+                    client_request_id: "n/a".to_owned(),
                 })?;
                 if link_url.origin() != self.inner.endpoints.graph_v1.origin() || link_url == url {
                     return Err(GraphError::InvalidResponse {
@@ -87,7 +87,7 @@ impl GraphClient {
                         detail: format!(
                             "@odata.nextLink {link:?} leaves the Graph root or repeats the page"
                         ),
-                        client_request_id: String::new(),
+                        client_request_id: "n/a".to_owned(),
                     });
                 }
                 next = Some(link_url);
