@@ -52,28 +52,19 @@ impl ManualClock {
 
     /// Moves the clock forward (or backward, with a negative duration).
     pub fn advance(&self, by: Duration) {
-        let mut now = self
-            .now
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut now = self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *now += by;
     }
 
     /// Sets the clock to `to`.
     pub fn set(&self, to: OffsetDateTime) {
-        *self
-            .now
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = to;
+        *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = to;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        *self
-            .now
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -92,20 +83,13 @@ impl OffsetClock {
 
     /// Jumps ahead by `by`.
     pub fn advance(&self, by: Duration) {
-        *self
-            .offset
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) += by;
+        *self.offset.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += by;
     }
 }
 
 impl Clock for OffsetClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-            + *self
-                .offset
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        OffsetDateTime::now_utc() + *self.offset.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

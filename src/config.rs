@@ -110,13 +110,11 @@ pub struct HumanDuration(pub Duration);
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map(HumanDuration)
-            .map_err(|err| {
-                serde::de::Error::custom(format!(
-                    "`{text}` is not a duration ({err}); write it like \"30s\", \"5m\" or \"4h\""
-                ))
-            })
+        humantime::parse_duration(&text).map(HumanDuration).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration ({err}); write it like \"30s\", \"5m\" or \"4h\""
+            ))
+        })
     }
 }
 
@@ -566,9 +564,7 @@ impl Settings {
             if url.scheme() != "https" && !loopback {
                 return Err(invalid(
                     "intake.public_url",
-                    format!(
-                        "`{url}` is not HTTPS; Graph only delivers notifications to https:// URLs"
-                    ),
+                    format!("`{url}` is not HTTPS; Graph only delivers notifications to https:// URLs"),
                 ));
             }
         }
@@ -576,18 +572,12 @@ impl Settings {
         for (index, station) in self.stations.iter().enumerate() {
             let key = format!("stations[{index}]");
             if station.id.trim().is_empty() {
-                return Err(invalid(
-                    &format!("{key}.id"),
-                    "empty; give the station a short name",
-                ));
+                return Err(invalid(&format!("{key}.id"), "empty; give the station a short name"));
             }
             if !seen.insert(station.id.as_str()) {
                 return Err(invalid(
                     &format!("{key}.id"),
-                    format!(
-                        "`{}` is used by two stations; ids must be unique",
-                        station.id
-                    ),
+                    format!("`{}` is used by two stations; ids must be unique", station.id),
                 ));
             }
             if station.printer_id.trim().is_empty() {
@@ -750,9 +740,7 @@ mod tests {
 
     #[test]
     fn a_secret_and_a_certificate_together_are_refused() {
-        let e = err(&format!(
-            "{MINIMAL}certificate_file = \"/x.pem\"\nprivate_key_file = \"/y.pem\"\n"
-        ));
+        let e = err(&format!("{MINIMAL}certificate_file = \"/x.pem\"\nprivate_key_file = \"/y.pem\"\n"));
         assert!(e.contains("use one credential"), "{e}");
     }
 

@@ -39,19 +39,12 @@ pub fn init_with(format: LogFormat) -> Telemetry {
     let registry = tracing_subscriber::registry().with(filter);
     // A second initialisation (tests) fails harmlessly; the first subscriber stays.
     let _ = match format {
-        LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
-            .try_init(),
+        LogFormat::Text => registry.with(fmt::layer().with_writer(std::io::stderr)).try_init(),
         LogFormat::Json => registry
             .with(fmt::layer().json().with_writer(std::io::stderr))
             .try_init(),
         LogFormat::Journald => registry
-            .with(
-                fmt::layer()
-                    .without_time()
-                    .with_ansi(false)
-                    .with_writer(std::io::stderr),
-            )
+            .with(fmt::layer().without_time().with_ansi(false).with_writer(std::io::stderr))
             .try_init(),
     };
     Telemetry { filter: handle }
