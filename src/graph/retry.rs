@@ -1,0 +1,284 @@
+//! When a failed Graph request is tried again, after how long, and when it must not be.
+//!
+//! Rules (Graph's throttling and best-practice pages):
+//! - 429, 503 and 504 are retried, and so is a connection that failed before the request was sent.
+//!   `Retry-After` (delta-seconds or an HTTP date) is honoured exactly; without it the delay is
+//!   exponential with jitter (backon's `ExponentialBuilder`, driven by our own loop in `client.rs`
+//!   because the loop also refreshes tokens and switches connections).
+//! - After a 503 (or 504, or a broken connection) the next attempt goes over a NEW connection: Graph
+//!   says to "always make new retry requests over a new HTTP connection" after a 503, because the
+//!   pooled connection may be pinned to the unhealthy front end.
+//! - Retries are bounded by count and by total time ([`RetryPolicy`]); when Graph asks to wait longer
+//!   than the remaining budget we give up at once with that error, and the durable action queue of
+//!   the caller takes over.
+//!
+//! Idempotency decides what happens when the outcome is uncertain:
+//! - GET, PATCH (absolute values), DELETE, subscription reauthorize and job **abort** are
+//!   [`Idempotency::Repeatable`]. Abort counts as repeatable because repeating it cannot do harm: a
+//!   second abort of an aborted job fails with a 4xx (no processing task) which the caller settles by
+//!   reading the job.
+//! - POST **redirect** (and the creating POSTs: task definition, trigger, subscription) are
+//!   [`Idempotency::NotRepeatable`]: a second redirect could print the job twice or fail confusingly.
+//!   They are retried only when Graph certainly did not act: a connection that never got established,
+//!   a 429 (throttling rejects before the request is processed), and a 503 *with* `Retry-After` (the
+//!   service shedding load before processing). A timeout after sending, a connection broken
+//!   mid-response, or any other 5xx returns [`super::GraphError::OutcomeUnknown`]. The daemon settles a
+//!   redirect by re-reading the source job: `redirectedTo` set, or our task no longer `processing`,
+//!   means the redirect happened; a job still held with its task `processing` means it did not and the
+//!   redirect can be sent again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use futures::future::BoxFuture;
+use time::OffsetDateTime;
+
+/// Bounds and shape of retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included (8 by default).
+    pub max_attempts: u32,
+    /// Total time budget from the first attempt, waits included (2 minutes by default).
+    pub max_elapsed: Duration,
+    /// First back-off delay when Graph gives no `Retry-After`.
+    pub min_delay: Duration,
+    /// Longest back-off delay when Graph gives no `Retry-After`.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            max_elapsed: Duration::from_secs(120),
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all: one attempt.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+}
+
+/// Sleeps between attempts. Injected so tests can record the delays instead of waiting; the daemon
+/// uses [`tokio_sleeper`].
+pub type Sleeper = Arc<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// The real sleeper: `tokio::time::sleep`.
+pub fn tokio_sleeper() -> Sleeper {
+    Arc::new(|delay| Box::pin(tokio::time::sleep(delay)))
+}
+
+/// Whether repeating a request can do harm (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Safe to send again.
+    Repeatable,
+    /// Must not be sent again once it may have reached Graph.
+    NotRepeatable,
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Try again (over a new connection if asked).
+    Retry {
+        /// Use a connection that is not from the pool.
+        fresh_connection: bool,
+    },
+    /// Return the error.
+    Fail,
+    /// Return [`super::GraphError::OutcomeUnknown`].
+    OutcomeUnknown,
+}
+
+/// Judges an HTTP error status.
+pub(crate) fn classify_status(
+    status: u16,
+    idempotency: Idempotency,
+    has_retry_after: bool,
+) -> Verdict {
+    let repeatable = idempotency == Idempotency::Repeatable;
+    match status {
+        429 => Verdict::Retry {
+            fresh_connection: false,
+        },
+        503 if repeatable || has_retry_after => Verdict::Retry {
+            fresh_connection: true,
+        },
+        504 if repeatable => Verdict::Retry {
+            fresh_connection: true,
+        },
+        500..=599 if !repeatable => Verdict::OutcomeUnknown,
+        _ => Verdict::Fail,
+    }
+}
+
+/// Judges a transport error (no HTTP status).
+pub(crate) fn classify_transport(error: &reqwest::Error, idempotency: Idempotency) -> Verdict {
+    if error.is_builder() {
+        Verdict::Fail
+    } else if error.is_connect() || idempotency == Idempotency::Repeatable {
+        // A connect error means nothing was sent, so even a redirect may go again.
+        Verdict::Retry {
+            fresh_connection: true,
+        }
+    } else {
+        Verdict::OutcomeUnknown
+    }
+}
+
+/// Parses `Retry-After`: delta-seconds or an HTTP date (relative to `now`; a past date means 0).
+pub(crate) fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let now: std::time::SystemTime = now.into();
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The delays of one request's retries.
+pub(crate) struct Schedule {
+    policy: RetryPolicy,
+    backoff: ExponentialBackoff,
+    started: tokio::time::Instant,
+    attempts: u32,
+}
+
+impl Schedule {
+    pub(crate) fn new(policy: RetryPolicy) -> Self {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(policy.max_attempts.saturating_sub(1) as usize)
+            .build();
+        Self {
+            policy,
+            backoff,
+            started: tokio::time::Instant::now(),
+            attempts: 0,
+        }
+    }
+
+    /// Records a failed attempt; the delay before the next one, or `None` to give up.
+    pub(crate) fn next_delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
+        self.attempts += 1;
+        if self.attempts >= self.policy.max_attempts {
+            return None;
+        }
+        // Always advance the back-off, so a later attempt without Retry-After still backs off further.
+        let backoff = self.backoff.next();
+        let delay = retry_after.or(backoff)?;
+        (self.started.elapsed() + delay <= self.policy.max_elapsed).then_some(delay)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now = datetime!(2026-03-01 12:00:00 UTC);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after("Sun, 01 Mar 2026 12:00:07 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 01 Mar 2026 11:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn a_redirect_is_retried_only_when_graph_certainly_did_not_act() {
+        let once = Idempotency::NotRepeatable;
+        assert!(matches!(
+            classify_status(429, once, false),
+            Verdict::Retry { .. }
+        ));
+        assert!(matches!(
+            classify_status(503, once, true),
+            Verdict::Retry {
+                fresh_connection: true
+            }
+        ));
+        assert_eq!(classify_status(503, once, false), Verdict::OutcomeUnknown);
+        assert_eq!(classify_status(500, once, false), Verdict::OutcomeUnknown);
+        assert_eq!(classify_status(409, once, false), Verdict::Fail);
+    }
+
+    #[test]
+    fn repeatable_requests_retry_429_503_504_but_not_500() {
+        let safe = Idempotency::Repeatable;
+        for status in [429, 503, 504] {
+            assert!(
+                matches!(classify_status(status, safe, false), Verdict::Retry { .. }),
+                "{status}"
+            );
+        }
+        assert_eq!(classify_status(500, safe, false), Verdict::Fail);
+        assert_eq!(classify_status(404, safe, false), Verdict::Fail);
+    }
+
+    #[tokio::test]
+    async fn the_schedule_is_bounded_by_attempts_and_by_total_time() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        let mut schedule = Schedule::new(policy);
+        assert!(schedule.next_delay(None).is_some());
+        assert_eq!(
+            schedule.next_delay(Some(Duration::from_secs(1))),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            schedule.next_delay(None),
+            None,
+            "the third failure is the last attempt"
+        );
+
+        let mut schedule = Schedule::new(RetryPolicy::default());
+        assert_eq!(
+            schedule.next_delay(Some(Duration::from_secs(121))),
+            None,
+            "beyond the 2-minute budget"
+        );
+    }
+
+    #[tokio::test]
+    async fn back_off_without_retry_after_grows_and_stays_within_the_maximum() {
+        let policy = RetryPolicy {
+            max_attempts: 20,
+            max_elapsed: Duration::from_secs(3600),
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        let mut schedule = Schedule::new(policy);
+        let delays: Vec<Duration> = (0..10).filter_map(|_| schedule.next_delay(None)).collect();
+        assert_eq!(delays.len(), 10);
+        assert!(delays[0] >= Duration::from_millis(100), "{delays:?}");
+        // backon's jitter adds up to the current delay again.
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_secs(2)),
+            "{delays:?}"
+        );
+        assert!(delays[9] >= Duration::from_secs(1), "{delays:?}");
+    }
+}
