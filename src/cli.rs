@@ -122,7 +122,10 @@ fn hash_pin() -> u8 {
 
 /// Runs an async command on a multi-threaded runtime.
 fn block_on(command: impl std::future::Future<Output = u8>) -> u8 {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime.block_on(command),
         Err(err) => {
             eprintln!("pullprintd: cannot start the async runtime: {err}");

@@ -427,9 +427,6 @@ impl Default for LogSettings {
     }
 }
 
-/// The clouds Universal Print is offered in.
-pub const CLOUDS: [&str; 3] = ["global", "usgov", "dod"];
-
 impl Settings {
     /// Reads `path` (TOML), applies `PULLPRINTD__…` overrides, reads secret files, validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -662,18 +659,10 @@ impl Settings {
 }
 
 fn validate_cloud(cloud: &str) -> Result<(), ConfigError> {
-    match cloud.to_ascii_lowercase().as_str() {
-        "global" | "usgov" | "dod" => Ok(()),
-        "china" | "21vianet" | "mooncake" => Err(invalid(
-            "graph.cloud",
-            "Universal Print is not available in 21Vianet (Microsoft Graph China); \
-             pullprintd can only serve tenants in global, usgov or dod",
-        )),
-        other => Err(invalid(
-            "graph.cloud",
-            format!("unknown cloud `{other}`; use one of {}", CLOUDS.join(", ")),
-        )),
-    }
+    cloud
+        .parse::<crate::graph::Cloud>()
+        .map(drop)
+        .map_err(|err| invalid("graph.cloud", err.to_string()))
 }
 
 fn environment() -> config::Environment {
@@ -774,14 +763,14 @@ mod tests {
     #[test]
     fn the_china_cloud_is_refused_with_the_reason() {
         let e = err(&format!("{MINIMAL}\n").replace("[graph]", "[graph]\ncloud = \"china\""));
-        assert!(e.contains("not available in 21Vianet"), "{e}");
+        assert!(e.contains("not available in the China cloud operated by 21Vianet"), "{e}");
     }
 
     #[test]
     fn an_unknown_cloud_lists_the_known_ones() {
         let e = err(&MINIMAL.replace("[graph]", "[graph]\ncloud = \"mars\""));
-        assert!(e.contains("unknown cloud `mars`"), "{e}");
-        assert!(e.contains("global, usgov, dod"), "{e}");
+        assert!(e.contains("unknown cloud \"mars\""), "{e}");
+        assert!(e.contains("\"global\", \"usgov\" (GCC High, L4) or \"dod\""), "{e}");
     }
 
     #[test]
