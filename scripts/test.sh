@@ -20,3 +20,13 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
+
+# Show the schema check's figure in the log: every Graph request the client sent during the tests,
+# validated against Microsoft's official OpenAPI description (the test above fails if any is invalid).
+recorded="target/tmp/graph-client-requests.jsonl"
+if [ -f "$recorded" ]; then
+    total=$(grep -c . "$recorded")
+    invalid=$(python3 "$shared/tools/validate_graph_requests.py" --spec "$shared/graph/print-openapi-v1.0.yaml" "$recorded" | grep -c ' -> INVALID' || true)
+    echo "Graph requests recorded during the tests and checked against the official schema: $((total - invalid)) of $total valid"
+    [ "$invalid" = 0 ]
+fi
