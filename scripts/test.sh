@@ -23,7 +23,7 @@ cargo test --all-targets --locked
 
 # Show the schema check's figure in the log: every Graph request the client sent during the tests,
 # validated against Microsoft's official OpenAPI description (the test above fails if any is invalid).
-recorded="target/tmp/graph-client-requests.jsonl"
+recorded="${CARGO_TARGET_DIR:-target}/tmp/graph-client-requests.jsonl"
 if [ -f "$recorded" ]; then
     total=$(grep -c . "$recorded")
     invalid=$(python3 "$shared/tools/validate_graph_requests.py" --spec "$shared/graph/print-openapi-v1.0.yaml" "$recorded" | grep -c ' -> INVALID' || true)
