@@ -19,6 +19,7 @@
 //! - [`emulator`] — a Universal Print emulator that enforces Microsoft's documented rules; the demo,
 //!   the tests and the benchmarks run against it.
 //! - [`clock`] — injected time, so tests can move days ahead without waiting.
+//! - [`notify`] — systemd READY / WATCHDOG (only while the engine makes progress) / STOPPING.
 //! - [`exit`] — sysexits-style process exit codes; [`shutdown`] — the cancellation passed to every loop.
 
 pub mod cli;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod emulator;
 pub mod exit;
 pub mod graph;
+pub mod notify;
 pub mod release;
 pub mod secrets;
 pub mod shutdown;
