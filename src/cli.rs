@@ -209,10 +209,8 @@ async fn setup(config: PathBuf, dry_run: bool, telemetry: &Telemetry) -> u8 {
     let on_prompt = |prompt: &crate::graph::DeviceCodePrompt| {
         println!(
             "A Printer Administrator must sign in to list and create task triggers.\n{}\n\
-             (open {} and enter the code {}; it expires in {})\nWaiting for the sign-in…",
+             Waiting for the sign-in (the code expires in {})…",
             prompt.message,
-            prompt.verification_uri,
-            prompt.user_code,
             humantime::format_duration(prompt.expires_in)
         );
     };

@@ -210,10 +210,11 @@ async fn check_token_and_permissions(
             roles
         }
         Err(error) => {
-            let fix = match &error {
-                GraphError::Token(_) => "",
-                _ if error.is_transient() => " Check network access to Entra ID and try again.",
-                _ => "",
+            // A token error already says its fix; an unreachable Entra ID does not.
+            let fix = if error.is_transient() && !matches!(error, GraphError::Token(_)) {
+                " Check network access to Entra ID and try again."
+            } else {
+                ""
             };
             report.push(
                 "app token",
