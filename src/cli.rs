@@ -46,6 +46,41 @@ pub enum Command {
     },
     /// Read a PIN on standard input and print its argon2id PHC string for the users file.
     HashPin,
+    /// Provision Universal Print: the task definition and each queue printer's task trigger (an
+    /// administrator signs in with a device code). Idempotent; prints the configuration lines.
+    /// Exit: 0 ok, 78 configuration or permission to fix, 69 Graph unavailable or sign-in not completed.
+    Setup {
+        /// The configuration file.
+        #[arg(
+            long,
+            short,
+            env = "PULLPRINTD_CONFIG",
+            default_value = "/etc/pullprintd/pullprintd.toml"
+        )]
+        config: PathBuf,
+        /// Only read, and say what would be created.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check a deployment: credential, permissions, task definition, printers, webhook. One line per
+    /// check. Exit: 0 when every required check passes, 1 otherwise, 78 for an invalid configuration.
+    Doctor {
+        /// The configuration file.
+        #[arg(
+            long,
+            short,
+            env = "PULLPRINTD_CONFIG",
+            default_value = "/etc/pullprintd/pullprintd.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Probe a health endpoint (the container HEALTHCHECK: slim images have no curl). Exit 0 on a 2xx
+    /// answer within 5 s, else 1.
+    Healthcheck {
+        /// The URL to GET.
+        #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+        url: url::Url,
+    },
 }
 
 /// Parses the command line and runs the chosen command; returns the process exit code.
@@ -71,6 +106,9 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
         Command::CheckConfig { config } => check_config(&config, telemetry),
         Command::HashPin => hash_pin(),
         Command::Emulator { listen, record } => block_on(emulator(listen, record)),
+        Command::Setup { config, dry_run } => block_on(setup(config, dry_run, telemetry)),
+        Command::Doctor { config } => block_on(doctor(config, telemetry)),
+        Command::Healthcheck { url } => block_on(healthcheck(url)),
     }
 }
 
@@ -145,6 +183,95 @@ async fn emulator(listen: std::net::SocketAddr, record: Option<PathBuf>) -> u8 {
         Err(err) => {
             eprintln!("pullprintd emulator: {err}");
             exit::UNAVAILABLE
+        }
+    }
+}
+
+/// Builds the Graph client from `[graph]`, or reports why not (exit 78).
+fn graph_client(settings: &Settings, command: &str) -> Result<crate::graph::GraphClient, u8> {
+    crate::graph::GraphOptions::from_settings(&settings.graph)
+        .and_then(crate::graph::GraphClient::new)
+        .map_err(|err| {
+            eprintln!("pullprintd {command}: {err}");
+            exit::CONFIG
+        })
+}
+
+async fn setup(config: PathBuf, dry_run: bool, telemetry: &Telemetry) -> u8 {
+    let settings = match load_settings(&config, telemetry) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let client = match graph_client(&settings, "setup") {
+        Ok(client) => client,
+        Err(code) => return code,
+    };
+    let on_prompt = |prompt: &crate::graph::DeviceCodePrompt| {
+        println!(
+            "A Printer Administrator must sign in to list and create task triggers.\n{}\n\
+             Waiting for the sign-in (the code expires in {})…",
+            prompt.message,
+            humantime::format_duration(prompt.expires_in)
+        );
+    };
+    // The sign-in can wait up to 15 minutes: Ctrl-C must stop it.
+    let shutdown = crate::shutdown::on_signals();
+    let outcome = tokio::select! {
+        outcome = crate::admin::setup::setup(&client, &settings.printing, dry_run, on_prompt) => outcome,
+        () = shutdown.cancelled() => {
+            eprintln!("pullprintd setup: interrupted; what was reported above as created stays created");
+            return exit::UNAVAILABLE;
+        }
+    };
+    match outcome {
+        Ok(report) => {
+            print!("{report}");
+            report.exit_code()
+        }
+        Err(err) => {
+            eprintln!("pullprintd setup: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+async fn doctor(config: PathBuf, telemetry: &Telemetry) -> u8 {
+    let settings = match load_settings(&config, telemetry) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let client = match graph_client(&settings, "doctor") {
+        Ok(client) => client,
+        Err(code) => return code,
+    };
+    let report = crate::admin::doctor::doctor(&client, &settings).await;
+    print!("{report}");
+    report.exit_code()
+}
+
+async fn healthcheck(url: url::Url) -> u8 {
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+    {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("pullprintd healthcheck: cannot build an HTTP client: {err}");
+            return 1;
+        }
+    };
+    match client.get(url.clone()).send().await {
+        Ok(response) if response.status().is_success() => exit::OK,
+        Ok(response) => {
+            eprintln!(
+                "pullprintd healthcheck: {url} answered {}",
+                response.status()
+            );
+            1
+        }
+        Err(err) => {
+            eprintln!("pullprintd healthcheck: {url}: {}", err.without_url());
+            1
         }
     }
 }

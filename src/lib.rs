@@ -15,6 +15,8 @@
 //! - [`store`] — SQLite on disk: held jobs, the durable action queue, intake dedupe, audit log.
 //! - [`release`] — what happens to a held job: the step machine that settles each action exactly once.
 //! - [`station`] — release stations: users, PIN sign-in, lockout, sessions.
+//! - [`admin`] — one-time provisioning (`setup`) and the health check of a deployment (`doctor`).
+//! - [`metrics`] — the Prometheus metrics behind `/metrics`, fed by the Graph client and the engine.
 //! - [`secrets`] — random tokens and constant-time comparison of secrets.
 //! - [`emulator`] — a Universal Print emulator that enforces Microsoft's documented rules; the demo,
 //!   the tests and the benchmarks run against it.
@@ -22,12 +24,14 @@
 //! - [`notify`] — systemd READY / WATCHDOG (only while the engine makes progress) / STOPPING.
 //! - [`exit`] — sysexits-style process exit codes; [`shutdown`] — the cancellation passed to every loop.
 
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod emulator;
 pub mod exit;
 pub mod graph;
+pub mod metrics;
 pub mod notify;
 pub mod release;
 pub mod secrets;

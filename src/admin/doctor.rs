@@ -1,0 +1,453 @@
+//! `pullprintd doctor`: checks that a deployment can work, one line per check, each with its fix.
+//!
+//! Checks, in order: an app token can be had (a wrong secret is named, with Entra's AADSTS reason);
+//! the token's `roles` claim holds each application permission the configuration needs; the task
+//! definition exists; each queue and station printer exists; and, when `intake.public_url` is set,
+//! the webhook answers Graph's validation handshake there.
+//!
+//! Verdicts: `ok`, `MISSING` (something to create, grant or configure), `FAIL` (a check that could
+//! not pass: refused, unreachable). Optional checks (a permission only some features need) never fail
+//! the run. Exit code (see [`DoctorReport::exit_code`]): 0 when every required check is `ok`, else 1.
+//!
+//! Doctor only reads. Task triggers are not checked: listing them needs a Printer Administrator's
+//! sign-in, which `pullprintd setup --dry-run` does.
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::graph::{GraphClient, GraphError};
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Passed.
+    Ok,
+    /// Something must be created, granted or configured.
+    Missing,
+    /// The check failed (refused, unreachable, wrong answer).
+    Fail,
+}
+
+impl Verdict {
+    /// The word printed at the start of the line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Missing => "MISSING",
+            Self::Fail => "FAIL",
+        }
+    }
+}
+
+/// One check's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked (`app token`, `permission Printer.Read.All`…).
+    pub subject: String,
+    /// The outcome.
+    pub verdict: Verdict,
+    /// False for checks that do not fail the run (optional permissions).
+    pub required: bool,
+    /// What was found, and for a problem, the fix.
+    pub detail: String,
+}
+
+/// Every check, in the order run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoctorReport {
+    /// The checks.
+    pub checks: Vec<Check>,
+}
+
+impl DoctorReport {
+    /// True when every required check passed.
+    pub fn passed(&self) -> bool {
+        self.checks
+            .iter()
+            .all(|c| !c.required || c.verdict == Verdict::Ok)
+    }
+
+    /// 0 when every required check passed, else 1 (a health check's convention: "not healthy").
+    pub fn exit_code(&self) -> u8 {
+        u8::from(!self.passed())
+    }
+
+    /// The check about `subject`, if it ran.
+    pub fn check(&self, subject: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.subject == subject)
+    }
+
+    fn push(
+        &mut self,
+        subject: impl Into<String>,
+        verdict: Verdict,
+        required: bool,
+        detail: String,
+    ) {
+        self.checks.push(Check {
+            subject: subject.into(),
+            verdict,
+            required,
+            detail,
+        });
+    }
+}
+
+impl fmt::Display for DoctorReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        for check in &self.checks {
+            let optional = if check.required { "" } else { " (optional)" };
+            let _ = writeln!(
+                out,
+                "{:<7} {}{optional}: {}",
+                check.verdict.as_str(),
+                check.subject,
+                check.detail
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            if self.passed() {
+                "All required checks passed."
+            } else {
+                "Some required checks did not pass; fix them and run doctor again."
+            }
+        );
+        f.write_str(&out)
+    }
+}
+
+/// An application permission and the roles that satisfy it.
+struct Permission {
+    /// The least-privileged name, printed.
+    name: &'static str,
+    /// Roles that grant it (the name itself, and higher-privileged ones).
+    satisfied_by: &'static [&'static str],
+    /// What it is needed for.
+    needed_for: &'static str,
+}
+
+const TASK_DEFINITION: Permission = Permission {
+    name: "PrintTaskDefinition.ReadWrite.All",
+    satisfied_by: &["PrintTaskDefinition.ReadWrite.All"],
+    needed_for: "the task definition, its tasks and the change-notification subscription",
+};
+const PRINTER_READ: Permission = Permission {
+    name: "Printer.Read.All",
+    satisfied_by: &[
+        "Printer.Read.All",
+        "Printer.ReadWrite.All",
+        "Printer.FullControl.All",
+    ],
+    needed_for: "printer capabilities (release options), and every job operation",
+};
+const JOB_WRITE: Permission = Permission {
+    name: "PrintJob.ReadWriteBasic.All",
+    satisfied_by: &[
+        "PrintJob.ReadWriteBasic.All",
+        "PrintJob.ReadWrite.All",
+        "PrintJob.Manage.All",
+    ],
+    needed_for: "reading, patching and aborting held jobs",
+};
+const JOB_MANAGE: Permission = Permission {
+    name: "PrintJob.Manage.All",
+    satisfied_by: &["PrintJob.Manage.All"],
+    needed_for: "find-me release: redirecting a job to a station's printer",
+};
+const USER_READ: Permission = Permission {
+    name: "User.Read.All",
+    satisfied_by: &[
+        "User.Read.All",
+        "User.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ],
+    needed_for: "card lookup in Entra ID (employeeId)",
+};
+
+const GRANT_FIX: &str = "add it in Entra admin center → App registrations → pullprintd → API \
+     permissions → Microsoft Graph → Application permissions, then Grant admin consent";
+
+/// How long the webhook has to answer the handshake (Graph gives it 10 seconds).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs every check against Graph with `client` (built from `settings.graph`). Never fails: each
+/// problem is a line of the report.
+pub async fn doctor(client: &GraphClient, settings: &Settings) -> DoctorReport {
+    let mut report = DoctorReport::default();
+    let graph_ready = check_token_and_permissions(client, settings, &mut report).await;
+    if graph_ready {
+        check_definition(client, settings, &mut report).await;
+        check_printers(client, settings, &mut report).await;
+    }
+    if let Some(public_url) = &settings.intake.public_url {
+        check_webhook(public_url, &mut report).await;
+    }
+    report
+}
+
+/// The token and the `roles` claim; false when there is no token (the Graph checks are skipped).
+async fn check_token_and_permissions(
+    client: &GraphClient,
+    settings: &Settings,
+    report: &mut DoctorReport,
+) -> bool {
+    let roles = match client.app_token_roles().await {
+        Ok(roles) => {
+            report.push(
+                "app token",
+                Verdict::Ok,
+                true,
+                format!(
+                    "Entra ID issued a token to client {} in tenant {}",
+                    settings.graph.client_id, settings.graph.tenant_id
+                ),
+            );
+            roles
+        }
+        Err(error) => {
+            // A token error already says its fix; an unreachable Entra ID does not.
+            let fix = if error.is_transient() && !matches!(error, GraphError::Token(_)) {
+                " Check network access to Entra ID and try again."
+            } else {
+                ""
+            };
+            report.push(
+                "app token",
+                Verdict::Fail,
+                true,
+                format!("{error}.{fix} The Graph checks are skipped."),
+            );
+            return false;
+        }
+    };
+    let station_elsewhere = settings
+        .stations
+        .iter()
+        .any(|s| !settings.printing.queue_printers.contains(&s.printer_id));
+    let wanted = [
+        (&TASK_DEFINITION, true),
+        (&PRINTER_READ, true),
+        (&JOB_WRITE, true),
+        (&JOB_MANAGE, station_elsewhere),
+        (&USER_READ, false),
+    ];
+    for (permission, required) in wanted {
+        let granted = permission
+            .satisfied_by
+            .iter()
+            .find(|name| roles.iter().any(|role| role == *name));
+        let (verdict, detail) = match granted {
+            Some(name) if *name == permission.name => (
+                Verdict::Ok,
+                format!("granted; needed for {}", permission.needed_for),
+            ),
+            Some(name) => (
+                Verdict::Ok,
+                format!("satisfied by {name}; needed for {}", permission.needed_for),
+            ),
+            None => (
+                Verdict::Missing,
+                format!(
+                    "not granted; needed for {}. Fix: {GRANT_FIX}",
+                    permission.needed_for
+                ),
+            ),
+        };
+        let detail = if permission.name == JOB_MANAGE.name && !required {
+            format!("{detail} (every station prints on a queue printer, so redirect is not used)")
+        } else {
+            detail
+        };
+        report.push(
+            format!("permission {}", permission.name),
+            verdict,
+            required,
+            detail,
+        );
+    }
+    true
+}
+
+/// The configured task definition exists (for this app).
+async fn check_definition(client: &GraphClient, settings: &Settings, report: &mut DoctorReport) {
+    let id = settings.printing.task_definition_id.trim();
+    let subject = "task definition";
+    if id.is_empty() {
+        report.push(
+            subject,
+            Verdict::Missing,
+            true,
+            "printing.task_definition_id is not set. Fix: run `pullprintd setup` and put the line it \
+             prints in the configuration"
+                .to_owned(),
+        );
+        return;
+    }
+    let (verdict, detail) = match client.get_task_definition(id).await {
+        Ok(definition) => (
+            Verdict::Ok,
+            format!("{id} exists (\"{}\")", definition.display_name),
+        ),
+        Err(error) if error.is_not_found() => (
+            Verdict::Missing,
+            format!(
+                "{id} does not exist for this app (deleted, or created by another app registration). \
+                 Fix: run `pullprintd setup` and use the id it prints"
+            ),
+        ),
+        Err(error) => (Verdict::Fail, error.to_string()),
+    };
+    report.push(subject, verdict, true, detail);
+}
+
+/// Each queue printer and each station printer exists.
+async fn check_printers(client: &GraphClient, settings: &Settings, report: &mut DoctorReport) {
+    let mut seen = std::collections::HashSet::new();
+    let queue = settings
+        .printing
+        .queue_printers
+        .iter()
+        .map(|id| (id, "printing.queue_printers".to_owned()));
+    let stations = settings
+        .stations
+        .iter()
+        .map(|s| (&s.printer_id, format!("station {}", s.id)));
+    for (printer_id, source) in queue.chain(stations) {
+        if !seen.insert(printer_id.as_str()) {
+            continue;
+        }
+        let (verdict, detail) = match client.get_printer(printer_id).await {
+            Ok(printer) => (
+                Verdict::Ok,
+                format!("exists (\"{}\"), from {source}", printer.display_name),
+            ),
+            Err(error) if error.is_not_found() => (
+                Verdict::Missing,
+                format!(
+                    "does not exist in Universal Print (from {source}). Fix: copy the id from the \
+                     Universal Print portal (Printers → the printer → Printer ID)"
+                ),
+            ),
+            Err(error) => (Verdict::Fail, format!("{error} (from {source})")),
+        };
+        report.push(format!("printer {printer_id}"), verdict, true, detail);
+    }
+}
+
+/// Posts Graph's validation handshake to the public URL and expects the token echoed as text/plain.
+async fn check_webhook(public_url: &url::Url, report: &mut DoctorReport) {
+    let subject = format!("webhook {public_url}");
+    let token = format!("pullprintd-doctor-{}", uuid::Uuid::new_v4().simple());
+    let mut url = public_url.clone();
+    url.query_pairs_mut().append_pair("validationToken", &token);
+    let http = match reqwest::Client::builder()
+        .timeout(HANDSHAKE_TIMEOUT)
+        .build()
+    {
+        Ok(http) => http,
+        Err(error) => {
+            report.push(
+                subject,
+                Verdict::Fail,
+                true,
+                format!("cannot build an HTTP client: {error}"),
+            );
+            return;
+        }
+    };
+    let fix = "Fix: make intake.public_url reach `pullprintd run` (reverse proxy route, TLS \
+               certificate, firewall), and check the daemon is running";
+    let outcome = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "text/plain")
+        .send()
+        .await;
+    let (verdict, detail) = match outcome {
+        Err(error) => (
+            Verdict::Fail,
+            format!("unreachable: {}. {fix}", error.without_url()),
+        ),
+        Ok(response) => {
+            let status = response.status();
+            let plain = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/plain"));
+            let body = response.text().await.unwrap_or_default();
+            if !status.is_success() {
+                (
+                    Verdict::Fail,
+                    format!("answered HTTP {status} to the validation handshake. {fix}"),
+                )
+            } else if body != token {
+                (
+                    Verdict::Fail,
+                    format!(
+                        "answered HTTP {status} without echoing the validation token (Graph would \
+                         refuse the subscription). {fix}"
+                    ),
+                )
+            } else if !plain {
+                (
+                    Verdict::Fail,
+                    "echoed the token but not as text/plain, which Graph requires".to_owned(),
+                )
+            } else {
+                (
+                    Verdict::Ok,
+                    "answers Graph's validation handshake".to_owned(),
+                )
+            }
+        }
+    };
+    report.push(subject, verdict, true, detail);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(verdict: Verdict, required: bool) -> Check {
+        Check {
+            subject: "x".to_owned(),
+            verdict,
+            required,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_missing_optional_check_does_not_fail_the_run_but_a_required_one_does() {
+        let mut report = DoctorReport {
+            checks: vec![check(Verdict::Ok, true), check(Verdict::Missing, false)],
+        };
+        assert!(report.passed());
+        assert_eq!(report.exit_code(), 0);
+        report.checks.push(check(Verdict::Fail, true));
+        assert!(!report.passed());
+        assert_eq!(report.exit_code(), 1);
+    }
+
+    #[test]
+    fn each_line_starts_with_the_verdict_and_marks_optional_checks() {
+        let report = DoctorReport {
+            checks: vec![Check {
+                subject: "permission User.Read.All".to_owned(),
+                verdict: Verdict::Missing,
+                required: false,
+                detail: "not granted".to_owned(),
+            }],
+        };
+        let text = report.to_string();
+        assert!(
+            text.starts_with("MISSING permission User.Read.All (optional): not granted"),
+            "{text}"
+        );
+    }
+}
