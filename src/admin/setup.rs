@@ -18,14 +18,10 @@
 
 use std::fmt::{self, Write as _};
 
-use reqwest::Method;
-
 use crate::config::PrintingSettings;
 use crate::exit;
-use crate::graph::client::{Auth, Request};
-use crate::graph::retry::Idempotency;
 use crate::graph::{
-    DelegatedToken, DeviceCodePrompt, GraphClient, GraphError, Page, PrintTaskTrigger, Printer,
+    DelegatedToken, DeviceCodePrompt, GraphClient, GraphError, PrintTaskTrigger, Printer,
 };
 
 /// The display name of the task definition `setup` creates and looks for.
@@ -468,7 +464,8 @@ async fn settle_trigger(
     dry_run: bool,
 ) -> Result<TriggerOutcome, SetupError> {
     let step = "listing the printer's task triggers";
-    let triggers = list_triggers(client, admin, &printer.id)
+    let triggers = client
+        .list_task_triggers(admin, &printer.id)
         .await
         .map_err(failed(step, TRIGGER_PERMISSION))?;
     if let Some(trigger) = triggers.first() {
@@ -487,7 +484,8 @@ async fn settle_trigger(
         }),
         // Uncertain, or someone else was faster (409: one trigger per printer): look again.
         Err(error) if error.is_outcome_unknown() || error.status() == Some(409) => {
-            let triggers = list_triggers(client, admin, &printer.id)
+            let triggers = client
+                .list_task_triggers(admin, &printer.id)
                 .await
                 .map_err(failed(step, TRIGGER_PERMISSION))?;
             match triggers.first() {
@@ -529,39 +527,6 @@ pub fn classify(
             definition: None,
         },
         (None, _) => TriggerOutcome::Unverified { trigger_id },
-    }
-}
-
-/// The printer's triggers with their definition expanded, so ownership can be decided.
-///
-/// `list_task_triggers` of the Graph client does not ask for `$expand=definition`; the definition is
-/// a navigation property, absent unless expanded. Graph's page lists the options it refuses for this
-/// call (`$count $format $search $select $skip $top`), not `$expand`; should it refuse it anyway
-/// (400), the plain list is used and ownership is judged as documented on [`classify`]. A printer has
-/// at most one trigger, so one page is all there is.
-async fn list_triggers(
-    client: &GraphClient,
-    admin: &DelegatedToken,
-    printer_id: &str,
-) -> Result<Vec<PrintTaskTrigger>, GraphError> {
-    let mut url = client.url(&["print", "printers", printer_id, "taskTriggers"])?;
-    url.query_pairs_mut().append_pair("$expand", "definition");
-    let expanded: Result<Page<PrintTaskTrigger>, GraphError> = client
-        .send_json(Request {
-            operation: "list_task_triggers",
-            method: Method::GET,
-            url,
-            body: None,
-            idempotency: Idempotency::Repeatable,
-            auth: Auth::Delegated(admin),
-        })
-        .await;
-    match expanded {
-        Ok(page) => Ok(page.value),
-        Err(error) if error.status() == Some(400) => {
-            client.list_task_triggers(admin, printer_id).await
-        }
-        Err(error) => Err(error),
     }
 }
 

@@ -324,6 +324,23 @@ enum Reply {
     NoContent,
 }
 
+/// `$expand` on a printTaskTrigger: its one navigation property, `definition`.
+fn parse_trigger_expand(query: &[(String, String)]) -> Result<bool, GraphError> {
+    let mut definition = false;
+    for (_, value) in query.iter().filter(|(k, _)| eq(k, "$expand")) {
+        for item in value.split(',').map(str::trim) {
+            if eq(item, "definition") {
+                definition = true;
+            } else {
+                return Err(GraphError::invalid_request(format!(
+                    "Cannot $expand '{item}' on a printTaskTrigger (definition)."
+                )));
+            }
+        }
+    }
+    Ok(definition)
+}
+
 fn parse_expand(query: &[(String, String)]) -> Result<Expand, GraphError> {
     let mut expand = Expand::default();
     for (_, value) in query.iter().filter(|(k, _)| eq(k, "$expand")) {
@@ -406,7 +423,8 @@ async fn execute(
         GetPrinter(p) => ok(shared.world().get_printer(&root, p)?),
         ListTriggers(p) => {
             refuse_query_options(query, UNSUPPORTED)?;
-            ok(shared.world().list_triggers(&root, p)?)
+            let expand = parse_trigger_expand(query)?;
+            ok(shared.world().list_triggers(&root, p, expand)?)
         }
         CreateTrigger(p) => Ok(Reply::Json(
             StatusCode::CREATED,
@@ -414,7 +432,10 @@ async fn execute(
                 .world()
                 .create_trigger_from_body(&root, p, app, body)?,
         )),
-        GetTrigger(p, t) => ok(shared.world().get_trigger(p, t)?),
+        GetTrigger(p, t) => {
+            let expand = parse_trigger_expand(query)?;
+            ok(shared.world().get_trigger(p, t, expand)?)
+        }
         DeleteTrigger(p, t) => shared
             .world()
             .delete_trigger(p, t)

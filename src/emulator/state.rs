@@ -559,8 +559,13 @@ impl World {
 
     // ---- triggers ---------------------------------------------------------------------------------
 
-    fn trigger_json(t: &Trigger) -> Value {
-        json!({"id": t.id, "event": "jobStarted"})
+    /// A trigger as Graph shows it; its `definition` navigation property only when expanded.
+    fn trigger_json(&self, t: &Trigger, expand_definition: bool) -> Value {
+        let mut v = json!({"id": t.id, "event": "jobStarted"});
+        if expand_definition && let Some(d) = self.definitions.get(&t.definition_id) {
+            v["definition"] = Self::definition_json(d);
+        }
+        v
     }
 
     fn remove_trigger(&mut self, id: &str) {
@@ -602,7 +607,7 @@ impl World {
             definition_id: definition_id.to_owned(),
             app_id: app_id.to_owned(),
         };
-        let v = Self::trigger_json(&trigger);
+        let v = self.trigger_json(&trigger, false);
         if let Some(printer) = self.printers.get_mut(printer_id) {
             printer.trigger_id = Some(trigger.id.clone());
         }
@@ -656,13 +661,18 @@ impl World {
     }
 
     /// `GET /print/printers/{id}/taskTriggers`.
-    pub fn list_triggers(&self, root: &str, printer_id: &str) -> Result<Value, GraphError> {
+    pub fn list_triggers(
+        &self,
+        root: &str,
+        printer_id: &str,
+        expand_definition: bool,
+    ) -> Result<Value, GraphError> {
         let printer = self.printer(printer_id)?;
         let value: Vec<Value> = printer
             .trigger_id
             .iter()
             .filter_map(|id| self.triggers.get(id))
-            .map(Self::trigger_json)
+            .map(|t| self.trigger_json(t, expand_definition))
             .collect();
         Ok(
             json!({"@odata.context": format!("{root}/$metadata#print/printers('{printer_id}')/taskTriggers"), "value": value}),
@@ -682,8 +692,13 @@ impl World {
     }
 
     /// `GET /print/printers/{id}/taskTriggers/{id}`.
-    pub fn get_trigger(&self, printer_id: &str, trigger_id: &str) -> Result<Value, GraphError> {
-        Ok(Self::trigger_json(self.trigger_on(printer_id, trigger_id)?))
+    pub fn get_trigger(
+        &self,
+        printer_id: &str,
+        trigger_id: &str,
+        expand_definition: bool,
+    ) -> Result<Value, GraphError> {
+        Ok(self.trigger_json(self.trigger_on(printer_id, trigger_id)?, expand_definition))
     }
 
     /// `DELETE /print/printers/{id}/taskTriggers/{id}`.

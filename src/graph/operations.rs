@@ -413,9 +413,25 @@ impl GraphClient {
         admin: &DelegatedToken,
         printer_id: &str,
     ) -> Result<Vec<PrintTaskTrigger>, GraphError> {
-        let url = self.url(&["print", "printers", printer_id, "taskTriggers"])?;
-        self.list_all("list_task_triggers", url, Auth::Delegated(admin))
+        // The definition is a navigation property, absent unless expanded; `setup` needs it to tell
+        // our trigger from another app's. Graph's page lists the options it refuses for this call
+        // (`$count $format $search $select $skip $top`), not `$expand`; should it refuse it anyway
+        // (400), the plain list is asked for, and callers judge ownership without the definition.
+        let plain = self.url(&["print", "printers", printer_id, "taskTriggers"])?;
+        let mut expanded = plain.clone();
+        expanded
+            .query_pairs_mut()
+            .append_pair("$expand", "definition");
+        match self
+            .list_all("list_task_triggers", expanded, Auth::Delegated(admin))
             .await
+        {
+            Err(error) if error.status() == Some(400) => {
+                self.list_all("list_task_triggers", plain, Auth::Delegated(admin))
+                    .await
+            }
+            other => other,
+        }
     }
 
     /// `delete_task_trigger` (delegated).
