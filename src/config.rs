@@ -763,14 +763,20 @@ mod tests {
     #[test]
     fn the_china_cloud_is_refused_with_the_reason() {
         let e = err(&format!("{MINIMAL}\n").replace("[graph]", "[graph]\ncloud = \"china\""));
-        assert!(e.contains("not available in the China cloud operated by 21Vianet"), "{e}");
+        assert!(
+            e.contains("not available in the China cloud operated by 21Vianet"),
+            "{e}"
+        );
     }
 
     #[test]
     fn an_unknown_cloud_lists_the_known_ones() {
         let e = err(&MINIMAL.replace("[graph]", "[graph]\ncloud = \"mars\""));
         assert!(e.contains("unknown cloud \"mars\""), "{e}");
-        assert!(e.contains("\"global\", \"usgov\" (GCC High, L4) or \"dod\""), "{e}");
+        assert!(
+            e.contains("\"global\", \"usgov\" (GCC High, L4) or \"dod\""),
+            "{e}"
+        );
     }
 
     #[test]
