@@ -258,7 +258,7 @@ impl RunningApp {
     pub async fn start(settings: Settings, options: AppOptions) -> RunningApp {
         let app = App::build(settings, options).await.expect("the app builds");
         let stop = CancellationToken::new();
-        let running = RunningApp {
+        RunningApp {
             addr: app.local_addr(),
             store: app.store(),
             service: app.service(),
@@ -266,8 +266,7 @@ impl RunningApp {
             poller: app.poller(),
             stop: stop.clone(),
             running: tokio::spawn(app.run_until_stopped(stop)),
-        };
-        running
+        }
     }
 
     pub async fn stop(self) {
