@@ -27,7 +27,10 @@ async fn under_a_429_503_storm_with_expiring_tokens_every_job_ends_exactly_once(
     .await;
     let mut jobs = Vec::new();
     for i in 0..JOBS {
-        let job = bed.submit(&format!("user{}@contoso.example", i % 7), &format!("doc-{i}.pdf"));
+        let job = bed.submit(
+            &format!("user{}@contoso.example", i % 7),
+            &format!("doc-{i}.pdf"),
+        );
         jobs.push((job.task_id.unwrap(), job.job_id));
     }
     // The storm starts before intake: the lookups live through it too.
@@ -69,12 +72,17 @@ async fn under_a_429_503_storm_with_expiring_tokens_every_job_ends_exactly_once(
             _ => ActionKind::Redirect,
         })
         .collect();
-    let outcomes = join_all(jobs.iter().zip(&kinds).enumerate().map(|(i, ((task, _), kind))| {
-        let changes = (*kind == ActionKind::Release && i % 2 == 0)
-            .then(|| json!({"copies": 2, "colorMode": "blackAndWhite"}));
-        let to = (*kind == ActionKind::Redirect).then_some(bed.lobby.as_str());
-        engine.act(action(task, *kind, changes, to))
-    }))
+    let outcomes = join_all(
+        jobs.iter()
+            .zip(&kinds)
+            .enumerate()
+            .map(|(i, ((task, _), kind))| {
+                let changes = (*kind == ActionKind::Release && i % 2 == 0)
+                    .then(|| json!({"copies": 2, "colorMode": "blackAndWhite"}));
+                let to = (*kind == ActionKind::Redirect).then_some(bed.lobby.as_str());
+                engine.act(action(task, *kind, changes, to))
+            }),
+    )
     .await;
 
     let control = bed.emulator.control();
@@ -105,10 +113,18 @@ async fn under_a_429_503_storm_with_expiring_tokens_every_job_ends_exactly_once(
     let redirects_done: u64 = control
         .call_counts()
         .get(REDIRECT)
-        .map(|by| by.iter().filter(|(s, _)| (200..300).contains(*s)).map(|(_, n)| n).sum())
+        .map(|by| {
+            by.iter()
+                .filter(|(s, _)| (200..300).contains(*s))
+                .map(|(_, n)| n)
+                .sum()
+        })
         .unwrap_or(0);
     let redirects = kinds.iter().filter(|k| **k == ActionKind::Redirect).count() as u64;
-    assert_eq!(redirects_done, redirects, "no redirect was carried out twice");
+    assert_eq!(
+        redirects_done, redirects,
+        "no redirect was carried out twice"
+    );
     assert!(engine.store.all_held_jobs().await.unwrap().is_empty());
     engine.stop().await;
 }
