@@ -47,8 +47,15 @@ async fn the_subscription_is_renewed_reauthorized_and_recreated_when_lost() {
     })
     .await;
     let first = control.subscriptions().pop().unwrap();
-    assert!(first.resource.contains(&bed.definition), "{}", first.resource);
-    assert_eq!(first.lifecycle_notification_url.as_deref(), Some(first.notification_url.as_str()));
+    assert!(
+        first.resource.contains(&bed.definition),
+        "{}",
+        first.resource
+    );
+    assert_eq!(
+        first.lifecycle_notification_url.as_deref(),
+        Some(first.notification_url.as_str())
+    );
 
     // More than half the lifetime passes: the daemon renews before Graph would drop it.
     let days = time::Duration::minutes(2200);
@@ -66,7 +73,11 @@ async fn the_subscription_is_renewed_reauthorized_and_recreated_when_lost() {
     })
     .await;
     assert_eq!(control.subscriptions().len(), 1);
-    assert_eq!(control.subscriptions()[0].id, first.id, "renewed, not replaced");
+    assert_eq!(
+        control.subscriptions()[0].id,
+        first.id,
+        "renewed, not replaced"
+    );
 
     // reauthorizationRequired: reauthorize, then poll (notifications during the pause are lost).
     let lists_before = control.calls_to(LIST);

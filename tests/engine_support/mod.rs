@@ -105,7 +105,12 @@ impl Bed {
 
     /// The daemon's settings for this bed; `extra` is appended TOML (e.g. `[intake]` keys).
     pub fn settings(&self, intake: &str, store_file: &str) -> Settings {
-        let text = format!(
+        Settings::from_toml(&self.settings_toml(intake, store_file)).unwrap()
+    }
+
+    /// The TOML text of [`Bed::settings`], for the real binary.
+    pub fn settings_toml(&self, intake: &str, store_file: &str) -> String {
+        format!(
             r#"
 [graph]
 tenant_id = "{tenant}"
@@ -138,8 +143,7 @@ path = "{store}"
             definition = self.definition,
             queue = self.queue,
             store = self.dir.path().join(store_file).display(),
-        );
-        Settings::from_toml(&text).unwrap()
+        )
     }
 }
 
