@@ -74,6 +74,17 @@ pub enum Command {
         )]
         config: PathBuf,
     },
+    /// Run the daemon: intake, the release queue, the API, until SIGINT or SIGTERM.
+    Run {
+        /// The configuration file.
+        #[arg(
+            long,
+            short,
+            env = "PULLPRINTD_CONFIG",
+            default_value = "/etc/pullprintd/pullprintd.toml"
+        )]
+        config: PathBuf,
+    },
     /// Probe a health endpoint (the container HEALTHCHECK: slim images have no curl). Exit 0 on a 2xx
     /// answer within 5 s, else 1.
     Healthcheck {
@@ -109,6 +120,10 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
         Command::Setup { config, dry_run } => block_on(setup(config, dry_run, telemetry)),
         Command::Doctor { config } => block_on(doctor(config, telemetry)),
         Command::Healthcheck { url } => block_on(healthcheck(url)),
+        Command::Run { config } => match load_settings(&config, telemetry) {
+            Ok(settings) => block_on(run_daemon(settings)),
+            Err(code) => code,
+        },
     }
 }
 
@@ -272,6 +287,22 @@ async fn healthcheck(url: url::Url) -> u8 {
         Err(err) => {
             eprintln!("pullprintd healthcheck: {url}: {}", err.without_url());
             1
+        }
+    }
+}
+
+/// `pullprintd run`: builds the [`crate::app::App`] and runs it until SIGINT or SIGTERM.
+async fn run_daemon(settings: Settings) -> u8 {
+    let result = match crate::app::App::build(settings, crate::app::AppOptions::default()).await {
+        Ok(app) => app.run_until_stopped(crate::shutdown::on_signals()).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(error) => {
+            tracing::error!(%error, "pullprintd stopped");
+            eprintln!("pullprintd run: {error}");
+            error.exit_code()
         }
     }
 }

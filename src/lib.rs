@@ -12,8 +12,11 @@
 //! - [`telemetry`] — logging (text or JSON) set up before anything else can fail.
 //! - [`graph`] — the Microsoft Graph client: Entra ID tokens (secret, certificate, device code),
 //!   national clouds, retries that honour `Retry-After`, and the typed print model.
+//! - [`intake`] — learning of held print tasks: webhook, inbox, poller, subscription, reconcile.
 //! - [`store`] — SQLite on disk: held jobs, the durable action queue, intake dedupe, audit log.
-//! - [`release`] — what happens to a held job: the step machine that settles each action exactly once.
+//! - [`release`] — what happens to a held job: the service, the durable queue's executor, the step
+//!   machine that settles each action exactly once, and the hold-timeout sweeper.
+//! - [`app`] — the daemon assembled and run until stopped; [`http`] — its router.
 //! - [`station`] — release stations: users, PIN sign-in, lockout, sessions.
 //! - [`admin`] — one-time provisioning (`setup`) and the health check of a deployment (`doctor`).
 //! - [`metrics`] — the Prometheus metrics behind `/metrics`, fed by the Graph client and the engine.
@@ -25,12 +28,15 @@
 //! - [`exit`] — sysexits-style process exit codes; [`shutdown`] — the cancellation passed to every loop.
 
 pub mod admin;
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod emulator;
 pub mod exit;
 pub mod graph;
+pub mod http;
+pub mod intake;
 pub mod metrics;
 pub mod notify;
 pub mod release;
