@@ -23,6 +23,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{IntakeMode, Settings};
 use crate::exit;
 use crate::graph::{GraphClient, GraphOptions};
+use crate::health::Health;
 use crate::http::{self, HttpState};
 use crate::intake::Intake;
 use crate::intake::inbox::InboxWorker;
@@ -30,8 +31,10 @@ use crate::intake::poller::Poller;
 use crate::intake::reconcile::reconcile;
 use crate::intake::subscription::SubscriptionManager;
 use crate::intake::webhook::Webhook;
+use crate::metrics::Metrics;
+use crate::notify::{Heartbeat, ServiceManager};
 use crate::release::completions::Completions;
-use crate::release::executor::Executor;
+use crate::release::executor::{Executor, Observers};
 use crate::release::service::ReleaseService;
 use crate::release::sweeper::Sweeper;
 use crate::store::{Store, StoreError};
@@ -47,6 +50,8 @@ pub struct AppOptions {
     pub sweep_every: Duration,
     /// How long shutdown waits for Graph calls under way.
     pub drain: Duration,
+    /// The service manager told READY / WATCHDOG / STOPPING (systemd; a no-op elsewhere).
+    pub service_manager: ServiceManager,
 }
 
 impl Default for AppOptions {
@@ -56,6 +61,7 @@ impl Default for AppOptions {
             subscription_check: Duration::from_secs(60),
             sweep_every: Duration::from_secs(60),
             drain: Duration::from_secs(10),
+            service_manager: ServiceManager::from_env(),
         }
     }
 }
@@ -110,6 +116,9 @@ pub struct App {
     webhook: Webhook,
     inbox_wake: Arc<Notify>,
     client_state: SecretString,
+    graph: GraphClient,
+    metrics: Metrics,
+    heartbeat: Arc<Heartbeat>,
 }
 
 impl App {
@@ -126,6 +135,8 @@ impl App {
         let mut graph_options = GraphOptions::from_settings(&settings.graph)
             .map_err(|error| AppError::Config(error.to_string()))?;
         graph_options.clock = options.clock.clone();
+        let metrics = Metrics::new();
+        graph_options.observer = Some(Arc::new(metrics.clone()));
         let graph =
             GraphClient::new(graph_options).map_err(|error| AppError::Config(error.to_string()))?;
         let listener = tokio::net::TcpListener::bind(settings.api.listen)
@@ -148,7 +159,9 @@ impl App {
             graph.clone(),
             clock.clone(),
             settings.printing.task_definition_id.trim(),
-        );
+        )
+        .with_metrics(metrics.clone());
+        let heartbeat = Heartbeat::new();
         let poller = Poller::new(intake.clone());
         let completions = Completions::default();
         let executor = Executor::new(
@@ -158,6 +171,10 @@ impl App {
             completions.clone(),
             settings.graph.max_concurrent_requests,
             settings.release.hold_timeout.0,
+            Observers {
+                metrics: metrics.clone(),
+                heartbeat: heartbeat.clone(),
+            },
         );
         let service = ReleaseService::new(
             store.clone(),
@@ -171,6 +188,7 @@ impl App {
             clock,
             client_state.clone(),
             Arc::clone(&inbox_wake),
+            metrics.clone(),
         );
         Ok(App {
             settings,
@@ -185,6 +203,9 @@ impl App {
             webhook,
             inbox_wake,
             client_state,
+            graph,
+            metrics,
+            heartbeat,
         })
     }
 
@@ -228,10 +249,25 @@ impl App {
             webhook,
             inbox_wake,
             client_state,
+            graph,
+            metrics,
+            heartbeat,
         } = self;
         let mut tasks = JoinSet::new();
+        // Everything below stops on `stop`: the caller's shutdown, or a credential refused at start.
+        let stop_all = shutdown.child_token();
+        let shutdown = stop_all.clone();
 
-        let router = http::router(&HttpState { webhook });
+        let mode = settings.intake.mode;
+        let expects_subscription = settings.intake.public_url.is_some() && mode != IntakeMode::Poll;
+        let health = Health {
+            store: store.clone(),
+            graph: graph.clone(),
+            clock: options.clock.clone(),
+            expects_subscription,
+            metrics: metrics.clone(),
+        };
+        let router = http::router(&HttpState { webhook, health });
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, router)
@@ -241,8 +277,13 @@ impl App {
         tracing::info!(%local_addr, "API listening");
 
         tasks.spawn(executor.clone().run(shutdown.clone(), options.drain));
+        tasks.spawn(refresh_gauges(
+            store.clone(),
+            metrics,
+            Duration::from_secs(15),
+            shutdown.clone(),
+        ));
 
-        let mode = settings.intake.mode;
         let interval = (mode != IntakeMode::Webhook).then_some(settings.intake.poll_interval.0);
         let reconciling = poller.clone();
         let reconcile_store = store.clone();
@@ -283,7 +324,25 @@ impl App {
         );
         tasks.spawn(sweeper.run(options.sweep_every, shutdown.clone()));
 
+        // READY only once Entra ID has accepted the credential; a refused one stops the daemon (78).
+        let manager = options.service_manager.clone();
+        let started = tokio::select! {
+            () = shutdown.cancelled() => Ok(()),
+            started = first_token(&graph, &shutdown) => started,
+        };
+        if let Err(error) = &started {
+            tracing::error!(%error, "stopping: the Graph credential was refused");
+            stop_all.cancel();
+        } else if !shutdown.is_cancelled() {
+            tracing::info!("ready");
+            manager.ready("ready: releasing held jobs");
+            let watchdog = manager.clone();
+            let (beats, stop) = (heartbeat, shutdown.clone());
+            tasks.spawn(async move { watchdog.run_watchdog(beats, stop).await });
+        }
+
         shutdown.cancelled().await;
+        manager.stopping();
         tracing::info!("stopping: draining work under way");
         // The executor bounds its own drain; the other loops stop at once. The extra second covers
         // their last store write.
@@ -296,6 +355,7 @@ impl App {
         }
         let served = server.await;
         store.close().await;
+        started?;
         match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(AppError::Unavailable(format!(
@@ -304,6 +364,46 @@ impl App {
             Err(error) => Err(AppError::Internal(format!(
                 "the API server panicked: {error}"
             ))),
+        }
+    }
+}
+
+/// Waits for the first app token, retrying while Entra ID is unreachable (the network may come up
+/// after the daemon); a credential Entra ID refuses is a configuration error.
+async fn first_token(graph: &GraphClient, shutdown: &CancellationToken) -> Result<(), AppError> {
+    loop {
+        match graph.ensure_token().await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, "no Graph token yet; trying again in 10 s");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_secs(10)) => {}
+                }
+            }
+            Err(error) => return Err(AppError::Config(error.to_string())),
+        }
+    }
+}
+
+/// Keeps the gauges that are read from the store current: held jobs, subscription expiry.
+async fn refresh_gauges(
+    store: Store,
+    metrics: Metrics,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if let Ok(jobs) = store.all_held_jobs().await {
+            metrics.set_held_jobs(u64::try_from(jobs.len()).unwrap_or(u64::MAX));
+        }
+        if let Ok(subscription) = store.subscription().await {
+            metrics.set_subscription_expiry(subscription.map(|s| s.expires_at));
         }
     }
 }

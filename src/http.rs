@@ -2,15 +2,15 @@
 //! that own each route.
 //!
 //! - `POST /graph/notifications` — [`crate::intake::webhook`];
-//! - `GET /healthz` — the process is up and serving (liveness; it asks nothing of Graph or the store).
+//! - `GET /healthz`, `GET /readyz`, `GET /metrics` — [`crate::health`].
 //!
-//! The station API (`/api/v1/…`), the kiosk page and `/metrics` are merged here by their owners: add
-//! them in [`router`] next to the webhook (e.g. `.merge(crate::station::api::router(..))`), so that this
-//! file stays the single map of what listens.
+//! The station API (`/api/v1/…`) and the kiosk page are merged here by their owners: add them in
+//! [`router`] next to the webhook (e.g. `.merge(crate::station::api::router(..))`), so that this file
+//! stays the single map of what listens.
 
 use axum::Router;
-use axum::routing::get;
 
+use crate::health::Health;
 use crate::intake::webhook::Webhook;
 
 /// Everything the routes need.
@@ -18,16 +18,14 @@ use crate::intake::webhook::Webhook;
 pub struct HttpState {
     /// The Graph notification receiver.
     pub webhook: Webhook,
+    /// Liveness, readiness and metrics.
+    pub health: Health,
 }
 
 /// The daemon's router.
 pub fn router(state: &HttpState) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
+        .merge(state.health.router())
         .merge(state.webhook.router())
     // The station API and the kiosk page are merged here (see the module docs).
-}
-
-async fn healthz() -> &'static str {
-    "ok\n"
 }

@@ -16,7 +16,8 @@
 //! - [`store`] — SQLite on disk: held jobs, the durable action queue, intake dedupe, audit log.
 //! - [`release`] — what happens to a held job: the service, the durable queue's executor, the step
 //!   machine that settles each action exactly once, and the hold-timeout sweeper.
-//! - [`app`] — the daemon assembled and run until stopped; [`http`] — its router.
+//! - [`app`] — the daemon assembled and run until stopped; [`http`] — its router; [`health`] —
+//!   `/healthz`, `/readyz` and `/metrics`.
 //! - [`station`] — release stations: users, PIN sign-in, lockout, sessions.
 //! - [`admin`] — one-time provisioning (`setup`) and the health check of a deployment (`doctor`).
 //! - [`metrics`] — the Prometheus metrics behind `/metrics`, fed by the Graph client and the engine.
@@ -35,6 +36,7 @@ pub mod config;
 pub mod emulator;
 pub mod exit;
 pub mod graph;
+pub mod health;
 pub mod http;
 pub mod intake;
 pub mod metrics;

@@ -276,6 +276,8 @@ pub(crate) struct AppTokens {
     observer: Option<Arc<dyn GraphObserver>>,
     // A tokio mutex, held across the token request: it is what makes concurrent callers share one refresh.
     cache: tokio::sync::Mutex<Option<CachedToken>>,
+    // The expiry of the cached token, readable without waiting behind a refresh (readiness checks).
+    expires_at: std::sync::Mutex<Option<OffsetDateTime>>,
 }
 
 impl AppTokens {
@@ -297,6 +299,7 @@ impl AppTokens {
             clock,
             observer,
             cache: tokio::sync::Mutex::new(None),
+            expires_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -340,6 +343,10 @@ impl AppTokens {
             secret: fresh.secret.clone(),
             generation,
         };
+        *self
+            .expires_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.expires_at);
         *cache = Some(fresh);
         Ok(token)
     }
@@ -387,6 +394,14 @@ impl AppTokens {
 
     /// The `roles` claim of the current app token: the application permissions Graph will honour.
     /// Decoded without verification: the token is for Graph to verify, the client only reads it.
+    /// When the cached token expires; `None` before the first token.
+    pub(crate) fn expires_at(&self) -> Option<OffsetDateTime> {
+        *self
+            .expires_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub(crate) async fn roles(&self) -> Result<Vec<String>, GraphError> {
         let token = self.current().await?;
         roles_of(token.secret.expose_secret())

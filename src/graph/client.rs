@@ -287,6 +287,17 @@ impl GraphClient {
         self.inner.tokens.roles().await
     }
 
+    /// Makes sure an app token is at hand, fetching one if needed: the daemon says READY only once
+    /// Entra ID has accepted its credential.
+    pub async fn ensure_token(&self) -> Result<(), GraphError> {
+        self.inner.tokens.current().await.map(drop)
+    }
+
+    /// When the current app token expires; `None` before the first one. Never waits on a refresh.
+    pub fn token_expires_at(&self) -> Option<time::OffsetDateTime> {
+        self.inner.tokens.expires_at()
+    }
+
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.pooled
     }

@@ -129,6 +129,7 @@ impl InboxWorker {
             return Ok(());
         };
         if self.intake.store.task_known(&task_id).await? {
+            self.intake.metrics().notification("duplicate");
             return Ok(());
         }
         match data.parent_url.as_deref().map(parse_parent_url) {

@@ -23,6 +23,7 @@ use time::Duration;
 
 use crate::clock::SharedClock;
 use crate::graph::{Expand, GraphClient, GraphError, JobRef, PrintJob, parse_parent_url};
+use crate::metrics::Metrics;
 use crate::store::{DiscoveredVia, Inserted, NewHeldJob, Store, StoreError};
 
 /// How long a lookup claim keeps other intake paths off a task: longer than one lookup with the Graph
@@ -66,6 +67,7 @@ pub struct Intake {
     graph: GraphClient,
     clock: SharedClock,
     definition_id: String,
+    metrics: Metrics,
 }
 
 impl Intake {
@@ -81,7 +83,19 @@ impl Intake {
             graph,
             clock,
             definition_id: definition_id.into(),
+            metrics: Metrics::new(),
         }
+    }
+
+    /// The same intake, counting into `metrics` (the daemon's registry).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics intake counts into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The store.

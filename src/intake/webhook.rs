@@ -27,6 +27,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
+use crate::metrics::Metrics;
 use crate::secrets::constant_time_eq;
 use crate::store::Store;
 
@@ -48,6 +49,7 @@ struct Inner {
     inbox: Arc<Notify>,
     forged: AtomicU64,
     accepted: AtomicU64,
+    metrics: Metrics,
 }
 
 impl Webhook {
@@ -57,6 +59,7 @@ impl Webhook {
         clock: SharedClock,
         client_state: SecretString,
         inbox: Arc<Notify>,
+        metrics: Metrics,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -66,6 +69,7 @@ impl Webhook {
                 inbox,
                 forged: AtomicU64::new(0),
                 accepted: AtomicU64::new(0),
+                metrics,
             }),
         }
     }
@@ -124,10 +128,12 @@ async fn receive(
             .get("clientState")
             .and_then(Value::as_str)
             .unwrap_or("");
+        inner.metrics.notification("received");
         if constant_time_eq(state, expected) {
             genuine.push(item.to_string());
         } else {
             inner.forged.fetch_add(1, Ordering::Relaxed);
+            inner.metrics.notification("forged");
             tracing::warn!("a notification with a wrong clientState was dropped (forged?)");
         }
     }

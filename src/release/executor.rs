@@ -33,6 +33,8 @@ use super::completions::{ActionOutcome, Completions};
 use super::steps::{self, Advance, Failure, NextStep, Step, TaskState};
 use crate::clock::SharedClock;
 use crate::graph::GraphClient;
+use crate::metrics::Metrics;
+use crate::notify::Heartbeat;
 use crate::store::{Action, ActionId, ActionKind, Outcome, Store, StoreError, TextEnum};
 
 /// The longest the executor sleeps without looking at the queue: the injected clock may jump (tests,
@@ -64,12 +66,25 @@ struct Inner {
     expire_reason: String,
     /// The step after which to abort the process (test hook).
     crash_at: Option<Step>,
+    /// Actions by kind and outcome, time from submission to release.
+    metrics: Metrics,
+    /// Beaten on every turn of the loop; the systemd watchdog pings only while it is fresh.
+    heartbeat: Arc<Heartbeat>,
 }
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Executor").finish_non_exhaustive()
     }
+}
+
+/// Who watches the executor work: the metrics registry and the watchdog's heartbeat.
+#[derive(Debug, Clone, Default)]
+pub struct Observers {
+    /// Actions by kind and outcome, time from submission to release.
+    pub metrics: Metrics,
+    /// Beaten on every turn of the loop.
+    pub heartbeat: Arc<Heartbeat>,
 }
 
 /// How one drive of an action ended.
@@ -91,7 +106,9 @@ impl Executor {
         completions: Completions,
         max_concurrent: usize,
         hold_timeout: StdDuration,
+        observers: Observers,
     ) -> Self {
+        let Observers { metrics, heartbeat } = observers;
         let crash_at = std::env::var(CRASH_AT_ENV)
             .ok()
             .and_then(|word| Step::parse(word.trim()));
@@ -106,6 +123,8 @@ impl Executor {
                 running: Mutex::new(HashSet::new()),
                 expire_reason: expire_reason(hold_timeout),
                 crash_at,
+                metrics,
+                heartbeat,
             }),
         }
     }
@@ -124,6 +143,8 @@ impl Executor {
             if shutdown.is_cancelled() {
                 break;
             }
+            // The loop turns at least every MAX_NAP: a stale heartbeat means it is stuck.
+            self.inner.heartbeat.beat();
             match self.start_due(&mut tasks, first, &shutdown).await {
                 Ok(()) => first = false,
                 Err(error) => tracing::error!(%error, "cannot read the action queue; retrying"),
@@ -309,6 +330,7 @@ impl Executor {
                             .finish(action.id, finish.outcome, &finish.detail, now)
                             .await?;
                     }
+                    self.observe_finish(&action, finish.outcome, now).await;
                     let outcome = ActionOutcome {
                         outcome: finish.outcome,
                         detail: finish.detail,
@@ -317,6 +339,17 @@ impl Executor {
                     return Ok(Driven::Finished(outcome));
                 }
             };
+        }
+    }
+
+    /// Counts the finished action; for a job that printed, how long it waited since submission.
+    async fn observe_finish(&self, action: &Action, outcome: Outcome, now: time::OffsetDateTime) {
+        let metrics = &self.inner.metrics;
+        metrics.action_finished(action.kind.as_str(), outcome.as_str());
+        if matches!(outcome, Outcome::Released | Outcome::Redirected)
+            && let Ok(Some(job)) = self.inner.store.held_job(&action.task_id).await
+        {
+            metrics.observe_release_latency((now - job.job.submitted_at).as_seconds_f64().max(0.0));
         }
     }
 

@@ -112,6 +112,22 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Proves the store takes writes (readiness): rewrites one probe row in a committed transaction.
+    pub async fn check_writable(&self, now: time::OffsetDateTime) -> Result<(), StoreError> {
+        let mut tx = self.write("probing that the store is writable").await?;
+        sqlx::query(
+            "INSERT INTO health_probe (slot, checked_at) VALUES (1, $1) \
+             ON CONFLICT (slot) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .bind(timestamp::encode(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("probing that the store is writable"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("probing that the store is writable"))
+    }
+
     /// Starts a write transaction. `BEGIN IMMEDIATE` (SQLite-specific) takes the write lock up front,
     /// so a transaction that reads then writes waits for the busy timeout instead of failing with
     /// SQLITE_BUSY when another writer got in between.

@@ -173,6 +173,7 @@ impl Engine {
             completions.clone(),
             max,
             Duration::from_secs(4 * 3600),
+            pullprintd::release::executor::Observers::default(),
         );
         let service = ReleaseService::new(
             store.clone(),

@@ -1,0 +1,100 @@
+//! Health: `GET /healthz` (alive) and `GET /readyz` (able to do its job), and `GET /metrics`.
+//!
+//! Ready means: the store takes writes (a full disk or read-only file would lose releases), a Graph
+//! app token was obtained and is still valid (the credential works), and — when Graph notifications
+//! are configured — the subscription exists and has not expired. Not ready answers 503 with a short
+//! JSON reason per failed check, so a load balancer or container runtime can say why.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::clock::SharedClock;
+use crate::graph::GraphClient;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What readiness looks at. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// The store, probed with a write.
+    pub store: Store,
+    /// The Graph client, for its token's expiry (never waits on Graph).
+    pub graph: GraphClient,
+    /// The injected clock.
+    pub clock: SharedClock,
+    /// Whether a Graph subscription is expected (webhook intake configured).
+    pub expects_subscription: bool,
+    /// The metrics registry rendered at `/metrics`.
+    pub metrics: Metrics,
+}
+
+impl Health {
+    /// The failed checks, each a short sentence; empty when ready.
+    pub async fn problems(&self) -> Vec<String> {
+        let now = self.clock.now();
+        let mut problems = Vec::new();
+        if let Err(error) = self.store.check_writable(now).await {
+            problems.push(format!("the store does not take writes: {error}"));
+        }
+        match self.graph.token_expires_at() {
+            None => problems.push("no Graph token has been obtained yet".to_owned()),
+            Some(expiry) if expiry <= now => problems.push(format!(
+                "the Graph token expired at {expiry} and none was obtained since"
+            )),
+            Some(_) => {}
+        }
+        if self.expects_subscription {
+            match self.store.subscription().await {
+                Ok(Some(subscription)) if subscription.expires_at > now => {}
+                Ok(Some(subscription)) => problems.push(format!(
+                    "the Graph subscription expired at {}",
+                    subscription.expires_at
+                )),
+                Ok(None) => problems.push("no Graph subscription for notifications".to_owned()),
+                Err(error) => problems.push(format!("cannot read the subscription: {error}")),
+            }
+        }
+        problems
+    }
+
+    /// `/healthz`, `/readyz` and `/metrics`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .with_state(self.clone())
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(health): State<Health>) -> Response {
+    let problems = health.problems().await;
+    if problems.is_empty() {
+        (StatusCode::OK, axum::Json(json!({"ready": true}))).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"ready": false, "reasons": problems})),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(health): State<Health>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        health.metrics.render(),
+    )
+        .into_response()
+}
