@@ -1,7 +1,8 @@
 //! The command line: sub-commands, their arguments, and the exit code each outcome maps to.
 //!
 //! Names are part of the public interface (design.md §3.1): `run`, `demo`, `emulator`,
-//! `check-config`, `setup`, `hash-pin`, `jobs`, `release`, `delete`. Exit codes follow [`crate::exit`].
+//! `check-config`, `setup`, `doctor`, `hash-pin`, `healthcheck`, `jobs`, `release`, `delete`.
+//! Exit codes follow [`crate::exit`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,16 @@ pub enum Command {
         /// Append every Graph request received as a JSON line to this file.
         #[arg(long)]
         record: Option<PathBuf>,
+    },
+    /// Try pullprintd with no Microsoft account: the daemon and its kiosk page against the built-in
+    /// Universal Print emulator, with sample printers, people and jobs. Ctrl-C stops it.
+    Demo {
+        /// Where the kiosk page and the station API listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// How often a new sample job arrives.
+        #[arg(long, default_value = "45s", value_parser = humantime::parse_duration)]
+        job_every: std::time::Duration,
     },
     /// Read a PIN on standard input and print its argon2id PHC string for the users file.
     HashPin,
@@ -116,6 +127,7 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
     match cli.command {
         Command::CheckConfig { config } => check_config(&config, telemetry),
         Command::HashPin => hash_pin(),
+        Command::Demo { listen, job_every } => block_on(demo(listen, job_every)),
         Command::Emulator { listen, record } => block_on(emulator(listen, record)),
         Command::Setup { config, dry_run } => block_on(setup(config, dry_run, telemetry)),
         Command::Doctor { config } => block_on(doctor(config, telemetry)),
@@ -303,6 +315,17 @@ async fn run_daemon(settings: Settings) -> u8 {
             tracing::error!(%error, "pullprintd stopped");
             eprintln!("pullprintd run: {error}");
             error.exit_code()
+        }
+    }
+}
+
+async fn demo(listen: std::net::SocketAddr, job_every: std::time::Duration) -> u8 {
+    let options = crate::demo::DemoOptions { listen, job_every };
+    match crate::demo::run(options, crate::shutdown::on_signals()).await {
+        Ok(()) => exit::OK,
+        Err(err) => {
+            eprintln!("pullprintd demo: {err}");
+            err.exit_code()
         }
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! ## Map of the modules, in the order a print job meets them
 //!
-//! - [`cli`] — the command line and its exit codes.
+//! - [`cli`] — the command line and its exit codes; [`demo`] — everything on one machine, no account.
 //! - [`config`] — the typed configuration: TOML file, then `PULLPRINTD__SECTION__KEY` environment.
 //! - [`telemetry`] — logging (text or JSON) set up before anything else can fail.
 //! - [`graph`] — the Microsoft Graph client: Entra ID tokens (secret, certificate, device code),
@@ -33,6 +33,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod emulator;
 pub mod exit;
 pub mod graph;

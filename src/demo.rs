@@ -1,0 +1,307 @@
+//! `pullprintd demo`: the whole system on one machine, with no Microsoft account.
+//!
+//! Starts the built-in Universal Print emulator with two printers that carry our trigger, writes a
+//! users file (three people with badge cards and PINs) and station keys into a fresh directory,
+//! starts the real daemon against the emulator, and submits sample jobs: a few at once, then one
+//! every little while, so there is always something to release at the kiosk. Everything it made is
+//! removed when it stops (Ctrl-C).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{App, AppOptions};
+use crate::config::Settings;
+use crate::emulator::{
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, EmulatorOptions, NewJob, NewPrinter,
+};
+use crate::secrets::random_token;
+use crate::station::users::hash_pin;
+
+/// What `pullprintd demo` can be told.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where the kiosk page and the station API listen.
+    pub listen: SocketAddr,
+    /// How often a new sample job arrives.
+    pub job_every: Duration,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            job_every: Duration::from_secs(45),
+        }
+    }
+}
+
+/// A person in the demo.
+struct Person {
+    upn: &'static str,
+    name: &'static str,
+    card: &'static str,
+    pin: &'static str,
+}
+
+const PEOPLE: [Person; 3] = [
+    Person {
+        upn: "ada.lovelace@contoso.example",
+        name: "Ada Lovelace",
+        card: "1001",
+        pin: "1815",
+    },
+    Person {
+        upn: "grace.hopper@contoso.example",
+        name: "Grace Hopper",
+        card: "1002",
+        pin: "1906",
+    },
+    Person {
+        upn: "alan.turing@contoso.example",
+        name: "Alan Turing",
+        card: "1003",
+        pin: "1912",
+    },
+];
+
+const DOCUMENTS: [&str; 8] = [
+    "Quarterly report.pdf",
+    "Boarding pass.pdf",
+    "Meeting notes.docx",
+    "Invoice 2026-117.pdf",
+    "Floor plan.pdf",
+    "Slides - all hands.pptx",
+    "Expense claim.xlsx",
+    "Contract draft v3.docx",
+];
+
+/// Why the demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The emulator did not start.
+    #[error("the emulator did not start: {0}")]
+    Emulator(String),
+    /// The working directory could not be prepared.
+    #[error("cannot prepare the demo directory {path}: {source}")]
+    Files {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The daemon did not start or stopped with an error.
+    #[error("{0}")]
+    Daemon(#[from] crate::app::AppError),
+}
+
+impl DemoError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Daemon(err) => err.exit_code(),
+            Self::Emulator(_) | Self::Files { .. } => crate::exit::UNAVAILABLE,
+        }
+    }
+}
+
+/// A directory removed when dropped.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the demo until `shutdown` is cancelled.
+pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<(), DemoError> {
+    let emulator = Emulator::start(EmulatorOptions::default())
+        .await
+        .map_err(|err| DemoError::Emulator(err.to_string()))?;
+    let control = emulator.control();
+    let printer = |name: &str| {
+        control
+            .create_printer(NewPrinter {
+                display_name: name.to_owned(),
+                ..Default::default()
+            })
+            .map_err(|err| DemoError::Emulator(err.to_string()))
+            .and_then(|p| {
+                p["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| DemoError::Emulator("printer without an id".into()))
+            })
+    };
+    let lobby = printer("Lobby MFP")?;
+    let floor2 = printer("Floor 2 MFP")?;
+    let definition = control.create_task_definition(Some(DEMO_CLIENT_ID), "pullprintd");
+    for id in [&lobby, &floor2] {
+        control
+            .create_trigger(id, &definition)
+            .map_err(|err| DemoError::Emulator(err.to_string()))?;
+    }
+
+    let dir = std::env::temp_dir().join(format!("pullprintd-demo-{}", std::process::id()));
+    let files_error = |source| DemoError::Files {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(files_error)?;
+    let work = WorkDir(dir.clone());
+    let users = write_users_file(&work.0).map_err(files_error)?;
+    let lobby_key = random_token();
+    let floor2_key = random_token();
+    let admin_key = random_token();
+    let graph_root = emulator.url().as_str().trim_end_matches('/').to_owned();
+    let listen = options.listen;
+    let text = format!(
+        r#"
+[graph]
+tenant_id = "{tenant}"
+client_id = "{DEMO_CLIENT_ID}"
+client_secret = "{DEMO_CLIENT_SECRET}"
+base_url = "{graph_root}"
+login_url = "{graph_root}"
+
+[printing]
+task_definition_id = "{definition}"
+queue_printers = ["{lobby}", "{floor2}"]
+
+[intake]
+mode = "both"
+poll_interval = "10s"
+public_url = "http://{listen}/graph/notifications"
+
+[[stations]]
+id = "lobby"
+printer_id = "{lobby}"
+key = "{lobby_key}"
+
+[[stations]]
+id = "floor2"
+printer_id = "{floor2}"
+key = "{floor2_key}"
+
+[users]
+file = "{users}"
+
+[api]
+listen = "{listen}"
+admin_key = "{admin_key}"
+
+[store]
+path = "{store}"
+"#,
+        tenant = emulator.tenant_id(),
+        users = users.display(),
+        store = work.0.join("state.db").display(),
+    );
+    let settings = Settings::from_toml(&text)
+        .map_err(|err| DemoError::Daemon(crate::app::AppError::Config(err.to_string())))?;
+    let app = App::build(settings, AppOptions::default()).await?;
+    let kiosk = format!("http://{}/", app.local_addr());
+
+    // A few jobs waiting from the start, then a new one now and then.
+    for (i, person) in PEOPLE.iter().enumerate() {
+        for j in 0..2 {
+            submit(
+                &emulator,
+                if j == 0 { &lobby } else { &floor2 },
+                person,
+                i * 2 + j,
+            );
+        }
+    }
+    let feeder = tokio::spawn({
+        let (emulator, shutdown, printers) = (
+            emulator.clone(),
+            shutdown.clone(),
+            [lobby.clone(), floor2.clone()],
+        );
+        async move {
+            let mut n = PEOPLE.len() * 2;
+            let mut ticker = tokio::time::interval(options.job_every);
+            ticker.tick().await;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = ticker.tick() => {}
+                }
+                submit(&emulator, &printers[n % 2], &PEOPLE[n % PEOPLE.len()], n);
+                n += 1;
+            }
+        }
+    });
+
+    println!(
+        "{}",
+        banner(&kiosk, &graph_root, &lobby_key, &floor2_key, &admin_key)
+    );
+    let outcome = app.run_until_stopped(shutdown).await;
+    feeder.abort();
+    emulator.shutdown().await;
+    drop(work);
+    outcome.map_err(DemoError::from)
+}
+
+fn submit(emulator: &Emulator, printer: &str, person: &Person, n: usize) {
+    let job = NewJob {
+        printer_id: printer.to_owned(),
+        user_principal_name: person.upn.to_owned(),
+        user_display_name: Some(person.name.to_owned()),
+        document_name: Some(DOCUMENTS[n % DOCUMENTS.len()].to_owned()),
+        configuration: None,
+    };
+    if let Err(err) = emulator.control().submit_job(job) {
+        tracing::warn!(%err, "the demo could not submit a sample job");
+    }
+}
+
+fn write_users_file(dir: &Path) -> std::io::Result<PathBuf> {
+    let mut text =
+        String::from("# Demo users; PINs are argon2id hashes made by `pullprintd hash-pin`.\n");
+    for person in &PEOPLE {
+        let hash = hash_pin(person.pin).map_err(std::io::Error::other)?;
+        let _ = write!(
+            text,
+            "\n[[user]]\nupn = \"{}\"\ndisplay_name = \"{}\"\ncard = \"{}\"\npin_hash = \"{hash}\"\n",
+            person.upn, person.name, person.card
+        );
+    }
+    let path = dir.join("users.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+fn banner(
+    kiosk: &str,
+    emulator: &str,
+    lobby_key: &str,
+    floor2_key: &str,
+    admin_key: &str,
+) -> String {
+    let mut text = format!(
+        "\npullprintd demo — pull printing against the built-in Universal Print emulator\n\n\
+         Kiosk page:   {kiosk}\n\
+         Emulator:     {emulator}  (control API under /_emulator/)\n\n\
+         Station keys (enter one on the kiosk's setup screen):\n\
+         \x20 lobby   (prints on \"Lobby MFP\")    {lobby_key}\n\
+         \x20 floor2  (prints on \"Floor 2 MFP\")  {floor2_key}\n\
+         Admin key (for `pullprintd jobs|release|delete` and /api/v1/admin): {admin_key}\n\n\
+         People (sign in with the card number, or with the e-mail address and PIN):\n"
+    );
+    for person in &PEOPLE {
+        let _ = writeln!(
+            text,
+            "  {:<14} card {}  PIN {}  {}",
+            person.name, person.card, person.pin, person.upn
+        );
+    }
+    text.push_str("\nSample jobs arrive every little while. Press Ctrl-C to stop.\n");
+    text
+}
