@@ -46,6 +46,17 @@ pub enum Command {
     },
     /// Read a PIN on standard input and print its argon2id PHC string for the users file.
     HashPin,
+    /// Run the daemon: intake, the release queue, the API, until SIGINT or SIGTERM.
+    Run {
+        /// The configuration file.
+        #[arg(
+            long,
+            short,
+            env = "PULLPRINTD_CONFIG",
+            default_value = "/etc/pullprintd/pullprintd.toml"
+        )]
+        config: PathBuf,
+    },
 }
 
 /// Parses the command line and runs the chosen command; returns the process exit code.
@@ -71,6 +82,10 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
         Command::CheckConfig { config } => check_config(&config, telemetry),
         Command::HashPin => hash_pin(),
         Command::Emulator { listen, record } => block_on(emulator(listen, record)),
+        Command::Run { config } => match load_settings(&config, telemetry) {
+            Ok(settings) => block_on(run_daemon(settings)),
+            Err(code) => code,
+        },
     }
 }
 
@@ -145,6 +160,22 @@ async fn emulator(listen: std::net::SocketAddr, record: Option<PathBuf>) -> u8 {
         Err(err) => {
             eprintln!("pullprintd emulator: {err}");
             exit::UNAVAILABLE
+        }
+    }
+}
+
+/// `pullprintd run`: builds the [`crate::app::App`] and runs it until SIGINT or SIGTERM.
+async fn run_daemon(settings: Settings) -> u8 {
+    let result = match crate::app::App::build(settings, crate::app::AppOptions::default()).await {
+        Ok(app) => app.run_until_stopped(crate::shutdown::on_signals()).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(error) => {
+            tracing::error!(%error, "pullprintd stopped");
+            eprintln!("pullprintd run: {error}");
+            error.exit_code()
         }
     }
 }

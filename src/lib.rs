@@ -12,8 +12,11 @@
 //! - [`telemetry`] — logging (text or JSON) set up before anything else can fail.
 //! - [`graph`] — the Microsoft Graph client: Entra ID tokens (secret, certificate, device code),
 //!   national clouds, retries that honour `Retry-After`, and the typed print model.
+//! - [`intake`] — learning of held print tasks: webhook, inbox, poller, subscription, reconcile.
 //! - [`store`] — SQLite on disk: held jobs, the durable action queue, intake dedupe, audit log.
-//! - [`release`] — what happens to a held job: the step machine that settles each action exactly once.
+//! - [`release`] — what happens to a held job: the service, the durable queue's executor, the step
+//!   machine that settles each action exactly once, and the hold-timeout sweeper.
+//! - [`app`] — the daemon assembled and run until stopped; [`http`] — its router.
 //! - [`station`] — release stations: users, PIN sign-in, lockout, sessions.
 //! - [`secrets`] — random tokens and constant-time comparison of secrets.
 //! - [`emulator`] — a Universal Print emulator that enforces Microsoft's documented rules; the demo,
@@ -21,12 +24,15 @@
 //! - [`clock`] — injected time, so tests can move days ahead without waiting.
 //! - [`exit`] — sysexits-style process exit codes; [`shutdown`] — the cancellation passed to every loop.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod emulator;
 pub mod exit;
 pub mod graph;
+pub mod http;
+pub mod intake;
 pub mod release;
 pub mod secrets;
 pub mod shutdown;

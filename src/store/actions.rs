@@ -254,6 +254,79 @@ impl Store {
         Ok(())
     }
 
+    /// The earliest `next_attempt_at` of any unfinished action: when the executor's timer must fire.
+    pub async fn next_action_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at) AS due FROM actions WHERE finished_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::db("reading when the next action is due"))?;
+        row.opt_time("due")
+    }
+
+    /// Finishes an action as [`Outcome::Failed`] but puts its job back to `held` (not ended), with a
+    /// `failed` audit record, in one transaction: a release or redirect Graph refused while the task is
+    /// still `processing` must not leave the job blocked; its owner sees it again and may retry or
+    /// delete it. Finishing twice is [`StoreError::ActionNotPending`].
+    pub async fn return_to_held(
+        &self,
+        id: ActionId,
+        detail: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const DOING: &str = "returning a job to held after a failed action";
+        let mut tx = self.write(DOING).await?;
+        let Some(done) = sqlx::query(
+            "UPDATE actions SET finished_at = $2, outcome = 'failed', detail = $3 \
+             WHERE id = $1 AND finished_at IS NULL \
+             RETURNING task_id, changes, destination_printer_id, station_id, requested_by, \
+             graph_request_id",
+        )
+        .bind(id.0)
+        .bind(encode(now))
+        .bind(detail)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::db(DOING))?
+        else {
+            return Err(StoreError::ActionNotPending(id));
+        };
+        let task_id = done.text("task_id")?;
+        let job = sqlx::query(
+            "UPDATE held_jobs SET state = 'held' WHERE task_id = $1 AND state = 'acting' \
+             RETURNING printer_id, job_id, owner_upn, configuration",
+        )
+        .bind(&task_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::db(DOING))?
+        .ok_or_else(|| StoreError::Corrupt {
+            what: format!("an unfinished action {id} whose job (task {task_id}) is not acting"),
+        })?;
+        audit::append(
+            &mut tx,
+            &NewAudit {
+                at: now,
+                event: AuditEvent::Failed,
+                station_id: done.opt_text("station_id")?.as_deref(),
+                requested_by: Some(&done.text("requested_by")?),
+                user_upn: Some(&job.text("owner_upn")?),
+                task_id: &task_id,
+                printer_id: &job.text("printer_id")?,
+                job_id: &job.text("job_id")?,
+                destination_printer_id: done.opt_text("destination_printer_id")?.as_deref(),
+                configuration_before: Some(&job.text("configuration")?),
+                configuration_after: done.opt_text("changes")?.as_deref(),
+                detail: Some(detail),
+                graph_request_id: done.opt_text("graph_request_id")?.as_deref(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::db(DOING))?;
+        Ok(())
+    }
+
     /// Finishes an action with `outcome`, ends its job with the same outcome and appends the audit
     /// record, in one transaction. Finishing twice is [`StoreError::ActionNotPending`].
     pub async fn finish(

@@ -4,7 +4,8 @@
 //! `migrations/0001_initial.sql`:
 //!
 //! - `held_jobs` — one row per print task intake learned of ([`held_jobs`](self::held_jobs)); its
-//!   `state` goes `held` → `acting` → `ended`, and never back.
+//!   `state` goes `held` → `acting` → `ended`, and never back from `ended` (a release Graph refused
+//!   while the task is still `processing` returns `acting` → `held`: [`Store::return_to_held`]).
 //! - `intake_claims` — short leases so two intake paths do not both look up the same new task.
 //! - `actions` — the durable action queue ([`actions`](self::actions)), with the write-ahead step of
 //!   [`crate::release::steps`].

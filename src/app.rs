@@ -1,0 +1,309 @@
+//! [`App`]: the daemon assembled from its parts — store, Graph client, HTTP listener, intake (poller,
+//! webhook, inbox worker, subscription manager), the executor and the sweeper — and run until a
+//! cancellation token says stop.
+//!
+//! Building does everything that can fail for a reason a person must fix (the configuration, the
+//! store file, the listen address) before anything runs, so `pullprintd run` exits at once with the
+//! right code ([`AppError::exit_code`]): 78 configuration, 69 unavailable, 70 internal.
+//!
+//! Shutdown: on cancellation the listener stops accepting, the loops stop starting new work, and the
+//! executor lets the Graph calls under way finish for up to [`AppOptions::drain`]; anything cut off is
+//! a recorded intent that the next start settles.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{IntakeMode, Settings};
+use crate::exit;
+use crate::graph::{GraphClient, GraphOptions};
+use crate::http::{self, HttpState};
+use crate::intake::Intake;
+use crate::intake::inbox::InboxWorker;
+use crate::intake::poller::Poller;
+use crate::intake::reconcile::reconcile;
+use crate::intake::subscription::SubscriptionManager;
+use crate::intake::webhook::Webhook;
+use crate::release::completions::Completions;
+use crate::release::executor::Executor;
+use crate::release::service::ReleaseService;
+use crate::release::sweeper::Sweeper;
+use crate::store::{Store, StoreError};
+
+/// What the caller injects; [`AppOptions::default`] is the production daemon.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// The clock every decision by time asks (tokens, renewals, hold timeouts, audit retention).
+    pub clock: SharedClock,
+    /// How often the subscription's expiry is checked.
+    pub subscription_check: Duration,
+    /// How often the hold-timeout sweeper runs.
+    pub sweep_every: Duration,
+    /// How long shutdown waits for Graph calls under way.
+    pub drain: Duration,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            clock: SystemClock::shared(),
+            subscription_check: Duration::from_secs(60),
+            sweep_every: Duration::from_secs(60),
+            drain: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The configuration is wrong (exit 78).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A resource is unavailable: the listen address, the network (exit 69).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or a store that cannot be written (exit 70).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The process exit code (sysexits).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => exit::CONFIG,
+            Self::Unavailable(_) => exit::UNAVAILABLE,
+            Self::Internal(_) => exit::SOFTWARE,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            // A path that cannot be opened is fixed in the configuration.
+            StoreError::Open { .. } => Self::Config(error.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The assembled daemon.
+#[derive(Debug)]
+pub struct App {
+    settings: Settings,
+    options: AppOptions,
+    store: Store,
+    listener: tokio::net::TcpListener,
+    local_addr: SocketAddr,
+    intake: Intake,
+    poller: Poller,
+    executor: Executor,
+    service: ReleaseService,
+    webhook: Webhook,
+    inbox_wake: Arc<Notify>,
+    client_state: SecretString,
+}
+
+impl App {
+    /// Opens the store, builds the Graph client and binds the API listener; nothing runs yet.
+    pub async fn build(settings: Settings, options: AppOptions) -> Result<App, AppError> {
+        if settings.printing.task_definition_id.trim().is_empty() {
+            return Err(AppError::Config(
+                "printing.task_definition_id is empty: run `pullprintd setup` to create the task \
+                 definition, then put its id here"
+                    .to_owned(),
+            ));
+        }
+        let store = Store::open(&settings.store.path).await?;
+        let mut graph_options = GraphOptions::from_settings(&settings.graph)
+            .map_err(|error| AppError::Config(error.to_string()))?;
+        graph_options.clock = options.clock.clone();
+        let graph =
+            GraphClient::new(graph_options).map_err(|error| AppError::Config(error.to_string()))?;
+        let listener = tokio::net::TcpListener::bind(settings.api.listen)
+            .await
+            .map_err(|error| {
+                AppError::Unavailable(format!(
+                    "cannot listen on api.listen = {}: {error} (is another process using the port?)",
+                    settings.api.listen
+                ))
+            })?;
+        let local_addr = listener.local_addr().map_err(|error| {
+            AppError::Unavailable(format!("the listener has no address: {error}"))
+        })?;
+        let client_state = store
+            .client_state_or_create(crate::secrets::random_token)
+            .await?;
+        let clock = options.clock.clone();
+        let intake = Intake::new(
+            store.clone(),
+            graph.clone(),
+            clock.clone(),
+            settings.printing.task_definition_id.trim(),
+        );
+        let poller = Poller::new(intake.clone());
+        let completions = Completions::default();
+        let executor = Executor::new(
+            store.clone(),
+            graph.clone(),
+            clock.clone(),
+            completions.clone(),
+            settings.graph.max_concurrent_requests,
+            settings.release.hold_timeout.0,
+        );
+        let service = ReleaseService::new(
+            store.clone(),
+            executor.clone(),
+            completions,
+            settings.release.confirm_wait.0,
+        );
+        let inbox_wake = Arc::new(Notify::new());
+        let webhook = Webhook::new(
+            store.clone(),
+            clock,
+            client_state.clone(),
+            Arc::clone(&inbox_wake),
+        );
+        Ok(App {
+            settings,
+            options,
+            store,
+            listener,
+            local_addr,
+            intake,
+            poller,
+            executor,
+            service,
+            webhook,
+            inbox_wake,
+            client_state,
+        })
+    }
+
+    /// The address the API listens on (the real port when `api.listen` asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The release service (stations and the CLI act through it).
+    pub fn service(&self) -> ReleaseService {
+        self.service.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// The webhook (its counters).
+    pub fn webhook(&self) -> Webhook {
+        self.webhook.clone()
+    }
+
+    /// The poller (to ask for a poll now).
+    pub fn poller(&self) -> Poller {
+        self.poller.clone()
+    }
+
+    /// Runs everything until `shutdown` is cancelled, then drains.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
+        let App {
+            settings,
+            options,
+            store,
+            listener,
+            local_addr,
+            intake,
+            poller,
+            executor,
+            service: _,
+            webhook,
+            inbox_wake,
+            client_state,
+        } = self;
+        let mut tasks = JoinSet::new();
+
+        let router = http::router(&HttpState { webhook });
+        let stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        });
+        tracing::info!(%local_addr, "API listening");
+
+        tasks.spawn(executor.clone().run(shutdown.clone(), options.drain));
+
+        let mode = settings.intake.mode;
+        let interval = (mode != IntakeMode::Webhook).then_some(settings.intake.poll_interval.0);
+        let reconciling = poller.clone();
+        let reconcile_store = store.clone();
+        let poll_stop = shutdown.clone();
+        tasks.spawn(async move {
+            reconcile(&reconciling, &reconcile_store).await;
+            reconciling.run(interval, poll_stop).await;
+        });
+
+        let subscribe = match (&settings.intake.public_url, mode) {
+            (Some(url), IntakeMode::Webhook | IntakeMode::Both) => Some(url.to_string()),
+            _ => None,
+        };
+        let lifecycle = match subscribe {
+            Some(url) => {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                let manager = SubscriptionManager::new(
+                    intake.clone(),
+                    url,
+                    client_state,
+                    poller.clone(),
+                    receiver,
+                );
+                tasks.spawn(manager.run(options.subscription_check, shutdown.clone()));
+                Some(sender)
+            }
+            None => None,
+        };
+        let worker = InboxWorker::new(intake, inbox_wake, poller, lifecycle);
+        tasks.spawn(worker.run(shutdown.clone()));
+
+        let sweeper = Sweeper::new(
+            store.clone(),
+            executor,
+            options.clock.clone(),
+            settings.release.hold_timeout.0,
+            settings.store.audit_retention.0,
+        );
+        tasks.spawn(sweeper.run(options.sweep_every, shutdown.clone()));
+
+        shutdown.cancelled().await;
+        tracing::info!("stopping: draining work under way");
+        // The executor bounds its own drain; the other loops stop at once. The extra second covers
+        // their last store write.
+        let drained = tokio::time::timeout(options.drain + Duration::from_secs(1), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tasks.abort_all();
+        }
+        let served = server.await;
+        store.close().await;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(AppError::Unavailable(format!(
+                "the API server failed: {error}"
+            ))),
+            Err(error) => Err(AppError::Internal(format!(
+                "the API server panicked: {error}"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Intake: learning of print tasks our trigger holds, and storing each one once as a held job.
+//!
+//! Three ways in, one lookup (design.md §1):
+//! - [`webhook`] — `POST /graph/notifications`: the validation handshake, the `clientState` check,
+//!   persisting what arrived in the inbox, then `202` within milliseconds (it never waits on Graph);
+//! - [`inbox`] — the worker that turns stored notifications into held jobs;
+//! - [`poller`] — the task list, polled: the backstop for lost notifications, the only way in
+//!   without a public URL, and the detector of tasks finished outside pullprintd;
+//! - [`reconcile`] — the start-up pass: one poll before anything else runs;
+//! - [`subscription`] — the Graph subscription's lifecycle (create, renew, reauthorize, recreate).
+//!
+//! Invariants: a task is looked up at most once (the store's `task_known` / `claim_discovery`
+//! dedupe), with the fewest Graph calls: `GET job?$expand=documents` when the job's URL is known
+//! (from the task list or the notification's `parentUrl`), `GET task` first only when it is not.
+
+pub mod inbox;
+pub mod poller;
+pub mod reconcile;
+pub mod subscription;
+pub mod webhook;
+
+use time::Duration;
+
+use crate::clock::SharedClock;
+use crate::graph::{Expand, GraphClient, GraphError, JobRef, PrintJob, parse_parent_url};
+use crate::store::{DiscoveredVia, Inserted, NewHeldJob, Store, StoreError};
+
+/// How long a lookup claim keeps other intake paths off a task: longer than one lookup with the Graph
+/// client's retries, short enough that a lookup lost to a crash is retried by the next poll.
+pub const CLAIM_LEASE: Duration = Duration::minutes(3);
+
+/// Why a lookup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Graph failed or refused.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IntakeError {
+    /// Whether trying again later may help (throttling, outages, the store busy).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Graph(error) => error.is_transient() || error.is_outcome_unknown(),
+            Self::Store(_) => true,
+        }
+    }
+}
+
+/// What a lookup did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Looked {
+    /// A new held job is stored.
+    Stored,
+    /// The task was known already, or another path is looking it up: no Graph call was made.
+    Skipped,
+}
+
+/// The shared lookup: task → job → held job. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    store: Store,
+    graph: GraphClient,
+    clock: SharedClock,
+    definition_id: String,
+}
+
+impl Intake {
+    /// Intake for the task definition `definition_id`.
+    pub fn new(
+        store: Store,
+        graph: GraphClient,
+        clock: SharedClock,
+        definition_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            graph,
+            clock,
+            definition_id: definition_id.into(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The Graph client.
+    pub fn graph(&self) -> &GraphClient {
+        &self.graph
+    }
+
+    /// The injected clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Our task definition.
+    pub fn definition_id(&self) -> &str {
+        &self.definition_id
+    }
+
+    /// Looks up a task whose job URL is not known yet (a notification without `parentUrl`):
+    /// `GET task`, then [`Intake::lookup`].
+    pub async fn lookup_task(
+        &self,
+        task_id: &str,
+        via: DiscoveredVia,
+    ) -> Result<Looked, IntakeError> {
+        if self.store.task_known(task_id).await? {
+            return Ok(Looked::Skipped);
+        }
+        let task = self.graph.get_task(&self.definition_id, task_id).await?;
+        let job = parse_parent_url(&task.parent_url)?;
+        self.lookup(task_id, &job, via).await
+    }
+
+    /// Stores the task's job as held: claims the task, `GET job?$expand=documents` (one call: the
+    /// document's name is the job's name), stores it. Known or claimed tasks cost no Graph call.
+    pub async fn lookup(
+        &self,
+        task_id: &str,
+        job: &JobRef,
+        via: DiscoveredVia,
+    ) -> Result<Looked, IntakeError> {
+        if !self
+            .store
+            .claim_discovery(task_id, via, self.clock.now(), CLAIM_LEASE)
+            .await?
+        {
+            return Ok(Looked::Skipped);
+        }
+        let fetched = self
+            .graph
+            .get_job(&job.printer_id, &job.job_id, &[Expand::Documents])
+            .await;
+        let print_job = match fetched {
+            Ok(print_job) => print_job,
+            Err(error) => {
+                // Let another path (the next poll) try at once rather than after the lease.
+                if let Err(store_error) = self.store.release_claim(task_id).await {
+                    tracing::warn!(%store_error, task = task_id, "cannot release a lookup claim");
+                }
+                return Err(error.into());
+            }
+        };
+        let held = self.held_job(task_id, job, print_job, via);
+        match self.store.insert_held_job(&held).await? {
+            Inserted::New => {
+                tracing::info!(task = task_id, printer = %held.printer_id, job = %held.job_id, owner = %held.owner_upn, %via, "job held");
+                Ok(Looked::Stored)
+            }
+            Inserted::AlreadyKnown => Ok(Looked::Skipped),
+        }
+    }
+
+    fn held_job(
+        &self,
+        task_id: &str,
+        job: &JobRef,
+        print_job: PrintJob,
+        via: DiscoveredVia,
+    ) -> NewHeldJob {
+        let now = self.clock.now();
+        let owner = print_job.created_by.unwrap_or_default();
+        let name = print_job
+            .documents
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|document| document.display_name.filter(|name| !name.trim().is_empty()))
+            .unwrap_or_else(|| format!("Print job {}", print_job.id));
+        NewHeldJob {
+            task_id: task_id.to_owned(),
+            definition_id: self.definition_id.clone(),
+            printer_id: job.printer_id.clone(),
+            job_id: job.job_id.clone(),
+            owner_upn: owner.user_principal_name.unwrap_or_default(),
+            owner_name: owner.display_name.filter(|name| !name.is_empty()),
+            owner_id: owner.id.filter(|id| !id.is_empty()),
+            name,
+            configuration: serde_json::to_value(&print_job.configuration)
+                .unwrap_or(serde_json::Value::Object(serde_json::Map::new())),
+            submitted_at: print_job.created_date_time.unwrap_or(now),
+            discovered_at: now,
+            discovered_via: via,
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The task-list poller: every `intake.poll_interval`, list our task definition's tasks (all pages),
+//! look up each `processing` task not yet known, and end held jobs whose task left `processing`
+//! without us.
+//!
+//! Invariants:
+//! - a known task costs nothing beyond its share of the list pages;
+//! - a held job is marked gone only if it was stored *before* the list was read (a job stored by the
+//!   webhook while the list was in flight is not in it, and is not gone) and is still `held` (a job
+//!   an action owns is settled by the executor from Graph's answer, see [`crate::store::MarkedGone`]);
+//! - a poll can be requested at once ([`Poller::poll_now`]): after a `reauthorizationRequired` or
+//!   `missed` lifecycle notification, notifications may have been lost.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Intake, IntakeError, Looked};
+use crate::graph::{PrintTaskProcessingState, parse_parent_url};
+use crate::store::{DiscoveredVia, MarkedGone};
+
+/// What one poll did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Tasks listed as `processing`.
+    pub processing: usize,
+    /// New held jobs stored.
+    pub stored: usize,
+    /// Held jobs ended as gone.
+    pub gone: usize,
+    /// Lookups that failed (retried at the next poll).
+    pub failed: usize,
+}
+
+/// Polls the task list. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Poller {
+    intake: Intake,
+    now: Arc<Notify>,
+}
+
+impl Poller {
+    /// A poller over `intake`.
+    pub fn new(intake: Intake) -> Self {
+        Self {
+            intake,
+            now: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Asks for a poll as soon as possible (coalesced with one already asked for).
+    pub fn poll_now(&self) {
+        self.now.notify_one();
+    }
+
+    /// Polls every `interval` (never on a timer when `None`: mode `webhook`) and on
+    /// [`Poller::poll_now`], until `shutdown`.
+    pub async fn run(self, interval: Option<Duration>, shutdown: CancellationToken) {
+        loop {
+            let nap = interval.unwrap_or(Duration::from_secs(86_400));
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(nap), if interval.is_some() => {}
+                () = self.now.notified() => {}
+            }
+            if let Err(error) = self.poll(DiscoveredVia::Poll).await {
+                tracing::warn!(%error, "polling the task list failed; trying again at the next interval");
+            }
+        }
+    }
+
+    /// One poll: list, look up what is new, end what is gone.
+    pub async fn poll(&self, via: DiscoveredVia) -> Result<PollReport, IntakeError> {
+        let intake = &self.intake;
+        let started = intake.clock.now();
+        let tasks = intake.graph.list_tasks(&intake.definition_id).await?;
+        let mut report = PollReport::default();
+        let mut processing = HashSet::new();
+        for task in &tasks {
+            if task.status.state != PrintTaskProcessingState::Processing {
+                continue;
+            }
+            report.processing += 1;
+            processing.insert(task.id.as_str());
+            if intake.store.task_known(&task.id).await? {
+                continue;
+            }
+            let job = match parse_parent_url(&task.parent_url) {
+                Ok(job) => job,
+                Err(error) => {
+                    tracing::warn!(task = %task.id, %error, "a processing task does not name a printer job; skipped");
+                    report.failed += 1;
+                    continue;
+                }
+            };
+            match intake.lookup(&task.id, &job, via).await {
+                Ok(Looked::Stored) => report.stored += 1,
+                Ok(Looked::Skipped) => {}
+                Err(error) => {
+                    tracing::warn!(task = %task.id, %error, "cannot look up a held job; the next poll tries again");
+                    report.failed += 1;
+                }
+            }
+        }
+        for held in intake.store.all_held_jobs().await? {
+            let gone = held.state == crate::store::JobState::Held
+                && held.job.discovered_at < started
+                && !processing.contains(held.job.task_id.as_str());
+            if gone {
+                let ended = intake
+                    .store
+                    .mark_gone(
+                        &held.job.task_id,
+                        intake.clock.now(),
+                        "the task is no longer processing: it was completed or aborted outside \
+                         pullprintd, or the job was deleted",
+                    )
+                    .await?;
+                if ended == MarkedGone::Ended {
+                    tracing::info!(task = %held.job.task_id, "held job gone: its task left processing elsewhere");
+                    report.gone += 1;
+                }
+            }
+        }
+        tracing::debug!(?report, "task list polled");
+        Ok(report)
+    }
+}

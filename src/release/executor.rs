@@ -1,0 +1,338 @@
+//! The executor: drives every queued action through [`super::steps`] against Graph until it ends.
+//!
+//! Invariants:
+//! - one action per job at a time (the store allows one unfinished action per task, and the executor
+//!   never drives the same action twice at once: `running`);
+//! - at most `max_concurrent` actions are driven at once (a [`Semaphore`]); the Graph client bounds
+//!   requests in flight on top of that;
+//! - before any call that may take effect its intent is committed ([`Store::record_step`]); after it,
+//!   the completed step. A restart (even after `kill -9`) therefore resumes at the recorded step and
+//!   settles an intent by reading the job first: a redirect is never sent twice;
+//! - it wakes on [`Executor::wake`] (something was enqueued) and on a timer for the earliest
+//!   rescheduled action, never by polling the store in a tight loop;
+//! - on cancellation it starts nothing new and lets the actions under way finish their current call
+//!   (bounded by the caller's drain time); what is cut off stays a recorded intent, settled on restart.
+//!
+//! ## Test hook: `PULLPRINTD_TEST_CRASH_AT`
+//! When this environment variable names a step (`patch_job_sending`, `redirect_sending`,
+//! `abort_done`…, the words of [`Step`]), the process calls `std::process::abort()` right after that
+//! step is committed: the crash tests kill the real binary at each step deterministically and restart
+//! it on the same store. Unset in production; it has no other effect.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use rand::RngExt as _;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::calls;
+use super::completions::{ActionOutcome, Completions};
+use super::steps::{self, Advance, Failure, NextStep, Step, TaskState};
+use crate::clock::SharedClock;
+use crate::graph::GraphClient;
+use crate::store::{Action, ActionId, ActionKind, Outcome, Store, StoreError, TextEnum};
+
+/// The longest the executor sleeps without looking at the queue: the injected clock may jump (tests,
+/// a suspended laptop), and a timer computed from it would then be too late.
+const MAX_NAP: StdDuration = StdDuration::from_secs(1);
+
+/// How many due actions are read per round, beyond those already running.
+const BATCH: u32 = 64;
+
+/// The environment variable of the crash test hook (see the module docs).
+pub const CRASH_AT_ENV: &str = "PULLPRINTD_TEST_CRASH_AT";
+
+/// Drives queued actions. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    graph: GraphClient,
+    clock: SharedClock,
+    completions: Completions,
+    wake: Notify,
+    permits: Arc<Semaphore>,
+    /// Actions being driven now; a std mutex, held only for set operations.
+    running: Mutex<HashSet<ActionId>>,
+    /// The abort reason of an expired job, worded from `release.hold_timeout`.
+    expire_reason: String,
+    /// The step after which to abort the process (test hook).
+    crash_at: Option<Step>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor").finish_non_exhaustive()
+    }
+}
+
+/// How one drive of an action ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Driven {
+    /// The action finished (or its job went back to held); waiters were told.
+    Finished(ActionOutcome),
+    /// It was put off until a later attempt.
+    Rescheduled,
+}
+
+impl Executor {
+    /// An executor over `store` and `graph`, driving at most `max_concurrent` actions at once.
+    /// `hold_timeout` words the abort reason of expired jobs.
+    pub fn new(
+        store: Store,
+        graph: GraphClient,
+        clock: SharedClock,
+        completions: Completions,
+        max_concurrent: usize,
+        hold_timeout: StdDuration,
+    ) -> Self {
+        let crash_at = std::env::var(CRASH_AT_ENV)
+            .ok()
+            .and_then(|word| Step::parse(word.trim()));
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                graph,
+                clock,
+                completions,
+                wake: Notify::new(),
+                permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+                running: Mutex::new(HashSet::new()),
+                expire_reason: expire_reason(hold_timeout),
+                crash_at,
+            }),
+        }
+    }
+
+    /// Tells the executor that an action was enqueued.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Runs until `shutdown`, then waits up to `drain` for the actions under way.
+    /// The first round drives every unfinished action, due or not: a restart resumes them all.
+    pub async fn run(self, shutdown: CancellationToken, drain: StdDuration) {
+        let mut tasks = JoinSet::new();
+        let mut first = true;
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match self.start_due(&mut tasks, first, &shutdown).await {
+                Ok(()) => first = false,
+                Err(error) => tracing::error!(%error, "cannot read the action queue; retrying"),
+            }
+            // Reap finished drives so the set does not grow.
+            while tasks.try_join_next().is_some() {}
+            let nap = self.nap().await;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(nap) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        if !tasks.is_empty() {
+            tracing::info!(in_flight = tasks.len(), "waiting for the actions under way");
+            if tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} })
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "actions still under way at shutdown are left at their recorded step; the next start settles them"
+                );
+                tasks.abort_all();
+            }
+        }
+    }
+
+    /// How long to sleep before looking at the queue again.
+    async fn nap(&self) -> StdDuration {
+        match self.inner.store.next_action_due().await {
+            Ok(Some(due)) => {
+                let wait = due - self.inner.clock.now();
+                StdDuration::try_from(wait)
+                    .unwrap_or(StdDuration::ZERO)
+                    .clamp(StdDuration::from_millis(10), MAX_NAP)
+            }
+            _ => MAX_NAP,
+        }
+    }
+
+    /// Starts a drive for each due action not already running, as permits allow.
+    async fn start_due(
+        &self,
+        tasks: &mut JoinSet<()>,
+        all: bool,
+        shutdown: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        let actions = if all {
+            self.inner.store.unfinished_actions().await?
+        } else {
+            let running = self.running_count();
+            let limit = BATCH + u32::try_from(running).unwrap_or(u32::MAX - BATCH);
+            self.inner
+                .store
+                .due_actions(self.inner.clock.now(), limit)
+                .await?
+        };
+        for action in actions {
+            if !self.mark_running(action.id) {
+                continue;
+            }
+            let permit = tokio::select! {
+                permit = Arc::clone(&self.inner.permits).acquire_owned() => permit,
+                () = shutdown.cancelled() => {
+                    self.unmark_running(action.id);
+                    return Ok(());
+                }
+            };
+            let Ok(permit) = permit else {
+                self.unmark_running(action.id);
+                return Ok(());
+            };
+            let executor = self.clone();
+            tasks.spawn(async move {
+                let id = action.id;
+                if let Err(error) = executor.drive(action).await {
+                    tracing::error!(action = %id, %error, "cannot record an action's progress; it is retried");
+                }
+                executor.unmark_running(id);
+                drop(permit);
+                // Another round may find more work now that a permit is free.
+                executor.wake();
+            });
+        }
+        Ok(())
+    }
+
+    fn running_count(&self) -> usize {
+        self.lock_running().len()
+    }
+
+    fn mark_running(&self, id: ActionId) -> bool {
+        self.lock_running().insert(id)
+    }
+
+    fn unmark_running(&self, id: ActionId) {
+        self.lock_running().remove(&id);
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashSet<ActionId>> {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Drives one action until it finishes or is rescheduled (the loop of [`super::steps`]' docs).
+    pub async fn drive(&self, mut action: Action) -> Result<Driven, StoreError> {
+        let store = &self.inner.store;
+        // Whether the last read of the job showed our task `processing`: a release that failed then
+        // goes back to `held` instead of ending.
+        let mut still_processing = false;
+        let mut todo = steps::next(&action);
+        loop {
+            todo = match todo {
+                NextStep::Call(call) => {
+                    let intent = call.intent();
+                    store.record_step(action.id, intent, None).await?;
+                    self.crash_point(intent);
+                    action.step = intent;
+                    let reason = (action.kind == ActionKind::Expire)
+                        .then_some(self.inner.expire_reason.as_str());
+                    match calls::send(&self.inner.graph, &action, &call, reason).await {
+                        Ok(()) => match steps::after_success(&action, &call) {
+                            Advance::Record(step) => {
+                                store.record_step(action.id, step, None).await?;
+                                self.crash_point(step);
+                                action.step = step;
+                                steps::next(&action)
+                            }
+                            Advance::Done(finish) => NextStep::Done(finish),
+                        },
+                        Err(failure) => {
+                            if let Failure::Permanent { reason } = &failure {
+                                tracing::warn!(action = %action.id, task = %action.task_id, %reason, "Graph refused a call; reading the job to settle it");
+                            }
+                            steps::after_failure(&action, &call, failure)
+                        }
+                    }
+                }
+                NextStep::Settle(probe) => match calls::probe(&self.inner.graph, &action).await {
+                    Ok(observation) => {
+                        still_processing = matches!(
+                            &observation,
+                            steps::Observation::Found(job) if job.task_state == Some(TaskState::Processing)
+                        );
+                        steps::after_probe(&action, &probe, &observation)
+                    }
+                    Err(failure) => steps::after_probe_failure(&action, failure),
+                },
+                NextStep::Retry {
+                    resume_from,
+                    error,
+                    retry_after,
+                } => {
+                    store.record_step(action.id, resume_from, None).await?;
+                    let jitter = rand::rng().random::<f64>();
+                    let delay = steps::retry_delay(action.attempts, jitter, retry_after);
+                    let at = self.inner.clock.now() + delay;
+                    store.reschedule(action.id, at, &error).await?;
+                    tracing::info!(action = %action.id, task = %action.task_id, step = %resume_from, %error, retry_at = %at, "action put off");
+                    return Ok(Driven::Rescheduled);
+                }
+                NextStep::Done(finish) => {
+                    let now = self.inner.clock.now();
+                    let back_to_held = finish.outcome == Outcome::Failed
+                        && matches!(action.kind, ActionKind::Release | ActionKind::Redirect)
+                        && still_processing;
+                    if back_to_held {
+                        tracing::warn!(action = %action.id, task = %action.task_id, detail = %finish.detail, "release failed; the job is held again");
+                        store.return_to_held(action.id, &finish.detail, now).await?;
+                    } else {
+                        if finish.outcome == Outcome::Failed {
+                            tracing::error!(action = %action.id, task = %action.task_id, kind = %action.kind, detail = %finish.detail, "action failed");
+                        } else {
+                            tracing::info!(action = %action.id, task = %action.task_id, outcome = %finish.outcome, "action finished");
+                        }
+                        store
+                            .finish(action.id, finish.outcome, &finish.detail, now)
+                            .await?;
+                    }
+                    let outcome = ActionOutcome {
+                        outcome: finish.outcome,
+                        detail: finish.detail,
+                    };
+                    self.inner.completions.publish(action.id, outcome.clone());
+                    return Ok(Driven::Finished(outcome));
+                }
+            };
+        }
+    }
+
+    /// The crash test hook (see the module docs).
+    fn crash_point(&self, step: Step) {
+        if self.inner.crash_at == Some(step) {
+            eprintln!(
+                "{CRASH_AT_ENV}={}: aborting after recording it",
+                step.as_str()
+            );
+            std::process::abort();
+        }
+    }
+}
+
+/// "Not released within 4h": the abort reason of an expired job.
+pub fn expire_reason(hold_timeout: StdDuration) -> String {
+    format!(
+        "Not released within {}",
+        crate::config::HumanDuration(hold_timeout)
+    )
+}

@@ -1,0 +1,96 @@
+//! [`ReleaseService`]: the one entry point for releasing and deleting held jobs, used by the station
+//! API and the CLI.
+//!
+//! Invariant (never lie to a person): [`ReleaseService::submit`] answers only after the action is
+//! committed to the durable queue, and answers [`Submitted::Done`] only with the outcome the executor
+//! recorded after Graph confirmed it. When Graph is slow or down it answers [`Submitted::Queued`]
+//! after `confirm_wait`; the queue finishes the action later.
+
+use std::time::Duration;
+
+use super::completions::{ActionOutcome, Completions};
+use super::executor::Executor;
+use crate::store::{ActionId, EnqueueError, HeldJob, NewAction, Store, StoreError};
+
+/// The answer to a submitted action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// The executor finished it within the wait; `outcome` says how (released, redirected, deleted,
+    /// or failed with the reason, in which case a release's job is held again).
+    Done(ActionOutcome),
+    /// Durably queued; Graph has not confirmed yet. The queue retries until it ends.
+    Queued {
+        /// The action, for later inspection.
+        action_id: ActionId,
+    },
+}
+
+/// Why an action was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The store refused it: unknown job (404), not held (409), invalid (422), or the store failed.
+    #[error(transparent)]
+    Enqueue(#[from] EnqueueError),
+    /// The store failed while waiting for the outcome; the action is queued all the same.
+    #[error("the action is queued, but its outcome could not be read: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Lists held jobs and accepts actions on them. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReleaseService {
+    store: Store,
+    executor: Executor,
+    completions: Completions,
+    confirm_wait: Duration,
+}
+
+impl ReleaseService {
+    /// A service over the store and executor; `confirm_wait` is `release.confirm_wait`.
+    pub fn new(
+        store: Store,
+        executor: Executor,
+        completions: Completions,
+        confirm_wait: Duration,
+    ) -> Self {
+        Self {
+            store,
+            executor,
+            completions,
+            confirm_wait,
+        }
+    }
+
+    /// A person's held jobs (case-insensitive UPN), oldest first.
+    pub async fn held_jobs_for(&self, upn: &str) -> Result<Vec<HeldJob>, StoreError> {
+        self.store.held_jobs_for_owner(upn).await
+    }
+
+    /// Every job not yet ended (held or being acted on): the administrator's view.
+    pub async fn all_held_jobs(&self) -> Result<Vec<HeldJob>, StoreError> {
+        self.store.all_held_jobs().await
+    }
+
+    /// Queues `action` durably, wakes the executor, and waits up to `confirm_wait` for its outcome.
+    pub async fn submit(&self, action: NewAction) -> Result<Submitted, SubmitError> {
+        let id = self.store.enqueue(&action).await?;
+        let mut done = self.completions.subscribe(id);
+        self.executor.wake();
+        let waited = tokio::time::timeout(self.confirm_wait, done.wait_for(Option::is_some)).await;
+        if let Ok(Ok(outcome)) = waited
+            && let Some(outcome) = outcome.clone()
+        {
+            return Ok(Submitted::Done(outcome));
+        }
+        self.completions.forget(id);
+        // The executor may have finished just before we subscribed, or between the timeout and now:
+        // the store has the last word.
+        match self.store.action_outcome(id).await? {
+            Some((outcome, detail)) => Ok(Submitted::Done(ActionOutcome {
+                outcome,
+                detail: detail.unwrap_or_default(),
+            })),
+            None => Ok(Submitted::Queued { action_id: id }),
+        }
+    }
+}
