@@ -34,6 +34,7 @@ use crate::release::completions::Completions;
 use crate::release::executor::Executor;
 use crate::release::service::ReleaseService;
 use crate::release::sweeper::Sweeper;
+use crate::station::state::{StationDeps, StationState};
 use crate::store::{Store, StoreError};
 
 /// What the caller injects; [`AppOptions::default`] is the production daemon.
@@ -108,6 +109,7 @@ pub struct App {
     executor: Executor,
     service: ReleaseService,
     webhook: Webhook,
+    station: StationState,
     inbox_wake: Arc<Notify>,
     client_state: SecretString,
 }
@@ -165,6 +167,16 @@ impl App {
             completions,
             settings.release.confirm_wait.0,
         );
+        let station = StationState::new(
+            &settings,
+            StationDeps {
+                release: service.clone(),
+                store: store.clone(),
+                graph: graph.clone(),
+                clock: clock.clone(),
+            },
+        )
+        .map_err(AppError::Config)?;
         let inbox_wake = Arc::new(Notify::new());
         let webhook = Webhook::new(
             store.clone(),
@@ -183,6 +195,7 @@ impl App {
             executor,
             service,
             webhook,
+            station,
             inbox_wake,
             client_state,
         })
@@ -226,12 +239,13 @@ impl App {
             executor,
             service: _,
             webhook,
+            station,
             inbox_wake,
             client_state,
         } = self;
         let mut tasks = JoinSet::new();
 
-        let router = http::router(&HttpState { webhook });
+        let router = http::router(&HttpState { webhook, station });
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, router)

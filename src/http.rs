@@ -2,7 +2,9 @@
 //! that own each route.
 //!
 //! - `POST /graph/notifications` — [`crate::intake::webhook`];
-//! - `GET /healthz` — the process is up and serving (liveness; it asks nothing of Graph or the store).
+//! - `GET /healthz` — the process is up and serving (liveness; it asks nothing of Graph or the store);
+//! - `GET /` (the kiosk page), `/api/v1/…` (station and admin API, OpenAPI document) —
+//!   [`crate::station::routes`].
 //!
 //! The station API (`/api/v1/…`), the kiosk page and `/metrics` are merged here by their owners: add
 //! them in [`router`] next to the webhook (e.g. `.merge(crate::station::api::router(..))`), so that this
@@ -12,12 +14,15 @@ use axum::Router;
 use axum::routing::get;
 
 use crate::intake::webhook::Webhook;
+use crate::station::state::StationState;
 
 /// Everything the routes need.
 #[derive(Debug, Clone)]
 pub struct HttpState {
     /// The Graph notification receiver.
     pub webhook: Webhook,
+    /// The release stations: kiosk page, station and admin API.
+    pub station: StationState,
 }
 
 /// The daemon's router.
@@ -25,7 +30,7 @@ pub fn router(state: &HttpState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(state.webhook.router())
-    // The station API and the kiosk page are merged here (see the module docs).
+        .merge(crate::station::routes::router(state.station.clone()))
 }
 
 async fn healthz() -> &'static str {

@@ -76,10 +76,14 @@ impl ReleaseService {
         let id = self.store.enqueue(&action).await?;
         let mut done = self.completions.subscribe(id);
         self.executor.wake();
-        let waited = tokio::time::timeout(self.confirm_wait, done.wait_for(Option::is_some)).await;
-        if let Ok(Ok(outcome)) = waited
-            && let Some(outcome) = outcome.clone()
-        {
+        // Cloned out at once: the watch guard is not Send and must not live across the next await
+        // (axum handlers, which call this, must be Send).
+        let waited = tokio::time::timeout(self.confirm_wait, done.wait_for(Option::is_some))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|outcome| outcome.clone());
+        if let Some(outcome) = waited {
             return Ok(Submitted::Done(outcome));
         }
         self.completions.forget(id);

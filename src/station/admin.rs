@@ -20,7 +20,9 @@ use super::api::{ActionAnswer, JobList, JobView, answer, parse_body};
 use super::error::{ApiError, ErrorBody};
 use super::policy::{self, ReleaseOptions};
 use super::state::StationState;
-use crate::store::{ActionKind, AuditEvent, AuditFilter, AuditRecord, JobState, NewAction, TextEnum};
+use crate::store::{
+    ActionKind, AuditEvent, AuditFilter, AuditRecord, JobState, NewAction, TextEnum,
+};
 
 /// Who admin actions are recorded as.
 pub const ADMIN: &str = "admin";
@@ -232,8 +234,10 @@ pub struct AuditList {
     params(AuditQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Audit records, newest first", body = AuditList,
-         content_type = ["application/json", "text/csv"]),
+        (status = 200, description = "Audit records, newest first (CSV with `Accept: text/csv`)", content(
+            (AuditList = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "A filter is malformed", body = ErrorBody),
         (status = 401, description = "Wrong or missing admin key", body = ErrorBody),
     )

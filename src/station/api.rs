@@ -348,9 +348,7 @@ async fn own_job(state: &StationState, upn: &str, id: &str) -> Result<HeldJob, A
         .await
         .map_err(|e| ApiError::internal("reading a held job", &e))?;
     match job {
-        Some(job)
-            if job.job.owner_upn.eq_ignore_ascii_case(upn) && job.state == JobState::Held =>
-        {
+        Some(job) if job.job.owner_upn.eq_ignore_ascii_case(upn) && job.state == JobState::Held => {
             Ok(job)
         }
         _ => Err(ApiError::job_not_found(id)),
@@ -436,7 +434,10 @@ pub(crate) fn answer(
             Outcome::Gone => Err(ApiError::new(
                 StatusCode::GONE,
                 "gone",
-                format!("the job is no longer held (it was printed or deleted elsewhere): {}", done.detail),
+                format!(
+                    "the job is no longer held (it was printed or deleted elsewhere): {}",
+                    done.detail
+                ),
             )),
             Outcome::Failed => Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -449,7 +450,9 @@ pub(crate) fn answer(
             "queued",
             "Universal Print has not confirmed yet; the job will print shortly".to_owned(),
         ),
-        Err(SubmitError::Enqueue(EnqueueError::UnknownTask { .. })) => Err(ApiError::job_not_found(id)),
+        Err(SubmitError::Enqueue(EnqueueError::UnknownTask { .. })) => {
+            Err(ApiError::job_not_found(id))
+        }
         Err(SubmitError::Enqueue(EnqueueError::NotHeld { .. })) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_held",

@@ -68,20 +68,26 @@ mod tests {
         let fetch: Fetch<Option<User>> = Arc::new(move |card: String| {
             counted.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move {
-                Ok((card == "4711").then(|| {
-                    User::from_directory("eve@contoso.com".into(), "Eve".into(), card)
-                }))
+                Ok((card == "4711")
+                    .then(|| User::from_directory("eve@contoso.com".into(), "Eve".into(), card)))
             })
         });
         let clock = ManualClock::new(time::macros::datetime!(2026-03-01 08:00 UTC));
         let lookup = DirectoryLookup::with_fetch(fetch, Duration::minutes(5), clock.clone());
-        assert_eq!(lookup.by_card(" 4711 ").await.unwrap().unwrap().upn, "eve@contoso.com");
+        assert_eq!(
+            lookup.by_card(" 4711 ").await.unwrap().unwrap().upn,
+            "eve@contoso.com"
+        );
         assert!(lookup.by_card("4711").await.unwrap().is_some());
         assert!(lookup.by_card("0000").await.unwrap().is_none());
         assert!(lookup.by_card("0000").await.unwrap().is_none());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         clock.advance(Duration::minutes(5));
         lookup.by_card("4711").await.unwrap();
-        assert_eq!(calls.load(Ordering::SeqCst), 3, "expired answers are looked up again");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "expired answers are looked up again"
+        );
     }
 }

@@ -150,7 +150,11 @@ fn submitted<T: for<'de> Deserialize<'de>>(held: &Value, field: &str) -> Option<
         .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
-fn allowed_duplex(held: &Value, printer: Option<&Printer>, policy: ReleasePolicy) -> Vec<PrintDuplexMode> {
+fn allowed_duplex(
+    held: &Value,
+    printer: Option<&Printer>,
+    policy: ReleasePolicy,
+) -> Vec<PrintDuplexMode> {
     let supported = capabilities(printer)
         .and_then(|c| c.duplex_modes.clone())
         .unwrap_or_else(|| {
@@ -165,12 +169,18 @@ fn allowed_duplex(held: &Value, printer: Option<&Printer>, policy: ReleasePolicy
     let saving = policy.saving_only && original.as_ref().is_some_and(two_sided);
     supported
         .into_iter()
-        .filter(|m| *m != PrintDuplexMode::UnknownFutureValue && !matches!(m, PrintDuplexMode::Other(_)))
+        .filter(|m| {
+            *m != PrintDuplexMode::UnknownFutureValue && !matches!(m, PrintDuplexMode::Other(_))
+        })
         .filter(|m| !saving || two_sided(m))
         .collect()
 }
 
-fn allowed_colors(held: &Value, printer: Option<&Printer>, policy: ReleasePolicy) -> Vec<PrintColorMode> {
+fn allowed_colors(
+    held: &Value,
+    printer: Option<&Printer>,
+    policy: ReleasePolicy,
+) -> Vec<PrintColorMode> {
     let caps = capabilities(printer);
     let supported = caps.and_then(|c| c.color_modes.clone()).unwrap_or_else(|| {
         if caps.and_then(|c| c.is_color_printing_supported) == Some(false) {
@@ -189,7 +199,9 @@ fn allowed_colors(held: &Value, printer: Option<&Printer>, policy: ReleasePolicy
     let saving = policy.saving_only && original.as_ref().is_some_and(monochrome);
     supported
         .into_iter()
-        .filter(|m| *m != PrintColorMode::UnknownFutureValue && !matches!(m, PrintColorMode::Other(_)))
+        .filter(|m| {
+            *m != PrintColorMode::UnknownFutureValue && !matches!(m, PrintColorMode::Other(_))
+        })
         .filter(|m| !saving || monochrome(m))
         .collect()
 }
@@ -206,7 +218,9 @@ fn allowed_orientations(printer: Option<&Printer>) -> Vec<PrintOrientation> {
             ]
         })
         .into_iter()
-        .filter(|m| *m != PrintOrientation::UnknownFutureValue && !matches!(m, PrintOrientation::Other(_)))
+        .filter(|m| {
+            *m != PrintOrientation::UnknownFutureValue && !matches!(m, PrintOrientation::Other(_))
+        })
         .collect()
 }
 
@@ -251,7 +265,9 @@ pub fn choices(held: &Value, printer: Option<&Printer>, policy: ReleasePolicy) -
         duplex_modes: names(&allowed_duplex(held, printer, policy)),
         color_modes: names(&allowed_colors(held, printer, policy)),
         orientations: names(&allowed_orientations(printer)),
-        pages_per_sheet: caps.and_then(|c| c.pages_per_sheet.clone()).unwrap_or_default(),
+        pages_per_sheet: caps
+            .and_then(|c| c.pages_per_sheet.clone())
+            .unwrap_or_default(),
         media_sizes: caps.and_then(|c| c.media_sizes.clone()).unwrap_or_default(),
         qualities: names(&allowed_qualities(printer)),
         page_ranges: caps.and_then(|c| c.is_page_range_supported) != Some(false),
@@ -281,7 +297,11 @@ fn check_member<T: PartialEq + std::fmt::Display>(
         option,
         format!(
             "{option} `{chosen}` is not allowed{why}; choose one of: {}",
-            if list.is_empty() { "(none)".to_owned() } else { list.join(", ") }
+            if list.is_empty() {
+                "(none)".to_owned()
+            } else {
+                list.join(", ")
+            }
         ),
         list,
     ))
@@ -309,26 +329,48 @@ pub fn apply(
         if copies < min || copies > max {
             return Err(refuse(
                 "copies",
-                format!("copies {copies} is not allowed; choose from {min} to {max} (release.max_copies and the printer's limit)"),
+                format!(
+                    "copies {copies} is not allowed; choose from {min} to {max} (release.max_copies and the printer's limit)"
+                ),
                 vec![format!("{min}-{max}")],
             ));
         }
         changes.insert("copies".into(), copies.into());
     }
     if let Some(mode) = &options.duplex_mode {
-        check_member("duplexMode", mode, &allowed_duplex(held, printer, policy), saving_note)?;
+        check_member(
+            "duplexMode",
+            mode,
+            &allowed_duplex(held, printer, policy),
+            saving_note,
+        )?;
         changes.insert("duplexMode".into(), mode.as_str().into());
     }
     if let Some(mode) = &options.color_mode {
-        check_member("colorMode", mode, &allowed_colors(held, printer, policy), saving_note)?;
+        check_member(
+            "colorMode",
+            mode,
+            &allowed_colors(held, printer, policy),
+            saving_note,
+        )?;
         changes.insert("colorMode".into(), mode.as_str().into());
     }
     if let Some(orientation) = &options.orientation {
-        check_member("orientation", orientation, &allowed_orientations(printer), " by this printer")?;
+        check_member(
+            "orientation",
+            orientation,
+            &allowed_orientations(printer),
+            " by this printer",
+        )?;
         changes.insert("orientation".into(), orientation.as_str().into());
     }
     if let Some(quality) = &options.quality {
-        check_member("quality", quality, &allowed_qualities(printer), " by this printer")?;
+        check_member(
+            "quality",
+            quality,
+            &allowed_qualities(printer),
+            " by this printer",
+        )?;
         changes.insert("quality".into(), quality.as_str().into());
     }
     let caps = capabilities(printer);
@@ -350,7 +392,11 @@ pub fn apply(
         if let Some(list) = caps.and_then(|c| c.media_sizes.clone()) {
             check_member("mediaSize", size, &list, " by this printer")?;
         } else if size.trim().is_empty() {
-            return Err(refuse("mediaSize", "mediaSize is empty; give a media size name such as A4".to_owned(), vec![]));
+            return Err(refuse(
+                "mediaSize",
+                "mediaSize is empty; give a media size name such as A4".to_owned(),
+                vec![],
+            ));
         }
         changes.insert("mediaSize".into(), size.as_str().into());
     }
@@ -363,7 +409,12 @@ pub fn apply(
             ));
         }
         if ranges.is_empty() {
-            return Err(refuse("pageRanges", "pageRanges is empty; give at least one range, or leave it out to print every page".to_owned(), vec![]));
+            return Err(refuse(
+                "pageRanges",
+                "pageRanges is empty; give at least one range, or leave it out to print every page"
+                    .to_owned(),
+                vec![],
+            ));
         }
         let mut sent = Vec::with_capacity(ranges.len());
         for range in ranges {
@@ -382,7 +433,10 @@ pub fn apply(
                 end: Some(range.end),
             });
         }
-        changes.insert("pageRanges".into(), serde_json::to_value(sent).unwrap_or(Value::Null));
+        changes.insert(
+            "pageRanges".into(),
+            serde_json::to_value(sent).unwrap_or(Value::Null),
+        );
     }
     let mut configuration = match held {
         Value::Object(map) => map.clone(),
@@ -441,15 +495,24 @@ mod tests {
 
     #[test]
     fn no_options_print_the_job_as_submitted() {
-        let result = apply(&ReleaseOptions::default(), &json!({"copies": 1}), Some(&printer()), OPEN);
+        let result = apply(
+            &ReleaseOptions::default(),
+            &json!({"copies": 1}),
+            Some(&printer()),
+            OPEN,
+        );
         assert_eq!(result, Ok(None));
     }
 
     #[test]
     fn chosen_options_are_merged_into_the_submitted_configuration() {
         let held = json!({"copies": 1, "mediaSize": "A4", "duplexMode": "oneSided"});
-        let chosen = options(json!({"copies": 3, "duplexMode": "flipOnLongEdge", "colorMode": "blackAndWhite"}));
-        let sent = apply(&chosen, &held, Some(&printer()), OPEN).unwrap().unwrap();
+        let chosen = options(
+            json!({"copies": 3, "duplexMode": "flipOnLongEdge", "colorMode": "blackAndWhite"}),
+        );
+        let sent = apply(&chosen, &held, Some(&printer()), OPEN)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             sent,
             json!({"copies": 3, "mediaSize": "A4", "duplexMode": "flipOnLongEdge", "colorMode": "blackAndWhite"})
@@ -458,22 +521,59 @@ mod tests {
 
     #[test]
     fn copies_above_the_policy_limit_are_refused_naming_the_limit() {
-        let refusal = apply(&options(json!({"copies": 21})), &json!({}), Some(&printer()), OPEN).unwrap_err();
+        let refusal = apply(
+            &options(json!({"copies": 21})),
+            &json!({}),
+            Some(&printer()),
+            OPEN,
+        )
+        .unwrap_err();
         assert_eq!(refusal.option, "copies");
-        assert!(refusal.message.contains("from 1 to 20"), "{}", refusal.message);
+        assert!(
+            refusal.message.contains("from 1 to 20"),
+            "{}",
+            refusal.message
+        );
     }
 
     #[test]
     fn copies_above_the_printer_limit_are_refused() {
-        let policy = ReleasePolicy { max_copies: 99, saving_only: false };
-        let refusal = apply(&options(json!({"copies": 51})), &json!({}), Some(&printer()), policy).unwrap_err();
-        assert!(refusal.message.contains("from 1 to 50"), "{}", refusal.message);
-        assert!(apply(&options(json!({"copies": 0})), &json!({}), Some(&printer()), policy).is_err());
+        let policy = ReleasePolicy {
+            max_copies: 99,
+            saving_only: false,
+        };
+        let refusal = apply(
+            &options(json!({"copies": 51})),
+            &json!({}),
+            Some(&printer()),
+            policy,
+        )
+        .unwrap_err();
+        assert!(
+            refusal.message.contains("from 1 to 50"),
+            "{}",
+            refusal.message
+        );
+        assert!(
+            apply(
+                &options(json!({"copies": 0})),
+                &json!({}),
+                Some(&printer()),
+                policy
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn colour_on_a_black_and_white_printer_is_refused_listing_what_it_can_do() {
-        let refusal = apply(&options(json!({"colorMode": "color"})), &json!({}), Some(&mono_printer()), OPEN).unwrap_err();
+        let refusal = apply(
+            &options(json!({"colorMode": "color"})),
+            &json!({}),
+            Some(&mono_printer()),
+            OPEN,
+        )
+        .unwrap_err();
         assert_eq!(refusal.option, "colorMode");
         assert_eq!(refusal.allowed, vec!["blackAndWhite"]);
         assert!(refusal.message.contains("`color`"), "{}", refusal.message);
@@ -483,19 +583,59 @@ mod tests {
     fn saving_only_allows_one_sided_to_two_sided_but_not_back() {
         let one_sided = json!({"duplexMode": "oneSided"});
         let two_sided = json!({"duplexMode": "flipOnLongEdge"});
-        assert!(apply(&options(json!({"duplexMode": "flipOnLongEdge"})), &one_sided, Some(&printer()), SAVING).is_ok());
-        let refusal = apply(&options(json!({"duplexMode": "oneSided"})), &two_sided, Some(&printer()), SAVING).unwrap_err();
+        assert!(
+            apply(
+                &options(json!({"duplexMode": "flipOnLongEdge"})),
+                &one_sided,
+                Some(&printer()),
+                SAVING
+            )
+            .is_ok()
+        );
+        let refusal = apply(
+            &options(json!({"duplexMode": "oneSided"})),
+            &two_sided,
+            Some(&printer()),
+            SAVING,
+        )
+        .unwrap_err();
         assert_eq!(refusal.option, "duplexMode");
-        assert!(refusal.message.contains("saving_only"), "{}", refusal.message);
-        assert!(apply(&options(json!({"duplexMode": "oneSided"})), &two_sided, Some(&printer()), OPEN).is_ok());
+        assert!(
+            refusal.message.contains("saving_only"),
+            "{}",
+            refusal.message
+        );
+        assert!(
+            apply(
+                &options(json!({"duplexMode": "oneSided"})),
+                &two_sided,
+                Some(&printer()),
+                OPEN
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn saving_only_allows_colour_to_black_and_white_but_not_back() {
         let colour = json!({"colorMode": "color"});
         let mono = json!({"colorMode": "grayscale"});
-        assert!(apply(&options(json!({"colorMode": "blackAndWhite"})), &colour, Some(&printer()), SAVING).is_ok());
-        let refusal = apply(&options(json!({"colorMode": "color"})), &mono, Some(&printer()), SAVING).unwrap_err();
+        assert!(
+            apply(
+                &options(json!({"colorMode": "blackAndWhite"})),
+                &colour,
+                Some(&printer()),
+                SAVING
+            )
+            .is_ok()
+        );
+        let refusal = apply(
+            &options(json!({"colorMode": "color"})),
+            &mono,
+            Some(&printer()),
+            SAVING,
+        )
+        .unwrap_err();
         assert_eq!(refusal.allowed, vec!["grayscale", "blackAndWhite"]);
     }
 
@@ -503,44 +643,134 @@ mod tests {
     fn saving_only_reads_the_printer_default_when_the_job_left_the_option_unset() {
         let mut p = printer();
         p.defaults.as_mut().unwrap().duplex_mode = Some(PrintDuplexMode::FlipOnLongEdge);
-        assert!(apply(&options(json!({"duplexMode": "oneSided"})), &json!({}), Some(&p), SAVING).is_err());
+        assert!(
+            apply(
+                &options(json!({"duplexMode": "oneSided"})),
+                &json!({}),
+                Some(&p),
+                SAVING
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn an_unknown_enum_member_is_refused_not_passed_on() {
-        let refusal = apply(&options(json!({"duplexMode": "sideways"})), &json!({}), None, OPEN).unwrap_err();
+        let refusal = apply(
+            &options(json!({"duplexMode": "sideways"})),
+            &json!({}),
+            None,
+            OPEN,
+        )
+        .unwrap_err();
         assert_eq!(refusal.option, "duplexMode");
-        let refusal = apply(&options(json!({"colorMode": "unknownFutureValue"})), &json!({}), None, OPEN).unwrap_err();
+        let refusal = apply(
+            &options(json!({"colorMode": "unknownFutureValue"})),
+            &json!({}),
+            None,
+            OPEN,
+        )
+        .unwrap_err();
         assert_eq!(refusal.option, "colorMode");
     }
 
     #[test]
     fn unknown_capabilities_still_enforce_the_policy() {
-        assert!(apply(&options(json!({"copies": 5, "duplexMode": "flipOnShortEdge"})), &json!({}), None, OPEN).is_ok());
+        assert!(
+            apply(
+                &options(json!({"copies": 5, "duplexMode": "flipOnShortEdge"})),
+                &json!({}),
+                None,
+                OPEN
+            )
+            .is_ok()
+        );
         assert!(apply(&options(json!({"copies": 21})), &json!({}), None, OPEN).is_err());
     }
 
     #[test]
     fn media_size_pages_per_sheet_and_quality_follow_the_printer() {
         let p = printer();
-        assert!(apply(&options(json!({"mediaSize": "A3", "pagesPerSheet": 2, "quality": "high"})), &json!({}), Some(&p), OPEN).is_ok());
-        assert_eq!(apply(&options(json!({"mediaSize": "Letter"})), &json!({}), Some(&p), OPEN).unwrap_err().option, "mediaSize");
-        assert_eq!(apply(&options(json!({"pagesPerSheet": 6})), &json!({}), Some(&p), OPEN).unwrap_err().option, "pagesPerSheet");
-        assert_eq!(apply(&options(json!({"quality": "low"})), &json!({}), Some(&p), OPEN).unwrap_err().option, "quality");
+        assert!(
+            apply(
+                &options(json!({"mediaSize": "A3", "pagesPerSheet": 2, "quality": "high"})),
+                &json!({}),
+                Some(&p),
+                OPEN
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            apply(
+                &options(json!({"mediaSize": "Letter"})),
+                &json!({}),
+                Some(&p),
+                OPEN
+            )
+            .unwrap_err()
+            .option,
+            "mediaSize"
+        );
+        assert_eq!(
+            apply(
+                &options(json!({"pagesPerSheet": 6})),
+                &json!({}),
+                Some(&p),
+                OPEN
+            )
+            .unwrap_err()
+            .option,
+            "pagesPerSheet"
+        );
+        assert_eq!(
+            apply(
+                &options(json!({"quality": "low"})),
+                &json!({}),
+                Some(&p),
+                OPEN
+            )
+            .unwrap_err()
+            .option,
+            "quality"
+        );
     }
 
     #[test]
     fn page_ranges_must_be_ordered_and_start_at_one() {
         let p = printer();
-        let sent = apply(&options(json!({"pageRanges": [{"start": 2, "end": 3}]})), &json!({}), Some(&p), OPEN).unwrap().unwrap();
+        let sent = apply(
+            &options(json!({"pageRanges": [{"start": 2, "end": 3}]})),
+            &json!({}),
+            Some(&p),
+            OPEN,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(sent["pageRanges"], json!([{"start": 2, "end": 3}]));
-        assert!(apply(&options(json!({"pageRanges": [{"start": 3, "end": 2}]})), &json!({}), Some(&p), OPEN).is_err());
-        assert!(apply(&options(json!({"pageRanges": [{"start": 0, "end": 2}]})), &json!({}), Some(&p), OPEN).is_err());
+        assert!(
+            apply(
+                &options(json!({"pageRanges": [{"start": 3, "end": 2}]})),
+                &json!({}),
+                Some(&p),
+                OPEN
+            )
+            .is_err()
+        );
+        assert!(
+            apply(
+                &options(json!({"pageRanges": [{"start": 0, "end": 2}]})),
+                &json!({}),
+                Some(&p),
+                OPEN
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn an_unknown_field_is_refused_by_the_parser_naming_it() {
-        let error = serde_json::from_value::<ReleaseOptions>(json!({"copies": 1, "staple": true})).unwrap_err();
+        let error = serde_json::from_value::<ReleaseOptions>(json!({"copies": 1, "staple": true}))
+            .unwrap_err();
         assert!(error.to_string().contains("staple"), "{error}");
     }
 
@@ -548,12 +778,28 @@ mod tests {
     fn the_kiosk_is_offered_exactly_what_a_release_accepts() {
         let held = json!({"duplexMode": "flipOnLongEdge", "colorMode": "color"});
         let offered = choices(&held, Some(&printer()), SAVING);
-        assert_eq!(offered.duplex_modes, vec!["flipOnLongEdge", "flipOnShortEdge"]);
-        assert_eq!(offered.color_modes, vec!["color", "grayscale", "blackAndWhite"]);
+        assert_eq!(
+            offered.duplex_modes,
+            vec!["flipOnLongEdge", "flipOnShortEdge"]
+        );
+        assert_eq!(
+            offered.color_modes,
+            vec!["color", "grayscale", "blackAndWhite"]
+        );
         assert_eq!((offered.min_copies, offered.max_copies), (1, 20));
         for mode in ["oneSided", "flipOnLongEdge", "flipOnShortEdge"] {
-            let accepted = apply(&options(json!({"duplexMode": mode})), &held, Some(&printer()), SAVING).is_ok();
-            assert_eq!(accepted, offered.duplex_modes.iter().any(|m| m == mode), "{mode}");
+            let accepted = apply(
+                &options(json!({"duplexMode": mode})),
+                &held,
+                Some(&printer()),
+                SAVING,
+            )
+            .is_ok();
+            assert_eq!(
+                accepted,
+                offered.duplex_modes.iter().any(|m| m == mode),
+                "{mode}"
+            );
         }
     }
 }

@@ -172,7 +172,10 @@ mod tests {
         clock.advance(Duration::seconds(50));
         assert_eq!(sessions.resume(&token).unwrap().station_id, "lobby");
         clock.advance(Duration::seconds(50));
-        assert!(sessions.resume(&token).is_ok(), "resuming extends the session");
+        assert!(
+            sessions.resume(&token).is_ok(),
+            "resuming extends the session"
+        );
         clock.advance(Duration::seconds(61));
         assert_eq!(sessions.resume(&token), Err(SessionError::Invalid));
     }

@@ -123,10 +123,7 @@ impl StationState {
                 users: Arc::new(users),
                 directory,
                 lockout: Lockout::new(LockoutPolicy::default(), deps.clock.clone()),
-                sessions: Sessions::new(
-                    to_time(settings.users.session_idle.0),
-                    deps.clock.clone(),
-                ),
+                sessions: Sessions::new(to_time(settings.users.session_idle.0), deps.clock.clone()),
                 printers: TtlCache::new(
                     "printer capabilities",
                     PRINTER_CACHE,
@@ -191,7 +188,10 @@ impl StationState {
                 None
             }
             Err(_) => {
-                tracing::warn!(printer_id, "printer capabilities slow to arrive; checking the policy only");
+                tracing::warn!(
+                    printer_id,
+                    "printer capabilities slow to arrive; checking the policy only"
+                );
                 None
             }
         }
@@ -227,7 +227,11 @@ impl StationState {
             .stations
             .iter()
             .find(|s| s.id == session.station_id)
-            .ok_or_else(|| ApiError::unauthorized("the session's station is no longer configured; sign in again"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "the session's station is no longer configured; sign in again",
+                )
+            })?;
         Ok((session, station))
     }
 
