@@ -10,11 +10,13 @@
 //! - [`api`] — the station API: sign-in, the person's jobs, release (find-me), release-all, delete.
 //! - [`admin`] — the admin API: every job, admin release and delete, the audit log (JSON or CSV).
 //! - [`kiosk`] — the kiosk page, embedded; [`openapi`] — the generated OpenAPI document.
+//! - [`client`] — the admin client behind `pullprintd jobs`, `release` and `delete`.
 //! - [`error`] — the API's error answers; [`routes`] — every route in one router.
 
 pub mod admin;
 pub mod api;
 pub mod cache;
+pub mod client;
 pub mod directory;
 pub mod error;
 pub mod kiosk;
