@@ -5,10 +5,14 @@
 mod engine_support;
 
 use engine_support::{Bed, Engine, action};
-use pullprintd::clock::{ManualClock, SharedClock};
+use pullprintd::clock::{Clock as _, ManualClock, SharedClock};
+use pullprintd::emulator::{Faults, RouteFault};
 use pullprintd::graph::RetryPolicy;
+use pullprintd::release::service::SubmitError;
 use pullprintd::release::sweeper::Sweeper;
-use pullprintd::store::{ActionKind, AuditEvent, AuditFilter, DiscoveredVia, JobState, Outcome};
+use pullprintd::store::{
+    ActionKind, AuditEvent, AuditFilter, DiscoveredVia, EnqueueError, JobState, Outcome,
+};
 use serde_json::json;
 use std::time::Duration;
 
@@ -263,6 +267,91 @@ async fn a_job_held_past_the_hold_timeout_is_expired_with_the_reason_from_the_se
     assert_eq!(
         engine.store.held_job(&task).await.unwrap().unwrap().outcome,
         Some(Outcome::Expired)
+    );
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn a_redirect_whose_answer_is_lost_is_settled_by_reading_the_job_never_resent() {
+    let bed = Bed::default().await;
+    let engine = Engine::default(&bed).await;
+    let (task, _) = held(&bed, &engine).await;
+    // Graph performs the redirect, then answers 504: the outcome is unknown to the daemon.
+    bed.emulator.control().set_faults(Faults {
+        routes: vec![RouteFault {
+            route: "redirectJob".to_owned(),
+            fail_after_effect_rate: 1.0,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    let done = engine
+        .act(action(&task, ActionKind::Redirect, None, Some(&bed.lobby)))
+        .await;
+    assert_eq!(done.outcome, Outcome::Redirected, "{}", done.detail);
+    let control = bed.emulator.control();
+    assert_eq!(control.calls_to(REDIRECT), 1, "the redirect went out once");
+    assert_eq!(control.calls_to(GET_JOB), 1, "one read settled it");
+    assert_eq!(control.printed(&bed.lobby).len(), 1);
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_task_or_a_job_already_acted_on_is_refused_before_any_graph_call() {
+    let bed = Bed::default().await;
+    let engine = Engine::default(&bed).await;
+    let (task, _) = held(&bed, &engine).await;
+    let unknown = engine
+        .service
+        .submit(action("no-such-task", ActionKind::Release, None, None))
+        .await;
+    assert!(matches!(
+        unknown,
+        Err(SubmitError::Enqueue(EnqueueError::UnknownTask { .. }))
+    ));
+    let first = engine
+        .act(action(&task, ActionKind::Delete, None, None))
+        .await;
+    assert_eq!(first.outcome, Outcome::Deleted);
+    let calls = bed.emulator.control().total_calls();
+    let again = engine
+        .service
+        .submit(action(&task, ActionKind::Release, None, None))
+        .await;
+    assert!(matches!(
+        again,
+        Err(SubmitError::Enqueue(EnqueueError::NotHeld { .. }))
+    ));
+    assert_eq!(bed.emulator.control().total_calls(), calls);
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn audit_records_past_retention_are_pruned_by_the_injected_clock() {
+    let bed = Bed::default().await;
+    let clock = ManualClock::new(bed.emulator.control().now());
+    let shared: SharedClock = clock.clone();
+    let engine = Engine::start(&bed, shared.clone(), RetryPolicy::default(), 4).await;
+    held(&bed, &engine).await;
+    let sweeper = Sweeper::new(
+        engine.store.clone(),
+        engine.executor.clone(),
+        shared,
+        Duration::from_secs(4 * 3600),
+        Duration::from_secs(30 * 86_400),
+    );
+    let all = AuditFilter::default();
+    sweeper.prune(clock.now()).await.unwrap();
+    assert_eq!(
+        engine.store.audit_query(&all).await.unwrap().len(),
+        1,
+        "kept"
+    );
+    clock.advance(time::Duration::days(31));
+    sweeper.prune(clock.now()).await.unwrap();
+    assert!(
+        engine.store.audit_query(&all).await.unwrap().is_empty(),
+        "pruned"
     );
     engine.stop().await;
 }

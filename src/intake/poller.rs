@@ -14,12 +14,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Intake, IntakeError, Looked};
-use crate::graph::{PrintTaskProcessingState, parse_parent_url};
+use crate::graph::{JobRef, PrintTaskProcessingState, parse_parent_url};
 use crate::store::{DiscoveredVia, MarkedGone};
+
+/// How many lookups one poll runs at once.
+pub const LOOKUP_CONCURRENCY: usize = 8;
 
 /// What one poll did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,6 +82,7 @@ impl Poller {
         let tasks = intake.graph.list_tasks(&intake.definition_id).await?;
         let mut report = PollReport::default();
         let mut processing = HashSet::new();
+        let mut new = Vec::new();
         for task in &tasks {
             if task.status.state != PrintTaskProcessingState::Processing {
                 continue;
@@ -87,19 +92,31 @@ impl Poller {
             if intake.store.task_known(&task.id).await? {
                 continue;
             }
-            let job = match parse_parent_url(&task.parent_url) {
-                Ok(job) => job,
+            match parse_parent_url(&task.parent_url) {
+                Ok(job) => new.push((task.id.clone(), job)),
                 Err(error) => {
                     tracing::warn!(task = %task.id, %error, "a processing task does not name a printer job; skipped");
                     report.failed += 1;
-                    continue;
                 }
-            };
-            match intake.lookup(&task.id, &job, via).await {
+            }
+        }
+        // A burst of new jobs is looked up a few at a time: one slow or throttled GET does not hold
+        // up the rest, and the Graph client's own bound keeps the burst polite.
+        let mut lookups = futures::stream::iter(new)
+            .map(|(task_id, job): (String, JobRef)| {
+                let intake = intake.clone();
+                async move {
+                    let looked = intake.lookup(&task_id, &job, via).await;
+                    (task_id, looked)
+                }
+            })
+            .buffer_unordered(LOOKUP_CONCURRENCY);
+        while let Some((task_id, looked)) = lookups.next().await {
+            match looked {
                 Ok(Looked::Stored) => report.stored += 1,
                 Ok(Looked::Skipped) => {}
                 Err(error) => {
-                    tracing::warn!(task = %task.id, %error, "cannot look up a held job; the next poll tries again");
+                    tracing::warn!(task = %task_id, %error, "cannot look up a held job; the next poll tries again");
                     report.failed += 1;
                 }
             }

@@ -202,6 +202,9 @@ impl Executor {
                 let id = action.id;
                 if let Err(error) = executor.drive(action).await {
                     tracing::error!(action = %id, %error, "cannot record an action's progress; it is retried");
+                    // The action stays due; without a pause a failing store would be retried in a
+                    // tight loop.
+                    tokio::time::sleep(MAX_NAP).await;
                 }
                 executor.unmark_running(id);
                 drop(permit);

@@ -76,6 +76,12 @@ impl ReleaseService {
         let id = self.store.enqueue(&action).await?;
         let mut done = self.completions.subscribe(id);
         self.executor.wake();
+        // The executor may already have taken and finished it (woken by another request) before we
+        // subscribed: the store has the last word, and costs one read.
+        if let Some(outcome) = self.finished(id).await? {
+            self.completions.forget(id);
+            return Ok(Submitted::Done(outcome));
+        }
         // Cloned out at once: the watch guard is not Send and must not live across the next await
         // (axum handlers, which call this, must be Send).
         let waited = tokio::time::timeout(self.confirm_wait, done.wait_for(Option::is_some))
@@ -87,14 +93,22 @@ impl ReleaseService {
             return Ok(Submitted::Done(outcome));
         }
         self.completions.forget(id);
-        // The executor may have finished just before we subscribed, or between the timeout and now:
-        // the store has the last word.
-        match self.store.action_outcome(id).await? {
-            Some((outcome, detail)) => Ok(Submitted::Done(ActionOutcome {
-                outcome,
-                detail: detail.unwrap_or_default(),
-            })),
+        // It may have finished between the timeout and now.
+        match self.finished(id).await? {
+            Some(outcome) => Ok(Submitted::Done(outcome)),
             None => Ok(Submitted::Queued { action_id: id }),
         }
+    }
+
+    /// How `id` ended, if it has.
+    async fn finished(&self, id: ActionId) -> Result<Option<ActionOutcome>, StoreError> {
+        Ok(self
+            .store
+            .action_outcome(id)
+            .await?
+            .map(|(outcome, detail)| ActionOutcome {
+                outcome,
+                detail: detail.unwrap_or_default(),
+            }))
     }
 }

@@ -105,7 +105,12 @@ impl Bed {
 
     /// The daemon's settings for this bed; `extra` is appended TOML (e.g. `[intake]` keys).
     pub fn settings(&self, intake: &str, store_file: &str) -> Settings {
-        let text = format!(
+        Settings::from_toml(&self.settings_toml(intake, store_file)).unwrap()
+    }
+
+    /// The TOML text of [`Bed::settings`], for the real binary.
+    pub fn settings_toml(&self, intake: &str, store_file: &str) -> String {
+        format!(
             r#"
 [graph]
 tenant_id = "{tenant}"
@@ -138,8 +143,7 @@ path = "{store}"
             definition = self.definition,
             queue = self.queue,
             store = self.dir.path().join(store_file).display(),
-        );
-        Settings::from_toml(&text).unwrap()
+        )
     }
 }
 
@@ -258,7 +262,7 @@ impl RunningApp {
     pub async fn start(settings: Settings, options: AppOptions) -> RunningApp {
         let app = App::build(settings, options).await.expect("the app builds");
         let stop = CancellationToken::new();
-        let running = RunningApp {
+        RunningApp {
             addr: app.local_addr(),
             store: app.store(),
             service: app.service(),
@@ -266,8 +270,7 @@ impl RunningApp {
             poller: app.poller(),
             stop: stop.clone(),
             running: tokio::spawn(app.run_until_stopped(stop)),
-        };
-        running
+        }
     }
 
     pub async fn stop(self) {
