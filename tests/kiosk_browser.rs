@@ -320,3 +320,59 @@ async fn a_person_releases_their_job_from_the_kiosk_page_with_changed_copies_and
     driver.quit().await;
     bed.stop().await;
 }
+
+#[tokio::test]
+async fn the_kiosk_prints_all_after_a_pin_sign_in_and_signs_out_by_itself_when_left_idle() {
+    let chromium = find_binary(&["/usr/lib/chromium/chromium", "/usr/bin/chromium"]);
+    let chromedriver = find_binary(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
+    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "Chromium and chromedriver are required under CI: apt-get install -y chromium chromium-driver"
+        );
+        eprintln!("SKIPPED: the kiosk browser test needs chromium and chromium-driver");
+        return;
+    };
+    // The shortest idle time the configuration allows: the page signs out when it passes.
+    let bed = Bed::start("[users]\nsession_idle = \"10s\"\n").await;
+    let (_, first) = bed.held_job(ADA, "one.pdf", json!({"copies": 1})).await;
+    let (_, second) = bed.held_job(ADA, "two.pdf", json!({"copies": 1})).await;
+    let driver = Driver::start(&chromium, &chromedriver).await;
+    driver.goto(&bed.url("/")).await;
+    driver
+        .type_into("#station-key", &format!("{QUEUE_KEY}{ENTER}"))
+        .await;
+    driver.type_into("#upn", ADA).await;
+    driver.type_into("#pin", &format!("{ADA_PIN}{ENTER}")).await;
+    driver.wait_text("#job-list", "two.pdf").await;
+    driver.click("#release-all").await;
+    driver.wait_text("#status", "Released 2").await;
+    driver.wait_text("#no-jobs", "Nothing to print").await;
+    driver.screenshot("07-printed-all").await;
+    for job in [first, second] {
+        assert_eq!(
+            bed.emulator.control().job(&job).unwrap().state,
+            "completed",
+            "{job}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(25);
+    loop {
+        if driver
+            .text("#status")
+            .await
+            .contains("Signed out after inactivity")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the kiosk did not sign out by itself"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    driver.element("#card").await;
+    driver.screenshot("08-signed-out-idle").await;
+    driver.quit().await;
+    bed.stop().await;
+}
