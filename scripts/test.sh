@@ -21,6 +21,12 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
 
+# The running station API fuzzed against its own OpenAPI document: no 5xx (bounded in time).
+if ! command -v schemathesis >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check schemathesis
+fi
+scripts/schemathesis.sh
+
 # Show the schema check's figure in the log: every Graph request the client sent during the tests,
 # validated against Microsoft's official OpenAPI description (the test above fails if any is invalid).
 recorded="${CARGO_TARGET_DIR:-target}/tmp/graph-client-requests.jsonl"

@@ -37,6 +37,7 @@ use crate::release::completions::Completions;
 use crate::release::executor::{Executor, Observers};
 use crate::release::service::ReleaseService;
 use crate::release::sweeper::Sweeper;
+use crate::station::state::{StationDeps, StationState};
 use crate::store::{Store, StoreError};
 
 /// What the caller injects; [`AppOptions::default`] is the production daemon.
@@ -114,6 +115,7 @@ pub struct App {
     executor: Executor,
     service: ReleaseService,
     webhook: Webhook,
+    station: StationState,
     inbox_wake: Arc<Notify>,
     client_state: SecretString,
     graph: GraphClient,
@@ -182,6 +184,16 @@ impl App {
             completions,
             settings.release.confirm_wait.0,
         );
+        let station = StationState::new(
+            &settings,
+            StationDeps {
+                release: service.clone(),
+                store: store.clone(),
+                graph: graph.clone(),
+                clock: clock.clone(),
+            },
+        )
+        .map_err(AppError::Config)?;
         let inbox_wake = Arc::new(Notify::new());
         let webhook = Webhook::new(
             store.clone(),
@@ -201,6 +213,7 @@ impl App {
             executor,
             service,
             webhook,
+            station,
             inbox_wake,
             client_state,
             graph,
@@ -247,6 +260,7 @@ impl App {
             executor,
             service: _,
             webhook,
+            station,
             inbox_wake,
             client_state,
             graph,
@@ -267,7 +281,11 @@ impl App {
             expects_subscription,
             metrics: metrics.clone(),
         };
-        let router = http::router(&HttpState { webhook, health });
+        let router = http::router(&HttpState {
+            webhook,
+            health,
+            station,
+        });
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, router)

@@ -103,6 +103,52 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
         url: url::Url,
     },
+    /// List every held job (through the local API, with the admin key of the configuration).
+    Jobs {
+        /// The configuration file.
+        #[arg(
+            long,
+            short,
+            env = "PULLPRINTD_CONFIG",
+            default_value = "/etc/pullprintd/pullprintd.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Release a held job on its own printer, optionally changing options.
+    Release {
+        /// The job's id, as `pullprintd jobs` lists it.
+        job: String,
+        /// Number of copies.
+        #[arg(long)]
+        copies: Option<i32>,
+        /// Graph's duplexMode: oneSided, flipOnLongEdge, flipOnShortEdge.
+        #[arg(long)]
+        duplex: Option<String>,
+        /// Graph's colorMode: color, grayscale, blackAndWhite, auto.
+        #[arg(long)]
+        color: Option<String>,
+        /// The configuration file.
+        #[arg(
+            long,
+            short,
+            env = "PULLPRINTD_CONFIG",
+            default_value = "/etc/pullprintd/pullprintd.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Delete (abort) a held job.
+    Delete {
+        /// The job's id, as `pullprintd jobs` lists it.
+        job: String,
+        /// The configuration file.
+        #[arg(
+            long,
+            short,
+            env = "PULLPRINTD_CONFIG",
+            default_value = "/etc/pullprintd/pullprintd.toml"
+        )]
+        config: PathBuf,
+    },
 }
 
 /// Parses the command line and runs the chosen command; returns the process exit code.
@@ -134,6 +180,32 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
         Command::Healthcheck { url } => block_on(healthcheck(url)),
         Command::Run { config } => match load_settings(&config, telemetry) {
             Ok(settings) => block_on(run_daemon(settings)),
+            Err(code) => code,
+        },
+        Command::Jobs { config } => match load_settings(&config, telemetry) {
+            Ok(settings) => block_on(admin_jobs(settings)),
+            Err(code) => code,
+        },
+        Command::Release {
+            job,
+            copies,
+            duplex,
+            color,
+            config,
+        } => match load_settings(&config, telemetry) {
+            Ok(settings) => {
+                let options = crate::station::policy::ReleaseOptions {
+                    copies,
+                    duplex_mode: duplex.as_deref().map(Into::into),
+                    color_mode: color.as_deref().map(Into::into),
+                    ..Default::default()
+                };
+                block_on(admin_release(settings, job, options))
+            }
+            Err(code) => code,
+        },
+        Command::Delete { job, config } => match load_settings(&config, telemetry) {
+            Ok(settings) => block_on(admin_delete(settings, job)),
             Err(code) => code,
         },
     }
@@ -326,6 +398,71 @@ async fn demo(listen: std::net::SocketAddr, job_every: std::time::Duration) -> u
         Err(err) => {
             eprintln!("pullprintd demo: {err}");
             err.exit_code()
+        }
+    }
+}
+
+/// `pullprintd jobs`: every held job, as a table.
+async fn admin_jobs(settings: Settings) -> u8 {
+    use crate::station::client::{AdminClient, jobs_table};
+    let result = match AdminClient::new(&settings) {
+        Ok(client) => client.jobs().await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(jobs) => {
+            print!("{}", jobs_table(&jobs));
+            exit::OK
+        }
+        Err(error) => {
+            eprintln!("pullprintd jobs: {error}");
+            error.code
+        }
+    }
+}
+
+/// `pullprintd release JOB [--copies N --duplex MODE --color MODE]`.
+async fn admin_release(
+    settings: Settings,
+    job: String,
+    options: crate::station::policy::ReleaseOptions,
+) -> u8 {
+    use crate::station::client::AdminClient;
+    let result = match AdminClient::new(&settings) {
+        Ok(client) => client.release(&job, &options).await,
+        Err(error) => Err(error),
+    };
+    report_action("release", &job, result)
+}
+
+/// `pullprintd delete JOB`.
+async fn admin_delete(settings: Settings, job: String) -> u8 {
+    use crate::station::client::AdminClient;
+    let result = match AdminClient::new(&settings) {
+        Ok(client) => client.delete(&job).await,
+        Err(error) => Err(error),
+    };
+    report_action("delete", &job, result)
+}
+
+fn report_action(
+    command: &str,
+    job: &str,
+    result: Result<crate::station::api::ActionAnswer, crate::station::client::ClientError>,
+) -> u8 {
+    match result {
+        Ok(answer) => {
+            match answer.status.as_str() {
+                "queued" => println!(
+                    "{job}: queued; Universal Print has not confirmed yet, the daemon finishes it"
+                ),
+                status => println!("{job}: {status}"),
+            }
+            exit::OK
+        }
+        Err(error) => {
+            eprintln!("pullprintd {command}: {error}");
+            error.code
         }
     }
 }

@@ -337,12 +337,40 @@ impl Default for ReleaseSettings {
 }
 
 /// `[users]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsersSettings {
     /// The users file: `[[user]]` upn, display_name, card, pin_hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
+    /// Look cards the users file does not know up in Entra ID as a user's `employeeId`
+    /// (needs the `User.Read.All` application permission).
+    #[serde(default)]
+    pub directory_lookup: bool,
+    /// How long a directory card lookup (found or not) is remembered.
+    #[serde(default = "default_directory_cache")]
+    pub directory_cache: HumanDuration,
+    /// A station session ends after this long without use (the kiosk signs out).
+    #[serde(default = "default_session_idle")]
+    pub session_idle: HumanDuration,
+}
+
+fn default_directory_cache() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
+}
+fn default_session_idle() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
+}
+
+impl Default for UsersSettings {
+    fn default() -> Self {
+        Self {
+            file: None,
+            directory_lookup: false,
+            directory_cache: default_directory_cache(),
+            session_idle: default_session_idle(),
+        }
+    }
 }
 
 /// `[api]`: the local HTTP listener.
@@ -638,6 +666,12 @@ impl Settings {
             return Err(invalid(
                 "api.admin_key_file",
                 "the admin key is shorter than 16 characters; use `openssl rand -hex 32`",
+            ));
+        }
+        if self.users.session_idle.0 < Duration::from_secs(10) {
+            return Err(invalid(
+                "users.session_idle",
+                "must be at least 10s, or nobody can finish choosing options (60s is usual)",
             ));
         }
         if self.release.max_copies == 0 {

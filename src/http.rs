@@ -2,16 +2,17 @@
 //! that own each route.
 //!
 //! - `POST /graph/notifications` — [`crate::intake::webhook`];
-//! - `GET /healthz`, `GET /readyz`, `GET /metrics` — [`crate::health`].
+//! - `GET /healthz`, `GET /readyz`, `GET /metrics` — [`crate::health`];
+//! - `GET /` (the kiosk page), `/api/v1/…` (station and admin API, OpenAPI document) —
+//!   [`crate::station::routes`].
 //!
-//! The station API (`/api/v1/…`) and the kiosk page are merged here by their owners: add them in
-//! [`router`] next to the webhook (e.g. `.merge(crate::station::api::router(..))`), so that this file
-//! stays the single map of what listens.
+//! This file stays the single map of what listens: a new route family is merged in [`router`].
 
 use axum::Router;
 
 use crate::health::Health;
 use crate::intake::webhook::Webhook;
+use crate::station::state::StationState;
 
 /// Everything the routes need.
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct HttpState {
     pub webhook: Webhook,
     /// Liveness, readiness and metrics.
     pub health: Health,
+    /// The release stations: kiosk page, station and admin API.
+    pub station: StationState,
 }
 
 /// The daemon's router.
@@ -27,5 +30,5 @@ pub fn router(state: &HttpState) -> Router {
     Router::new()
         .merge(state.health.router())
         .merge(state.webhook.router())
-    // The station API and the kiosk page are merged here (see the module docs).
+        .merge(crate::station::routes::router(state.station.clone()))
 }

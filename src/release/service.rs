@@ -82,10 +82,14 @@ impl ReleaseService {
             self.completions.forget(id);
             return Ok(Submitted::Done(outcome));
         }
-        let waited = tokio::time::timeout(self.confirm_wait, done.wait_for(Option::is_some)).await;
-        if let Ok(Ok(outcome)) = waited
-            && let Some(outcome) = outcome.clone()
-        {
+        // Cloned out at once: the watch guard is not Send and must not live across the next await
+        // (axum handlers, which call this, must be Send).
+        let waited = tokio::time::timeout(self.confirm_wait, done.wait_for(Option::is_some))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|outcome| outcome.clone());
+        if let Some(outcome) = waited {
             return Ok(Submitted::Done(outcome));
         }
         self.completions.forget(id);

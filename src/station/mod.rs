@@ -3,7 +3,27 @@
 //! - [`users`] — the users file (UPN, display name, card number, argon2id PIN hash) and PIN checks.
 //! - [`lockout`] — repeated sign-in failures lock a card or user out for a while.
 //! - [`sessions`] — opaque session tokens bound to a station, expiring after inactivity.
+//! - [`directory`] — unknown cards looked up in Entra ID as `employeeId`s, cached.
+//! - [`cache`] — a time-to-live cache in front of Graph reads (printer capabilities, card lookups).
+//! - [`policy`] — which release options a person may choose, per printer and `[release]` policy.
+//! - [`state`] — what the handlers share, and the station, session and admin credential checks.
+//! - [`api`] — the station API: sign-in, the person's jobs, release (find-me), release-all, delete.
+//! - [`admin`] — the admin API: every job, admin release and delete, the audit log (JSON or CSV).
+//! - [`kiosk`] — the kiosk page, embedded; [`openapi`] — the generated OpenAPI document.
+//! - [`client`] — the admin client behind `pullprintd jobs`, `release` and `delete`.
+//! - [`error`] — the API's error answers; [`routes`] — every route in one router.
 
+pub mod admin;
+pub mod api;
+pub mod cache;
+pub mod client;
+pub mod directory;
+pub mod error;
+pub mod kiosk;
 pub mod lockout;
+pub mod openapi;
+pub mod policy;
+pub mod routes;
 pub mod sessions;
+pub mod state;
 pub mod users;

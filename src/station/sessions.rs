@@ -96,6 +96,21 @@ impl Sessions {
         Ok(session.clone())
     }
 
+    /// Checks a token on its own (the token identifies its station) and extends the session.
+    pub fn resume(&self, token: &str) -> Result<Session, SessionError> {
+        let station = {
+            let map = self
+                .by_digest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match map.get(&token_digest(token)) {
+                Some(session) => session.station_id.clone(),
+                None => return Err(SessionError::Invalid),
+            }
+        };
+        self.touch(token, &station)
+    }
+
     /// Signs out; unknown tokens are ignored.
     pub fn remove(&self, token: &str) {
         self.by_digest
@@ -148,6 +163,21 @@ mod tests {
             sessions.touch(&token, "floor2"),
             Err(SessionError::OtherStation)
         );
+    }
+
+    #[test]
+    fn a_token_alone_resumes_its_session_until_it_expires() {
+        let (clock, sessions) = setup();
+        let (token, _) = sessions.create("ada@contoso.com", "Ada", "lobby");
+        clock.advance(Duration::seconds(50));
+        assert_eq!(sessions.resume(&token).unwrap().station_id, "lobby");
+        clock.advance(Duration::seconds(50));
+        assert!(
+            sessions.resume(&token).is_ok(),
+            "resuming extends the session"
+        );
+        clock.advance(Duration::seconds(61));
+        assert_eq!(sessions.resume(&token), Err(SessionError::Invalid));
     }
 
     #[test]

@@ -1,0 +1,357 @@
+//! The admin API (admin key as bearer): every held job, release and delete on anyone's behalf (the
+//! CLI's `jobs`, `release`, `delete`), and the audit log as JSON or CSV.
+//!
+//! Invariants: an admin release prints on the job's own printer, checked against that printer's
+//! capabilities and the same `[release]` policy as a person's; every action is recorded with
+//! `requested_by = "admin"`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+
+use super::api::{ActionAnswer, JobList, JobView, answer, parse_body};
+use super::error::{ApiError, ErrorBody};
+use super::policy::{self, ReleaseOptions};
+use super::state::StationState;
+use crate::store::{
+    ActionKind, AuditEvent, AuditFilter, AuditRecord, JobState, NewAction, TextEnum,
+};
+
+/// Who admin actions are recorded as.
+pub const ADMIN: &str = "admin";
+
+/// Every job not yet ended.
+#[utoipa::path(
+    get, path = "/api/v1/admin/jobs", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every held job (and those being acted on)", body = JobList),
+        (status = 401, description = "Wrong or missing admin key", body = ErrorBody),
+    )
+)]
+pub async fn all_jobs(
+    State(state): State<StationState>,
+    headers: HeaderMap,
+) -> Result<Json<JobList>, ApiError> {
+    state.admin(&headers)?;
+    let jobs = state
+        .release()
+        .all_held_jobs()
+        .await
+        .map_err(|e| ApiError::internal("listing held jobs", &e))?;
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(JobView::of).collect(),
+    }))
+}
+
+/// The held job `id`, or 404.
+async fn held_job(state: &StationState, id: &str) -> Result<crate::store::HeldJob, ApiError> {
+    match state
+        .store()
+        .held_job(id)
+        .await
+        .map_err(|e| ApiError::internal("reading a held job", &e))?
+    {
+        Some(job) if job.state == JobState::Held => Ok(job),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no held job `{id}`; list them with `pullprintd jobs`"),
+        )),
+    }
+}
+
+/// Releases job `id` on its own printer.
+#[utoipa::path(
+    post, path = "/api/v1/admin/jobs/{id}/release", tag = "admin",
+    params(("id" = String, Path, description = "The job's id")),
+    request_body(content = ReleaseOptions, description = "Optional: the options to change"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Graph confirmed: printing", body = ActionAnswer),
+        (status = 202, description = "Queued: Graph is slow or down", body = ActionAnswer),
+        (status = 400, description = "Malformed body or unknown field", body = ErrorBody),
+        (status = 401, description = "Wrong or missing admin key", body = ErrorBody),
+        (status = 404, description = "No such held job", body = ErrorBody),
+        (status = 409, description = "Already being released or deleted", body = ErrorBody),
+        (status = 422, description = "An option the printer or the policy does not allow", body = ErrorBody),
+    )
+)]
+pub async fn release(
+    State(state): State<StationState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
+    state.admin(&headers)?;
+    let options: ReleaseOptions = parse_body(&body)?;
+    let job = held_job(&state, &id).await?;
+    let printer = state.printer(&job.job.printer_id).await;
+    let changes = policy::apply(
+        &options,
+        &job.job.configuration,
+        printer.as_ref(),
+        state.policy(),
+    )
+    .map_err(ApiError::refused)?;
+    let action = NewAction {
+        task_id: job.job.task_id,
+        kind: ActionKind::Release,
+        changes,
+        destination_printer_id: None,
+        station_id: None,
+        requested_by: ADMIN.to_owned(),
+        requested_at: state.now(),
+    };
+    answer(&id, state.release().submit(action).await)
+}
+
+/// Deletes (aborts) job `id`.
+#[utoipa::path(
+    delete, path = "/api/v1/admin/jobs/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The job's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Graph confirmed: deleted", body = ActionAnswer),
+        (status = 202, description = "Queued: Graph is slow or down", body = ActionAnswer),
+        (status = 401, description = "Wrong or missing admin key", body = ErrorBody),
+        (status = 404, description = "No such held job", body = ErrorBody),
+        (status = 409, description = "Already being released or deleted", body = ErrorBody),
+    )
+)]
+pub async fn delete(
+    State(state): State<StationState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
+    state.admin(&headers)?;
+    let job = held_job(&state, &id).await?;
+    let action = NewAction {
+        task_id: job.job.task_id,
+        kind: ActionKind::Delete,
+        changes: None,
+        destination_printer_id: None,
+        station_id: None,
+        requested_by: ADMIN.to_owned(),
+        requested_at: state.now(),
+    };
+    answer(&id, state.release().submit(action).await)
+}
+
+/// `GET /api/v1/audit` filters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only records at or after this time (RFC 3339, e.g. `2026-03-01T00:00:00Z`).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Only records for this owner (UPN, case-insensitive).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Only this event: `held`, `released`, `redirected`, `deleted`, `expired`, `failed`, `gone`.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// At most this many records, newest first.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// One audit record.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    /// Increases with time.
+    pub id: i64,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What happened (`held`, `released`, `redirected`, `deleted`, `expired`, `failed`, `gone`).
+    pub event: String,
+    /// The station, if any.
+    pub station_id: Option<String>,
+    /// Who asked (UPN, `admin`, `system`).
+    pub requested_by: Option<String>,
+    /// The job's owner.
+    pub user: Option<String>,
+    /// The job's id (its print task id).
+    pub job: String,
+    /// The job's printer.
+    pub printer_id: String,
+    /// The Graph print job id.
+    pub print_job_id: String,
+    /// The find-me destination, if any.
+    pub destination_printer_id: Option<String>,
+    /// The configuration at intake.
+    #[schema(value_type = Option<Object>)]
+    pub configuration_before: Option<Value>,
+    /// The configuration sent, if it changed.
+    #[schema(value_type = Option<Object>)]
+    pub configuration_after: Option<Value>,
+    /// How or why.
+    pub detail: Option<String>,
+    /// Graph's request-id of the settling call.
+    pub graph_request_id: Option<String>,
+}
+
+impl AuditView {
+    fn of(record: AuditRecord) -> Self {
+        Self {
+            id: record.id,
+            at: record.at,
+            event: record.event.as_str().to_owned(),
+            station_id: record.station_id,
+            requested_by: record.requested_by,
+            user: record.user_upn,
+            job: record.task_id,
+            printer_id: record.printer_id,
+            print_job_id: record.job_id,
+            destination_printer_id: record.destination_printer_id,
+            configuration_before: record.configuration_before,
+            configuration_after: record.configuration_after,
+            detail: record.detail,
+            graph_request_id: record.graph_request_id,
+        }
+    }
+}
+
+/// `GET /api/v1/audit` JSON answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditList {
+    /// Newest first.
+    pub records: Vec<AuditView>,
+}
+
+/// The audit log, as JSON or (with `Accept: text/csv`) CSV.
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "admin",
+    params(AuditQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Audit records, newest first (CSV with `Accept: text/csv`)", content(
+            (AuditList = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A filter is malformed", body = ErrorBody),
+        (status = 401, description = "Wrong or missing admin key", body = ErrorBody),
+    )
+)]
+pub async fn audit(
+    State(state): State<StationState>,
+    headers: HeaderMap,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.admin(&headers)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("{e}")))?;
+    let since = query
+        .since
+        .as_deref()
+        .map(|s| {
+            OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "since `{s}` is not an RFC 3339 time ({e}); write it like 2026-03-01T00:00:00Z"
+                ))
+            })
+        })
+        .transpose()?;
+    let event = query
+        .outcome
+        .as_deref()
+        .map(|o| {
+            AuditEvent::parse(o).ok_or_else(|| {
+                let known: Vec<_> = AuditEvent::MEMBERS.iter().map(|(_, w)| *w).collect();
+                ApiError::bad_request(format!(
+                    "outcome `{o}` is not known; use one of: {}",
+                    known.join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    let filter = AuditFilter {
+        since,
+        until: None,
+        user: query.user.filter(|u| !u.trim().is_empty()),
+        event,
+        limit: query.limit,
+    };
+    let records = state
+        .store()
+        .audit_query(&filter)
+        .await
+        .map_err(|e| ApiError::internal("reading the audit log", &e))?;
+    let views: Vec<AuditView> = records.into_iter().map(AuditView::of).collect();
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    if wants_csv {
+        return Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            to_csv(&views),
+        )
+            .into_response());
+    }
+    Ok(Json(AuditList { records: views }).into_response())
+}
+
+/// The audit records as CSV (RFC 4180), one header line.
+fn to_csv(records: &[AuditView]) -> String {
+    let mut out = String::from(
+        "id,at,event,station_id,requested_by,user,job,printer_id,print_job_id,destination_printer_id,detail,graph_request_id\r\n",
+    );
+    for r in records {
+        let at = r.at.format(&Rfc3339).unwrap_or_default();
+        let fields = [
+            r.id.to_string(),
+            at,
+            r.event.clone(),
+            r.station_id.clone().unwrap_or_default(),
+            r.requested_by.clone().unwrap_or_default(),
+            r.user.clone().unwrap_or_default(),
+            r.job.clone(),
+            r.printer_id.clone(),
+            r.print_job_id.clone(),
+            r.destination_printer_id.clone().unwrap_or_default(),
+            r.detail.clone().unwrap_or_default(),
+            r.graph_request_id.clone().unwrap_or_default(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Quotes a CSV field when needed, and defuses spreadsheet formulas: a document name such as
+/// `=HYPERLINK(…)` comes from whoever printed it and must not run in the administrator's spreadsheet.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+    }
+}

@@ -1,0 +1,173 @@
+//! A small time-to-live cache in front of a Graph lookup: printer capabilities (`GET printer`) and
+//! directory card lookups (`GET users?$filter=employeeId eq …`).
+//!
+//! Invariants:
+//! - a value younger than the time to live is served without calling Graph;
+//! - when a refresh fails and an older value is known, the older value is served (and the failure
+//!   logged): a printer's capabilities or a person's card rarely change, and a kiosk that stops working
+//!   because Graph hiccups is worse than one that is a few minutes out of date;
+//! - failures themselves are never cached, so the next call tries again.
+//!
+//! Two callers missing at once may both fetch: harmless for idempotent reads, and it keeps the lock
+//! (a std mutex) out of every await.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use time::{Duration, OffsetDateTime};
+
+use crate::clock::SharedClock;
+use crate::graph::GraphError;
+
+/// Fetches the value for a key from Graph.
+pub type Fetch<T> = Arc<dyn Fn(String) -> BoxFuture<'static, Result<T, GraphError>> + Send + Sync>;
+
+/// Values per key, fetched on a miss and kept for `ttl`.
+pub struct TtlCache<T> {
+    what: &'static str,
+    ttl: Duration,
+    clock: SharedClock,
+    fetch: Fetch<T>,
+    entries: Mutex<HashMap<String, (OffsetDateTime, T)>>,
+}
+
+impl<T> std::fmt::Debug for TtlCache<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TtlCache")
+            .field("what", &self.what)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Clone + Send + 'static> TtlCache<T> {
+    /// A cache of `what` (for logs) that keeps values for `ttl`.
+    pub fn new(what: &'static str, ttl: Duration, clock: SharedClock, fetch: Fetch<T>) -> Self {
+        Self {
+            what,
+            ttl,
+            clock,
+            fetch,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, key: &str) -> Option<(OffsetDateTime, T)> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    /// The value for `key`: cached while fresh, fetched otherwise (stale when the fetch fails).
+    pub async fn get(&self, key: &str) -> Result<T, GraphError> {
+        let now = self.clock.now();
+        let cached = self.cached(key);
+        if let Some((at, value)) = &cached
+            && now - *at < self.ttl
+        {
+            return Ok(value.clone());
+        }
+        match (self.fetch)(key.to_owned()).await {
+            Ok(value) => {
+                self.entries
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(key.to_owned(), (self.clock.now(), value.clone()));
+                Ok(value)
+            }
+            Err(error) => match cached {
+                Some((_, stale)) => {
+                    tracing::warn!(what = self.what, %error, "refresh failed; serving the last known value");
+                    Ok(stale)
+                }
+                None => Err(error),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn failure() -> GraphError {
+        GraphError::Transport {
+            operation: "get_printer",
+            detail: "connection refused".to_owned(),
+            client_request_id: "x".to_owned(),
+            timed_out: false,
+        }
+    }
+
+    /// A fetch that counts its calls and fails while `fail` is set.
+    fn counting(calls: Arc<AtomicU32>, fail: Arc<std::sync::atomic::AtomicBool>) -> Fetch<String> {
+        Arc::new(move |key: String| {
+            let calls = calls.clone();
+            let fail = fail.clone();
+            Box::pin(async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                if fail.load(Ordering::SeqCst) {
+                    Err(failure())
+                } else {
+                    Ok(format!("{key}#{n}"))
+                }
+            })
+        })
+    }
+
+    fn setup() -> (
+        Arc<ManualClock>,
+        Arc<AtomicU32>,
+        Arc<std::sync::atomic::AtomicBool>,
+        TtlCache<String>,
+    ) {
+        let clock = ManualClock::new(time::macros::datetime!(2026-03-01 08:00 UTC));
+        let calls = Arc::new(AtomicU32::new(0));
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cache = TtlCache::new(
+            "test",
+            Duration::minutes(10),
+            clock.clone(),
+            counting(calls.clone(), fail.clone()),
+        );
+        (clock, calls, fail, cache)
+    }
+
+    #[tokio::test]
+    async fn a_fresh_value_is_served_without_calling_graph_again() {
+        let (clock, calls, _fail, cache) = setup();
+        assert_eq!(cache.get("p1").await.unwrap(), "p1#1");
+        clock.advance(Duration::minutes(9));
+        assert_eq!(cache.get("p1").await.unwrap(), "p1#1");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_old_value_is_refreshed() {
+        let (clock, calls, _fail, cache) = setup();
+        cache.get("p1").await.unwrap();
+        clock.advance(Duration::minutes(10));
+        assert_eq!(cache.get("p1").await.unwrap(), "p1#2");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_serves_the_last_known_value_and_is_not_cached() {
+        let (clock, calls, fail, cache) = setup();
+        cache.get("p1").await.unwrap();
+        clock.advance(Duration::minutes(11));
+        fail.store(true, Ordering::SeqCst);
+        assert_eq!(cache.get("p1").await.unwrap(), "p1#1");
+        assert!(cache.get("p2").await.is_err(), "nothing known for p2");
+        fail.store(false, Ordering::SeqCst);
+        assert_eq!(cache.get("p1").await.unwrap(), "p1#4");
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+}

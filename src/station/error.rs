@@ -1,0 +1,147 @@
+//! The station API's errors: one type that every handler returns, rendered as
+//! `{"error":{"code":"…","message":"…"}}` with the right status (and `Retry-After` for lockouts).
+//!
+//! Messages are for the person at the kiosk or the administrator at the CLI: they say what is wrong
+//! and what to do. Internal failures are logged in full and answered without internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code (`unauthorized`, `not_found`, `option_refused`…).
+    pub code: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// For `option_refused`: the option, by its Graph name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub option: Option<String>,
+    /// For `option_refused`: the values that would be accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+    option: Option<String>,
+    allowed: Option<Vec<String>>,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            option: None,
+            allowed: None,
+        }
+    }
+
+    /// 400: the request itself is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 401: missing or wrong credentials.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 404: no such job, or not one of yours (the same answer, so ids cannot be probed).
+    pub fn job_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no held job `{id}` for you; refresh the list"),
+        )
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn locked_out(retry_after_secs: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "locked_out",
+            format!(
+                "too many failed sign-ins; try again in {} (or ask the administrator)",
+                humantime::format_duration(std::time::Duration::from_secs(retry_after_secs))
+            ),
+        );
+        error.retry_after = Some(retry_after_secs);
+        error
+    }
+
+    /// 422: a release option the printer or the policy does not allow.
+    pub fn refused(refusal: super::policy::Refusal) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "option_refused",
+            refusal.message,
+        );
+        error.option = Some(refusal.option.to_owned());
+        error.allowed = Some(refusal.allowed);
+        error
+    }
+
+    /// 500: logged in full, answered without internals.
+    pub fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{context} failed; the administrator can find the cause in the daemon's log"),
+        )
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The status (tests).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                option: self.option,
+                allowed: self.allowed,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
