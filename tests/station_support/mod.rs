@@ -36,6 +36,7 @@ pub struct Bed {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     poller: Poller,
+    store: pullprintd::store::Store,
     stop: CancellationToken,
     running: JoinHandle<()>,
 }
@@ -136,6 +137,7 @@ path = "{store}"
         let app = App::build(settings, AppOptions::default()).await.unwrap();
         let addr = app.local_addr();
         let poller = app.poller();
+        let store = app.store();
         let stop = CancellationToken::new();
         let token = stop.clone();
         let running = tokio::spawn(async move {
@@ -149,6 +151,7 @@ path = "{store}"
             addr,
             http: reqwest::Client::new(),
             poller,
+            store,
             stop,
             running,
         }
@@ -172,13 +175,21 @@ path = "{store}"
                 configuration: Some(configuration),
             })
             .unwrap();
+        let task = submitted
+            .task_id
+            .expect("the queue printer has our trigger");
         self.poller.poll(DiscoveredVia::Poll).await.unwrap();
-        (
-            submitted
-                .task_id
-                .expect("the queue printer has our trigger"),
-            submitted.job_id,
-        )
+        // The daemon's own start-up reconciliation may have claimed the task first; then this poll
+        // skips it and the reconciliation stores it a moment later. Wait for the job to be held.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.store.held_job(&task).await.unwrap().is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the job is held within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        (task, submitted.job_id)
     }
 
     /// Signs in at the station with `key`; returns the session token.
