@@ -72,6 +72,10 @@ async fn a_person_sees_and_touches_only_their_own_jobs() {
     assert_eq!(jobs["jobs"][0]["name"], "ada-report.pdf");
     assert_eq!(jobs["jobs"][0]["owner"], ADA);
     assert_eq!(jobs["jobs"][0]["printerId"], bed.queue.as_str());
+    assert_eq!(
+        jobs["jobs"][0]["printerName"], "Queue",
+        "people see the printer's name, not its id"
+    );
 
     for response in [
         bed.get(&ada, &format!("/api/v1/jobs/{bob_job}/options"))

@@ -86,6 +86,9 @@ pub struct JobView {
     pub id: String,
     /// The printer that holds it.
     pub printer_id: String,
+    /// That printer's display name, when Graph told it (the kiosk shows it instead of the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printer_name: Option<String>,
     /// The document name.
     pub name: String,
     /// The owner's UPN.
@@ -106,6 +109,7 @@ impl JobView {
         Self {
             id: job.job.task_id.clone(),
             printer_id: job.job.printer_id.clone(),
+            printer_name: None,
             name: job.job.name.clone(),
             owner: job.job.owner_upn.clone(),
             submitted_at: job.job.submitted_at,
@@ -335,8 +339,27 @@ pub async fn list_jobs(
         .held_jobs_for(&session.upn)
         .await
         .map_err(|e| ApiError::internal("listing held jobs", &e))?;
+    // Printer names come from the capabilities cache (one GET per printer per ten minutes), so a
+    // person sees "Floor 2 MFP" rather than a GUID; a printer Graph cannot describe keeps its id.
+    let mut names = std::collections::HashMap::new();
+    for job in &jobs {
+        if !names.contains_key(&job.job.printer_id) {
+            let name = state
+                .printer(&job.job.printer_id)
+                .await
+                .map(|p| p.display_name)
+                .filter(|n| !n.is_empty());
+            names.insert(job.job.printer_id.clone(), name);
+        }
+    }
     Ok(Json(JobList {
-        jobs: jobs.iter().map(JobView::of).collect(),
+        jobs: jobs
+            .iter()
+            .map(|job| JobView {
+                printer_name: names.get(&job.job.printer_id).cloned().flatten(),
+                ..JobView::of(job)
+            })
+            .collect(),
     }))
 }
 
