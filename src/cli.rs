@@ -22,19 +22,28 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The `--config FILE` argument every command that reads the configuration takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigFile {
+    /// The configuration file.
+    #[arg(
+        long = "config",
+        short = 'c',
+        value_name = "FILE",
+        env = "PULLPRINTD_CONFIG",
+        default_value = "/etc/pullprintd/pullprintd.toml"
+    )]
+    pub path: PathBuf,
+}
+
 /// The sub-commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate a configuration file and print the effective settings, secrets redacted.
     CheckConfig {
         /// The configuration file.
-        #[arg(
-            long,
-            short,
-            env = "PULLPRINTD_CONFIG",
-            default_value = "/etc/pullprintd/pullprintd.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Run the Universal Print emulator alone (for trying pullprintd without a Microsoft tenant).
     Emulator {
@@ -62,13 +71,8 @@ pub enum Command {
     /// Exit: 0 ok, 78 configuration or permission to fix, 69 Graph unavailable or sign-in not completed.
     Setup {
         /// The configuration file.
-        #[arg(
-            long,
-            short,
-            env = "PULLPRINTD_CONFIG",
-            default_value = "/etc/pullprintd/pullprintd.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
         /// Only read, and say what would be created.
         #[arg(long)]
         dry_run: bool,
@@ -77,24 +81,14 @@ pub enum Command {
     /// check. Exit: 0 when every required check passes, 1 otherwise, 78 for an invalid configuration.
     Doctor {
         /// The configuration file.
-        #[arg(
-            long,
-            short,
-            env = "PULLPRINTD_CONFIG",
-            default_value = "/etc/pullprintd/pullprintd.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Run the daemon: intake, the release queue, the API, until SIGINT or SIGTERM.
     Run {
         /// The configuration file.
-        #[arg(
-            long,
-            short,
-            env = "PULLPRINTD_CONFIG",
-            default_value = "/etc/pullprintd/pullprintd.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Probe a health endpoint (the container HEALTHCHECK: slim images have no curl). Exit 0 on a 2xx
     /// answer within 5 s, else 1.
@@ -106,13 +100,8 @@ pub enum Command {
     /// List every held job (through the local API, with the admin key of the configuration).
     Jobs {
         /// The configuration file.
-        #[arg(
-            long,
-            short,
-            env = "PULLPRINTD_CONFIG",
-            default_value = "/etc/pullprintd/pullprintd.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Release a held job on its own printer, optionally changing options.
     Release {
@@ -128,26 +117,16 @@ pub enum Command {
         #[arg(long)]
         color: Option<String>,
         /// The configuration file.
-        #[arg(
-            long,
-            short,
-            env = "PULLPRINTD_CONFIG",
-            default_value = "/etc/pullprintd/pullprintd.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Delete (abort) a held job.
     Delete {
         /// The job's id, as `pullprintd jobs` lists it.
         job: String,
         /// The configuration file.
-        #[arg(
-            long,
-            short,
-            env = "PULLPRINTD_CONFIG",
-            default_value = "/etc/pullprintd/pullprintd.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
 }
 
@@ -171,18 +150,18 @@ pub fn main(telemetry: &Telemetry) -> ExitCode {
 
 fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
     match cli.command {
-        Command::CheckConfig { config } => check_config(&config, telemetry),
+        Command::CheckConfig { config } => check_config(&config.path, telemetry),
         Command::HashPin => hash_pin(),
         Command::Demo { listen, job_every } => block_on(demo(listen, job_every)),
         Command::Emulator { listen, record } => block_on(emulator(listen, record)),
-        Command::Setup { config, dry_run } => block_on(setup(config, dry_run, telemetry)),
-        Command::Doctor { config } => block_on(doctor(config, telemetry)),
+        Command::Setup { config, dry_run } => block_on(setup(config.path, dry_run, telemetry)),
+        Command::Doctor { config } => block_on(doctor(config.path, telemetry)),
         Command::Healthcheck { url } => block_on(healthcheck(url)),
-        Command::Run { config } => match load_settings(&config, telemetry) {
+        Command::Run { config } => match load_settings(&config.path, telemetry) {
             Ok(settings) => block_on(run_daemon(settings)),
             Err(code) => code,
         },
-        Command::Jobs { config } => match load_settings(&config, telemetry) {
+        Command::Jobs { config } => match load_settings(&config.path, telemetry) {
             Ok(settings) => block_on(admin_jobs(settings)),
             Err(code) => code,
         },
@@ -192,7 +171,7 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
             duplex,
             color,
             config,
-        } => match load_settings(&config, telemetry) {
+        } => match load_settings(&config.path, telemetry) {
             Ok(settings) => {
                 let options = crate::station::policy::ReleaseOptions {
                     copies,
@@ -204,7 +183,7 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
             }
             Err(code) => code,
         },
-        Command::Delete { job, config } => match load_settings(&config, telemetry) {
+        Command::Delete { job, config } => match load_settings(&config.path, telemetry) {
             Ok(settings) => block_on(admin_delete(settings, job)),
             Err(code) => code,
         },
