@@ -61,6 +61,8 @@ fn configure(emulator: &Emulator, dir: &Path, ids: &Ids, poll: &str) -> (std::pa
 }
 
 /// Starts `pullprintd run` with a notify socket; returns it once it said READY=1, and how long that took.
+// The child is handed to the caller, which always ends it with `stop` (SIGTERM, then `wait`).
+#[allow(clippy::zombie_processes)]
 fn spawn_ready(config: &Path, socket_path: &Path) -> (Child, Duration) {
     let socket = UnixDatagram::bind(socket_path).expect("the notify socket binds");
     socket
