@@ -1,0 +1,415 @@
+//! Shared bench bed: an in-process Universal Print emulator on loopback with a held printer ("Queue",
+//! carrying our trigger) and a find-me printer ("Lobby"); a users file with `users` people (card
+//! sign-in); and the whole daemon ([`App`]) serving its API on a free port, in poll mode with a poll
+//! interval so long that only the benchmark decides when the task list is read.
+//!
+//! Also the small helpers every benchmark prints its figures with: percentiles, a human table and
+//! one JSON line (`BENCH {...}`) a script can pick up.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pullprintd::app::{App, AppOptions};
+use pullprintd::emulator::{
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, EmulatorOptions, Faults, NewJob, NewPrinter,
+    RouteFault, SubmittedJob,
+};
+use pullprintd::intake::poller::Poller;
+use pullprintd::store::Store;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The station at the queue printer (same-printer releases).
+pub const QUEUE_KEY: &str = "bench-queue-station-key-0123456789";
+/// The station at the lobby printer (find-me releases).
+pub const LOBBY_KEY: &str = "bench-lobby-station-key-0123456789";
+/// The admin key.
+pub const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef";
+/// `graph.max_concurrent_requests` in every bench (the default).
+pub const MAX_CONCURRENT: usize = 16;
+
+/// The UPN of bench user `i`.
+pub fn upn(i: usize) -> String {
+    format!("user{i:04}@contoso.example")
+}
+
+/// The badge card of bench user `i`.
+pub fn card(i: usize) -> String {
+    format!("9{i:07}")
+}
+
+/// Everything a bench needs, running.
+pub struct Bed {
+    pub emulator: Emulator,
+    pub dir: TempDir,
+    pub queue: String,
+    pub lobby: String,
+    pub definition: String,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub poller: Poller,
+    pub store: Store,
+    stop: CancellationToken,
+    running: JoinHandle<()>,
+}
+
+/// Faults with only a per-call latency on every Graph route.
+pub fn latency(ms: u64) -> Faults {
+    Faults {
+        routes: vec![RouteFault {
+            route: "*".to_owned(),
+            latency_ms: ms,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    }
+}
+
+/// An emulator with the Queue (held) and Lobby printers and our task definition.
+pub async fn emulator() -> (Emulator, Ids) {
+    let emulator = Emulator::start(EmulatorOptions {
+        // 10,000 tasks in 100 pages, as Graph's own default page is about this size.
+        page_size: 100,
+        ..EmulatorOptions::default()
+    })
+    .await
+    .expect("the emulator starts on loopback");
+    let control = emulator.control();
+    let printer = |name: &str| -> String {
+        control
+            .create_printer(NewPrinter {
+                display_name: name.into(),
+                ..NewPrinter::default()
+            })
+            .expect("the emulator creates a printer")["id"]
+            .as_str()
+            .expect("a printer has an id")
+            .to_owned()
+    };
+    let queue = printer("Queue");
+    let lobby = printer("Lobby");
+    let definition = control.create_task_definition(None, "Pull printing");
+    control
+        .create_trigger(&queue, &definition)
+        .expect("the emulator creates our trigger");
+    (
+        emulator,
+        Ids {
+            queue,
+            lobby,
+            definition,
+        },
+    )
+}
+
+/// The ids an [`emulator`] was set up with.
+#[derive(Debug, Clone)]
+pub struct Ids {
+    pub queue: String,
+    pub lobby: String,
+    pub definition: String,
+}
+
+/// The daemon's configuration against `emulator`, for `users` people; `intake` is the `[intake]`
+/// body; the store and users file go into `dir`.
+pub fn settings_toml(
+    emulator: &Emulator,
+    dir: &std::path::Path,
+    ids: &Ids,
+    users: usize,
+    intake: &str,
+    listen: &str,
+) -> String {
+    let Ids {
+        queue,
+        lobby,
+        definition,
+    } = ids;
+    let users_file = dir.join("users.toml");
+    let mut text = String::new();
+    for i in 0..users {
+        text.push_str(&format!(
+            "[[user]]\nupn = \"{}\"\ndisplay_name = \"User {i}\"\ncard = \"{}\"\n\n",
+            upn(i),
+            card(i)
+        ));
+    }
+    std::fs::write(&users_file, text).expect("the users file is written");
+    let root = emulator.url().as_str().trim_end_matches('/').to_owned();
+    format!(
+        r#"
+[graph]
+tenant_id = "{tenant}"
+client_id = "{DEMO_CLIENT_ID}"
+client_secret = "{DEMO_CLIENT_SECRET}"
+base_url = "{root}"
+login_url = "{root}"
+max_concurrent_requests = {MAX_CONCURRENT}
+
+[printing]
+task_definition_id = "{definition}"
+queue_printers = ["{queue}"]
+
+[intake]
+{intake}
+
+[[stations]]
+id = "queue"
+printer_id = "{queue}"
+key = "{QUEUE_KEY}"
+
+[[stations]]
+id = "lobby"
+printer_id = "{lobby}"
+key = "{LOBBY_KEY}"
+
+[api]
+listen = "{listen}"
+admin_key = "{ADMIN_KEY}"
+
+[store]
+path = "{store}"
+
+[users]
+file = "{users}"
+session_idle = "1h"
+"#,
+        tenant = emulator.tenant_id(),
+        store = dir.join("state.db").display(),
+        users = users_file.display(),
+    )
+}
+
+impl Bed {
+    /// Starts the emulator and the daemon in this process.
+    pub async fn start(users: usize) -> Bed {
+        let (emulator, ids) = emulator().await;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let text = settings_toml(
+            &emulator,
+            dir.path(),
+            &ids,
+            users,
+            "mode = \"poll\"\npoll_interval = \"24h\"",
+            "127.0.0.1:0",
+        );
+        let settings =
+            pullprintd::config::Settings::from_toml(&text).expect("the bench configuration");
+        let app = App::build(settings, AppOptions::default())
+            .await
+            .expect("the daemon builds");
+        let addr = app.local_addr();
+        let poller = app.poller();
+        let store = app.store();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let running = tokio::spawn(async move {
+            app.run_until_stopped(token)
+                .await
+                .expect("the daemon runs and stops cleanly");
+        });
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(512)
+            .build()
+            .expect("an HTTP client");
+        let bed = Bed {
+            emulator,
+            dir,
+            queue: ids.queue,
+            lobby: ids.lobby,
+            definition: ids.definition,
+            addr,
+            http,
+            poller,
+            store,
+            stop,
+            running,
+        };
+        // The start-up reconciliation polls once; wait for it so it never races a bench's own poll.
+        bed.wait_ready().await;
+        bed
+    }
+
+    /// Waits until `/readyz` answers 200 (store open, first token issued).
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon is ready within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Submits a job of user `i` on the queue printer.
+    pub fn submit(&self, user: usize, n: usize) -> SubmittedJob {
+        self.emulator
+            .control()
+            .submit_job(NewJob {
+                printer_id: self.queue.clone(),
+                user_principal_name: upn(user),
+                user_display_name: Some(format!("User {user}")),
+                document_name: Some(format!("Document {n}.pdf")),
+                configuration: Some(json!({"copies": 1, "colorMode": "color"})),
+            })
+            .expect("the emulator accepts a job")
+    }
+
+    /// Signs user `i` in by card at the station with `key`; returns the session token.
+    pub async fn sign_in(&self, key: &str, user: usize) -> String {
+        let response = self
+            .http
+            .post(self.url("/api/v1/sessions"))
+            .bearer_auth(key)
+            .json(&json!({"card": card(user)}))
+            .send()
+            .await
+            .expect("the sign-in request is answered");
+        assert_eq!(response.status(), 201, "sign-in answers 201");
+        let created: Value = response.json().await.expect("a JSON session");
+        created["token"]
+            .as_str()
+            .expect("the session has a token")
+            .to_owned()
+    }
+
+    /// POSTs `body` with `bearer`.
+    pub async fn post(&self, bearer: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(bearer)
+            .json(body)
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
+    /// Sets the per-call latency of every Graph route.
+    pub fn set_latency(&self, ms: u64) {
+        self.emulator.control().set_faults(latency(ms));
+    }
+
+    /// Graph calls since the last reset, without the token endpoint.
+    pub fn graph_calls(&self) -> u64 {
+        self.emulator
+            .control()
+            .call_counts()
+            .iter()
+            .filter(|(route, _)| !route.contains("oauth2"))
+            .flat_map(|(_, by_status)| by_status.values())
+            .sum()
+    }
+
+    /// How many of the emulator's tasks are `completed`.
+    pub fn completed_tasks(&self) -> usize {
+        self.emulator
+            .control()
+            .tasks()
+            .iter()
+            .filter(|t| t.state == "completed")
+            .count()
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.running.await.expect("the daemon task ends");
+        self.emulator.shutdown().await;
+    }
+}
+
+/// Polls `condition` every `every` until it holds; panics after `limit`.
+pub async fn until<F, Fut>(limit: Duration, every: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// The `q`-quantile (0–1) of `sorted` (nearest rank).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// p50, p99 and max of `samples` (milliseconds), sorted in place.
+pub fn summary(samples: &mut [f64]) -> (f64, f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    (
+        quantile(samples, 0.5),
+        quantile(samples, 0.99),
+        samples.last().copied().unwrap_or(f64::NAN),
+    )
+}
+
+/// Milliseconds of a duration.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Prints a table: a title, a header row and rows, columns padded.
+pub fn table(title: &str, header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.len());
+            }
+        }
+    }
+    println!("\n{title}");
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:>w$}", w = widths.get(i).copied().unwrap_or(0)))
+            .collect();
+        println!("  {}", padded.join("  "));
+    };
+    line(header.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+/// Prints the one machine-readable line of a benchmark.
+pub fn json_line(bench: &str, figures: &Value) {
+    println!("BENCH {}", json!({"bench": bench, "figures": figures}));
+}
+
+/// Whether the command line (`cargo bench -- NAME…`) selects benchmark `name` (no names: all).
+pub fn selected(name: &str) -> bool {
+    let names: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    names.is_empty() || names.iter().any(|n| name.contains(n.as_str()))
+}
+
+/// A figure rounded to 0.01 for the JSON line.
+pub fn r2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
