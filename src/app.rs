@@ -164,7 +164,8 @@ impl App {
         )
         .with_metrics(metrics.clone());
         let heartbeat = Heartbeat::new();
-        let poller = Poller::new(intake.clone());
+        let poller =
+            Poller::new(intake.clone()).with_lookups(settings.graph.max_concurrent_requests);
         let completions = Completions::default();
         let executor = Executor::new(
             store.clone(),

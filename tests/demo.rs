@@ -59,7 +59,10 @@ async fn the_demo_serves_the_kiosk_and_held_jobs_within_seconds_and_stops_on_ctr
     assert!(ready, "the demo became ready");
     let kiosk = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(kiosk.status(), 200);
-    assert!(kiosk.text().await.unwrap().contains("<html"), "the kiosk page");
+    assert!(
+        kiosk.text().await.unwrap().contains("<html"),
+        "the kiosk page"
+    );
 
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])

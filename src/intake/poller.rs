@@ -22,8 +22,9 @@ use super::{Intake, IntakeError, Looked};
 use crate::graph::{JobRef, PrintTaskProcessingState, parse_parent_url};
 use crate::store::{DiscoveredVia, MarkedGone};
 
-/// How many lookups one poll runs at once.
-pub const LOOKUP_CONCURRENCY: usize = 8;
+/// How many lookups one poll runs at once, unless told otherwise ([`Poller::with_lookups`]): the
+/// default `graph.max_concurrent_requests`, so a burst of new jobs can use every Graph slot.
+pub const LOOKUP_CONCURRENCY: usize = 16;
 
 /// What one poll did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,6 +44,7 @@ pub struct PollReport {
 pub struct Poller {
     intake: Intake,
     now: Arc<Notify>,
+    lookups: usize,
 }
 
 impl Poller {
@@ -51,7 +53,14 @@ impl Poller {
         Self {
             intake,
             now: Arc::new(Notify::new()),
+            lookups: LOOKUP_CONCURRENCY,
         }
+    }
+
+    /// The same poller, running at most `lookups` job lookups at once (at least one).
+    pub fn with_lookups(mut self, lookups: usize) -> Self {
+        self.lookups = lookups.max(1);
+        self
     }
 
     /// Asks for a poll as soon as possible (coalesced with one already asked for).
@@ -110,7 +119,7 @@ impl Poller {
                     (task_id, looked)
                 }
             })
-            .buffer_unordered(LOOKUP_CONCURRENCY);
+            .buffer_unordered(self.lookups);
         while let Some((task_id, looked)) = lookups.next().await {
             match looked {
                 Ok(Looked::Stored) => report.stored += 1,
