@@ -83,6 +83,30 @@ fn performed(control: &Control, operation: &str, bed: &Bed, job: &str, task: &st
     }
 }
 
+/// The method and URL ending of the call `operation` makes for `job` / `task`.
+fn request_of(operation: &str, job: &str, task: &str) -> (&'static str, String) {
+    match operation {
+        "updateJob" => ("PATCH", format!("/jobs/{job}")),
+        "updateTask" => ("PATCH", format!("/tasks/{task}")),
+        "redirectJob" => ("POST", format!("/jobs/{job}/redirect")),
+        "abortJob" => ("POST", format!("/jobs/{job}/abort")),
+        other => panic!("no request shape for {other}"),
+    }
+}
+
+/// Whether the emulator's request log shows `method` on a URL ending with `suffix`.
+fn arrived(bed: &Bed, method: &str, suffix: &str) -> bool {
+    let log = std::fs::read_to_string(log_path(bed)).unwrap_or_default();
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .any(|r| r["method"] == method && r["url"].as_str().is_some_and(|u| u.ends_with(suffix)))
+}
+
+/// The emulator's request log, beside the bed's stores.
+fn log_path(bed: &Bed) -> std::path::PathBuf {
+    bed.dir.path().join("requests.jsonl")
+}
+
 /// Holds a new job, queues `kind` on it, stalls `operation` in `order`, kills the daemon with SIGKILL
 /// in the middle of that call, restarts it and returns (job id, outcome).
 async fn kill_during(
@@ -169,8 +193,13 @@ async fn kill_during(
             .await;
         }
         Order::NotYet => {
-            // The intent is committed before the request goes out; the stall holds it for STALL_MS,
-            // so right now it is in flight or about to be, and certainly not performed.
+            // The request reached the emulator (its request log is written on arrival, before the
+            // stall), and the stall holds it for STALL_MS: it is in flight and not performed.
+            let (method, suffix) = request_of(operation, &submitted.job_id, &task);
+            until(&format!("{case}: the call in flight"), async || {
+                arrived(bed, method, &suffix)
+            })
+            .await;
             assert!(
                 !performed(&control, operation, bed, &submitted.job_id, &task),
                 "{case}: not performed yet"
@@ -204,8 +233,19 @@ async fn kill_during(
     (submitted.job_id, outcome.unwrap())
 }
 
-async fn bed() -> Bed {
-    Bed::start(EmulatorOptions::default()).await
+/// A bed whose emulator logs every request on arrival (in a directory of its own, since the bed's
+/// directory is made after the emulator starts; the log is then found through a link beside the
+/// stores). The log's directory lives as long as the returned guard.
+async fn bed() -> (Bed, tempfile::TempDir) {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("requests.jsonl");
+    let bed = Bed::start(EmulatorOptions {
+        record_path: Some(log.clone()),
+        ..EmulatorOptions::default()
+    })
+    .await;
+    std::os::unix::fs::symlink(&log, log_path(&bed)).unwrap();
+    (bed, logs)
 }
 
 /// Every copy of `job` printed anywhere (its own printer or redirected to the lobby).
@@ -233,7 +273,7 @@ fn prints_of(bed: &Bed, job: &str) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_killed_during_either_patch_prints_once_with_the_chosen_copies() {
-    let bed = bed().await;
+    let (bed, _logs) = bed().await;
     for (operation, intent) in [
         ("updateJob", "patch_job_sending"),
         ("updateTask", "complete_task_sending"),
@@ -259,7 +299,7 @@ async fn a_release_killed_during_either_patch_prints_once_with_the_chosen_copies
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_find_me_killed_during_the_redirect_call_is_redirected_exactly_once() {
-    let bed = bed().await;
+    let (bed, _logs) = bed().await;
     for order in [Order::NotYet, Order::Performed] {
         let case = format!("redirect-{order:?}");
         let (job, outcome) = kill_during(
@@ -289,7 +329,7 @@ async fn a_find_me_killed_during_the_redirect_call_is_redirected_exactly_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_killed_during_the_abort_or_the_task_close_ends_aborted_once() {
-    let bed = bed().await;
+    let (bed, _logs) = bed().await;
     for (operation, intent) in [
         ("abortJob", "abort_sending"),
         ("updateTask", "abort_task_sending"),

@@ -36,6 +36,9 @@ struct Case {
     /// Move the emulator's clock ahead by this much once the actions are under way (expires every
     /// token the daemon holds, as a suspended host or a skewed clock would).
     clock_jump: Option<time::Duration>,
+    /// Keep expiring the daemon's token while the actions run (the emulator's clock moves an hour
+    /// ahead every 20 ms), so the client goes back to the token endpoint again and again.
+    churn_tokens: bool,
 }
 
 fn on_every_route(rule: RouteFault) -> Faults {
@@ -51,6 +54,7 @@ fn matrix() -> Vec<Case> {
         faults,
         token_lifetime: Duration::from_secs(3599),
         clock_jump: None,
+        churn_tokens: false,
     };
     vec![
         case(
@@ -100,18 +104,24 @@ fn matrix() -> Vec<Case> {
                 ..RouteFault::default()
             }),
         ),
-        case(
-            "token endpoint failures",
-            Faults {
-                token_failure_rate: 0.5,
+        // Tokens expiring all through the run send the client back to the token endpoint again and
+        // again, so its refusals meet intake and every kind of action.
+        Case {
+            name: "token endpoint failures (30 %, tokens expiring all along)",
+            faults: Faults {
+                token_failure_rate: 0.3,
                 ..Faults::default()
             },
-        ),
+            token_lifetime: Duration::from_secs(3599),
+            clock_jump: None,
+            churn_tokens: true,
+        },
         Case {
             name: "expired tokens (2 s lifetime, clock jump)",
             faults: Faults::default(),
             token_lifetime: Duration::from_secs(2),
             clock_jump: Some(time::Duration::hours(2)),
+            churn_tokens: false,
         },
     ]
 }
@@ -179,6 +189,15 @@ async fn run(case: &Case) -> Figures {
     if let Some(jump) = case.clock_jump {
         control.advance_clock(jump);
     }
+    let churning = case.churn_tokens.then(|| {
+        let control = control.clone();
+        tokio::spawn(async move {
+            loop {
+                control.advance_clock(time::Duration::hours(1));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    });
     let outcomes = join_all(jobs.iter().enumerate().map(|(i, (task, _))| {
         let kind = kind_of(i);
         let changes = (kind == ActionKind::Release).then(|| chosen(i)).flatten();
@@ -186,7 +205,11 @@ async fn run(case: &Case) -> Figures {
         engine.act(action(task, kind, changes, to))
     }))
     .await;
+    if let Some(churning) = churning {
+        churning.abort();
+    }
     let counts = control.call_counts();
+    let (_, tokens_refused) = control.token_requests();
     control.set_faults(Faults::default());
 
     // Where every job printed, by source job id.
@@ -259,7 +282,7 @@ async fn run(case: &Case) -> Figures {
     }
     engine.stop().await;
     let calls = counts.values().flat_map(|by| by.values()).sum();
-    let faulted = counts
+    let faulted: u64 = counts
         .values()
         .flat_map(|by| by.iter())
         .filter(|(status, _)| matches!(**status, 0 | 401 | 429 | 503 | 504))
@@ -267,8 +290,16 @@ async fn run(case: &Case) -> Figures {
         .sum();
     // The row tested its fault only if the fault fired (token endpoint refusals are not counted
     // among the Graph calls; an expired token shows as a 401 that the client answered by refreshing).
-    if !case.faults.routes.is_empty() || case.clock_jump.is_some() {
+    let faulted = faulted + tokens_refused;
+    if !case.faults.routes.is_empty() || case.clock_jump.is_some() || tokens_refused > 0 {
         assert!(faulted > 0, "{}: the fault never fired", case.name);
+    }
+    if case.faults.token_failure_rate > 0.0 {
+        assert!(
+            tokens_refused > 0,
+            "{}: no token request was refused",
+            case.name
+        );
     }
     Figures {
         jobs: JOBS,
@@ -529,4 +560,146 @@ async fn a_printer_without_capabilities_prints_or_refuses_clearly_never_a_5xx() 
     }
     eprintln!("capabilities: {checked} actions, refused: {refused:#?}");
     engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_a_station_on_a_printer_without_capabilities_options_and_releases_answer_without_a_500()
+{
+    const KEY: &str = "bare-station-key-0123456789";
+    let bed = Bed::default().await;
+    let control = bed.emulator.control();
+    let mut answers = Vec::new();
+    for (name, capabilities) in [("Bare", json!({})), ("Null", Value::Null)] {
+        let printer = control
+            .create_printer(NewPrinter {
+                display_name: name.into(),
+                capabilities: Some(capabilities),
+                ..NewPrinter::default()
+            })
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        control.create_trigger(&printer, &bed.definition).unwrap();
+        let users = bed.dir.path().join(format!("{name}-users.toml"));
+        std::fs::write(
+            &users,
+            "[[user]]\nupn = \"ada@contoso.example\"\ndisplay_name = \"Ada\"\ncard = \"0004521337\"\n",
+        )
+        .unwrap();
+        let mut text = bed.settings_toml(
+            "mode = \"poll\"\npoll_interval = \"1h\"",
+            &format!("{name}.db"),
+        );
+        text.push_str(&format!(
+            "\n[[stations]]\nid = \"{name}\"\nprinter_id = \"{printer}\"\nkey = \"{KEY}\"\n\n[users]\nfile = \"{}\"\n",
+            users.display()
+        ));
+        let settings = pullprintd::config::Settings::from_toml(&text).unwrap();
+        let app = RunningApp::start(settings, AppOptions::default()).await;
+        let http = reqwest::Client::new();
+        let url = |path: &str| format!("http://{}{path}", app.addr);
+        let session: Value = http
+            .post(url("/api/v1/sessions"))
+            .bearer_auth(KEY)
+            .json(&json!({"card": "0004521337"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = session["token"].as_str().expect("signed in").to_owned();
+        for (n, options) in [
+            json!({}),
+            json!({"copies": 3, "duplexMode": "flipOnLongEdge"}),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let task = control
+                .submit_job(NewJob {
+                    printer_id: printer.clone(),
+                    user_principal_name: "ada@contoso.example".into(),
+                    user_display_name: None,
+                    document_name: Some(format!("{name}-{n}.pdf")),
+                    configuration: Some(json!({"copies": 1})),
+                })
+                .unwrap()
+                .task_id
+                .unwrap();
+            app.poller.poll(DiscoveredVia::Poll).await.unwrap();
+            eventually(Duration::from_secs(10), "the job held", || {
+                let store = app.store.clone();
+                let task = task.clone();
+                async move { store.held_job(&task).await.unwrap().is_some() }
+            })
+            .await;
+            let choices = http
+                .get(url(&format!("/api/v1/jobs/{task}/options")))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(choices.status(), 200, "{name}: the kiosk's choices");
+            let release = http
+                .post(url(&format!("/api/v1/jobs/{task}/release")))
+                .bearer_auth(&token)
+                .json(&options)
+                .send()
+                .await
+                .unwrap();
+            let status = release.status().as_u16();
+            let answer: Value = release.json().await.unwrap();
+            if status >= 400 {
+                // Refused by the policy (422) or, when the printer lists nothing to check against, by
+                // Graph itself: the documented 502 `graph_refused` carrying Graph's reason. Never a 500.
+                let code = answer["error"]["code"].as_str().unwrap_or_default();
+                assert!(
+                    status == 422 || (status == 502 && code == "graph_refused"),
+                    "{name} {options}: {status} {answer}"
+                );
+                let message = answer["error"]["message"].as_str().unwrap_or_default();
+                assert!(message.contains("copies"), "{name} {options}: says why");
+                let held = app.store.held_job(&task).await.unwrap().unwrap();
+                assert_eq!(
+                    held.state,
+                    JobState::Held,
+                    "{name}: held again for another try"
+                );
+            } else {
+                assert!(matches!(status, 200 | 202), "{name} {options}: {status}");
+            }
+            answers.push(format!("{name} {options}: {status} {answer}"));
+        }
+        app.stop().await;
+    }
+    eprintln!("station on a printer without capabilities: {answers:#?}");
+}
+
+#[tokio::test]
+async fn the_emulated_connection_reset_gives_the_client_no_answer_at_all() {
+    let bed = Bed::default().await;
+    bed.emulator
+        .control()
+        .set_faults(on_every_route(RouteFault {
+            rate_reset: 1.0,
+            ..RouteFault::default()
+        }));
+    // The reset is decided before authentication: no token is needed to meet it.
+    let url = format!(
+        "{}/print/printers/{}/jobs/1",
+        bed.emulator.graph_url(),
+        bed.queue
+    );
+    let answer = async { reqwest::get(&url).await?.bytes().await }.await;
+    let error = answer.expect_err("no complete answer arrives");
+    eprintln!("the client saw: {error:?}");
+    // The emulator still serves the next connection.
+    bed.emulator.control().set_faults(Faults::default());
+    let status = reqwest::get(&url).await.expect("served again").status();
+    assert_eq!(
+        status, 401,
+        "an ordinary answer (no token) once the fault is gone"
+    );
 }

@@ -135,6 +135,9 @@ pub(crate) struct FaultEngine {
     /// The faults in force.
     pub faults: Faults,
     rng: StdRng,
+    /// Token requests decided so far, and how many of them the fault refused (for tests' figures:
+    /// the token endpoint is not among the Graph call counts).
+    pub token_requests: (u64, u64),
 }
 
 /// True with probability `p`; never panics (a NaN or negative rate is "never", ≥ 1 is "always").
@@ -148,6 +151,7 @@ impl FaultEngine {
         Self {
             faults,
             rng: StdRng::seed_from_u64(seed),
+            token_requests: (0, 0),
         }
     }
 
@@ -187,7 +191,10 @@ impl FaultEngine {
     /// Decides whether one token request fails.
     pub fn token_fails(&mut self) -> bool {
         let rate = self.faults.token_failure_rate;
-        roll(&mut self.rng, rate)
+        let fails = roll(&mut self.rng, rate);
+        self.token_requests.0 += 1;
+        self.token_requests.1 += u64::from(fails);
+        fails
     }
 
     /// Decides the fate of one notification.
