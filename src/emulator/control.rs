@@ -121,6 +121,12 @@ impl Control {
         self.shared.fault_engine().faults.clone()
     }
 
+    /// Token requests so far that reached the fault check (client credentials well-formed enough to
+    /// name a known tenant), and how many of them `token_failure_rate` refused.
+    pub fn token_requests(&self) -> (u64, u64) {
+        self.shared.fault_engine().token_requests
+    }
+
     /// Sets the lifetime of tokens issued from now on.
     pub fn set_token_lifetime(&self, lifetime: Duration) {
         *self

@@ -6,9 +6,13 @@
 //!
 //! A 429/503/504 decided *before* an operation means Graph refused it: nothing happened. The
 //! "fail after effect" fault is the other case the daemon must survive: the operation IS performed,
-//! then the caller gets a 504 or an answer so late that its client has timed out. (Dropping the TCP
-//! connection outright is not offered: the delay past the client's timeout has the same effect on a
-//! client and cannot take the server down.)
+//! then the caller gets a 504, an answer so late that its client has timed out, or no answer at all.
+//!
+//! Connection resets come in the same two orders: `rate_reset` drops the connection *before* the
+//! operation (nothing happened), [`AfterEffect::Reset`] drops it *after* the operation took effect.
+//! Either way the client sees its connection closed without a (complete) answer: the handler answers
+//! with a body stream that fails, and hyper closes the connection when a body stream yields an error.
+//! Only that one connection goes; the server keeps serving.
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -46,6 +50,9 @@ pub struct RouteFault {
     pub retry_after_503_secs: Option<u64>,
     /// Share (0–1) of requests refused with 504 `gatewayTimeout` (not performed).
     pub rate_504: f64,
+    /// Share (0–1) of requests whose connection is closed without an answer, before the operation
+    /// (not performed).
+    pub rate_reset: f64,
     /// Share (0–1) of requests that are performed and then fail as `after_effect` says.
     pub fail_after_effect_rate: f64,
     /// How a "fail after effect" request fails.
@@ -62,6 +69,7 @@ impl Default for RouteFault {
             rate_503: 0.0,
             retry_after_503_secs: None,
             rate_504: 0.0,
+            rate_reset: 0.0,
             fail_after_effect_rate: 0.0,
             after_effect: AfterEffect::GatewayTimeout,
         }
@@ -79,6 +87,8 @@ pub enum AfterEffect {
         /// Milliseconds to wait before answering.
         ms: u64,
     },
+    /// Close the connection without sending the (successful) answer.
+    Reset,
 }
 
 /// Faults of change-notification delivery.
@@ -102,6 +112,8 @@ pub(crate) struct RouteDecision {
     pub latency: Duration,
     /// Refuse the request without performing it: (status, Retry-After).
     pub refuse: Option<(u16, Option<u64>)>,
+    /// Close the connection without performing it or answering.
+    pub reset: bool,
     /// Perform it, then fail like this.
     pub after_effect: Option<AfterEffect>,
 }
@@ -123,6 +135,9 @@ pub(crate) struct FaultEngine {
     /// The faults in force.
     pub faults: Faults,
     rng: StdRng,
+    /// Token requests decided so far, and how many of them the fault refused (for tests' figures:
+    /// the token endpoint is not among the Graph call counts).
+    pub token_requests: (u64, u64),
 }
 
 /// True with probability `p`; never panics (a NaN or negative rate is "never", ≥ 1 is "always").
@@ -136,6 +151,7 @@ impl FaultEngine {
         Self {
             faults,
             rng: StdRng::seed_from_u64(seed),
+            token_requests: (0, 0),
         }
     }
 
@@ -164,6 +180,8 @@ impl FaultEngine {
             decision.refuse = Some((503, rule.retry_after_503_secs));
         } else if roll(&mut self.rng, rule.rate_504) {
             decision.refuse = Some((504, None));
+        } else if roll(&mut self.rng, rule.rate_reset) {
+            decision.reset = true;
         } else if roll(&mut self.rng, rule.fail_after_effect_rate) {
             decision.after_effect = Some(rule.after_effect);
         }
@@ -173,7 +191,10 @@ impl FaultEngine {
     /// Decides whether one token request fails.
     pub fn token_fails(&mut self) -> bool {
         let rate = self.faults.token_failure_rate;
-        roll(&mut self.rng, rate)
+        let fails = roll(&mut self.rng, rate);
+        self.token_requests.0 += 1;
+        self.token_requests.1 += u64::from(fails);
+        fails
     }
 
     /// Decides the fate of one notification.
@@ -240,5 +261,20 @@ mod tests {
             engine.decide_route("redirectJob", "x").refuse,
             Some((503, None))
         );
+    }
+
+    #[test]
+    fn a_reset_before_the_effect_neither_refuses_nor_performs() {
+        let faults = Faults {
+            routes: vec![RouteFault {
+                rate_reset: 1.0,
+                ..RouteFault::default()
+            }],
+            ..Faults::default()
+        };
+        let mut engine = FaultEngine::new(faults, 3);
+        let decision = engine.decide_route("redirectJob", "x");
+        assert!(decision.reset);
+        assert!(decision.refuse.is_none() && decision.after_effect.is_none());
     }
 }

@@ -593,6 +593,11 @@ pub(crate) async fn handle(
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                     response
                 }
+                Some(AfterEffect::Reset) => {
+                    // Counted as status 0: no answer was sent (whether or not it took effect).
+                    shared.world().count(&count_key, 0);
+                    return reset_response();
+                }
                 None => response,
             }
         }
@@ -644,6 +649,10 @@ async fn run_pipeline(
         }
         .with_retry_after(retry_after));
     }
+    if decision.reset {
+        // Not performed; the reply is a placeholder that is never sent (the connection is closed).
+        return Ok((Reply::NoContent, Some(AfterEffect::Reset)));
+    }
     let caller = identity::authenticate(shared, headers)?;
     identity::authorize(&caller, &route.permission(), operation)?;
     let body: Value = if body.is_empty() {
@@ -659,6 +668,18 @@ async fn run_pipeline(
     };
     let reply = execute(shared, route, &caller, query, &body, headers, full_url).await?;
     Ok((reply, decision.after_effect))
+}
+
+/// An answer that never arrives: its body stream fails before the first byte, and hyper closes the
+/// connection when a body stream yields an error, so the client sees a reset, not a status.
+fn reset_response() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "emulated connection reset",
+        ))
+    });
+    Response::new(axum::body::Body::from_stream(failing))
 }
 
 /// Graph's error answer for a request.

@@ -82,6 +82,7 @@ async fn held_job(state: &StationState, id: &str) -> Result<crate::store::HeldJo
         (status = 404, description = "No such held job", body = ErrorBody),
         (status = 409, description = "Already being released or deleted", body = ErrorBody),
         (status = 422, description = "An option the printer or the policy does not allow", body = ErrorBody),
+        (status = 503, description = "The store cannot take writes (read-only, disk full): nothing was changed", body = ErrorBody),
     )
 )]
 pub async fn release(
@@ -124,6 +125,7 @@ pub async fn release(
         (status = 401, description = "Wrong or missing admin key", body = ErrorBody),
         (status = 404, description = "No such held job", body = ErrorBody),
         (status = 409, description = "Already being released or deleted", body = ErrorBody),
+        (status = 503, description = "The store cannot take writes (read-only, disk full): nothing was changed", body = ErrorBody),
     )
 )]
 pub async fn delete(

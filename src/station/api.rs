@@ -486,8 +486,10 @@ pub(crate) fn answer(
             "invalid_action",
             message,
         )),
+        // The store could not record it (read-only, full disk): a 503 naming the store, not a 500;
+        // nothing was accepted, so nothing is lost and the person may try again.
         Err(SubmitError::Enqueue(EnqueueError::Store(error))) => {
-            Err(ApiError::internal("queueing the action", &error))
+            Err(ApiError::store_unavailable("queueing the action", &error))
         }
         // The action was committed; only reading its outcome failed.
         Err(SubmitError::Store(error)) => {
@@ -513,6 +515,7 @@ pub(crate) fn answer(
         (status = 410, description = "No longer held", body = ErrorBody),
         (status = 422, description = "An option the printer or the policy does not allow", body = ErrorBody),
         (status = 502, description = "Universal Print refused the release", body = ErrorBody),
+        (status = 503, description = "The store cannot take writes (read-only, disk full): nothing was changed", body = ErrorBody),
     )
 )]
 pub async fn release_job(
@@ -595,6 +598,7 @@ pub async fn release_all(
         (status = 401, description = "No valid session", body = ErrorBody),
         (status = 404, description = "No such held job of yours", body = ErrorBody),
         (status = 409, description = "Already being released or deleted", body = ErrorBody),
+        (status = 503, description = "The store cannot take writes (read-only, disk full): nothing was changed", body = ErrorBody),
     )
 )]
 pub async fn delete_job(

@@ -31,6 +31,9 @@ pub struct ErrorDetail {
     pub allowed: Option<Vec<String>>,
 }
 
+/// `Retry-After` of a 503 for an unwritable store: long enough not to hammer a failing disk.
+const STORE_RETRY_AFTER_SECS: u64 = 30;
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -108,6 +111,23 @@ impl ApiError {
             "internal",
             format!("{context} failed; the administrator can find the cause in the daemon's log"),
         )
+    }
+
+    /// 503: the store refused to record the request (read-only, disk full, I/O error). Nothing was
+    /// accepted, so the person may simply try again; the message names the store and the fix, since
+    /// the station's administrator is the one who can act on it. `Retry-After` invites the retry.
+    pub fn store_unavailable(context: &str, error: &crate::store::StoreError) -> Self {
+        tracing::error!(%error, "{context}");
+        let mut refused = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!(
+                "{context} failed: the daemon's store cannot take writes, so nothing was changed; \
+                 try again shortly. For the administrator: {error}"
+            ),
+        );
+        refused.retry_after = Some(STORE_RETRY_AFTER_SECS);
+        refused
     }
 
     /// The message.

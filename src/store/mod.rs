@@ -27,6 +27,7 @@
 mod actions;
 mod audit;
 mod error;
+mod fault;
 mod held_jobs;
 mod inbox;
 pub mod model;
@@ -60,6 +61,8 @@ pub struct Store {
     pool: SqlitePool,
     /// For error messages.
     path: PathBuf,
+    /// The simulated fault of [`Store::simulate_read_only`].
+    fault: fault::FaultKnob,
 }
 
 impl Store {
@@ -78,9 +81,16 @@ impl Store {
             // SQLite allows one writer; others wait this long instead of failing at once.
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let fault = fault::FaultKnob::default();
+        let (on_connect, on_acquire) = (fault.clone(), fault.clone());
         let pool = SqlitePoolOptions::new()
             // A few readers plus the writer; more would only queue on SQLite's single write lock.
             .max_connections(4)
+            .after_connect(move |conn, _| on_connect.apply(conn))
+            .before_acquire(move |conn, _| {
+                let applied = on_acquire.apply(conn);
+                Box::pin(async move { applied.await.map(|()| true) })
+            })
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open {
@@ -94,7 +104,15 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
-        Ok(Self { pool, path })
+        Ok(Self { pool, path, fault })
+    }
+
+    /// Makes every later write fail as on a read-only store file (`SQLITE_READONLY`), or clears that.
+    /// For the resilience tests and drills: the daemon must refuse new work clearly and lose nothing
+    /// already accepted. Connections busy at the call keep their state until they are next handed out.
+    #[doc(hidden)]
+    pub fn simulate_read_only(&self, read_only: bool) {
+        self.fault.set_read_only(read_only);
     }
 
     /// Opens the store in `dir` under [`DEFAULT_FILE_NAME`]: for tests and the demo.

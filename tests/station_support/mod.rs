@@ -36,7 +36,7 @@ pub struct Bed {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     poller: Poller,
-    store: pullprintd::store::Store,
+    pub store: pullprintd::store::Store,
     stop: CancellationToken,
     running: JoinHandle<()>,
 }
