@@ -46,7 +46,8 @@ async fn the_demo_serves_the_kiosk_and_held_jobs_within_seconds_and_stops_on_ctr
 
     let base = format!("http://127.0.0.1:{port}");
     let mut ready = false;
-    for _ in 0..100 {
+    // Up to a minute: on a loaded 2-core CI machine the first token and reconciliation take a while.
+    for _ in 0..600 {
         // An external process: polling its readiness endpoint is the signal there is.
         if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
             && r.status() == 200
