@@ -18,7 +18,8 @@
 //!   machine that settles each action exactly once, and the hold-timeout sweeper.
 //! - [`app`] — the daemon assembled and run until stopped; [`http`] — its router; [`health`] —
 //!   `/healthz`, `/readyz` and `/metrics`.
-//! - [`station`] — release stations: users, PIN sign-in, lockout, sessions.
+//! - [`station`] — release stations: the station and admin API, the kiosk page, sign-in by card or PIN,
+//!   sessions and lockout, the options policy, the OpenAPI document and the admin CLI client.
 //! - [`admin`] — one-time provisioning (`setup`) and the health check of a deployment (`doctor`).
 //! - [`metrics`] — the Prometheus metrics behind `/metrics`, fed by the Graph client and the engine.
 //! - [`secrets`] — random tokens and constant-time comparison of secrets.
