@@ -9,13 +9,9 @@ mod engine_support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use engine_support::{Bed, action};
-use pullprintd::clock::SystemClock;
-use pullprintd::graph::{RetryPolicy, parse_parent_url};
-use pullprintd::intake::Intake;
+use engine_support::{Bed, QueuedForBinary, queue_for_binary};
 use pullprintd::release::executor::CRASH_AT_ENV;
-use pullprintd::store::{ActionKind, DiscoveredVia, Outcome, Store};
-use serde_json::json;
+use pullprintd::store::{ActionKind, Outcome};
 use tokio::process::{Child, Command};
 
 fn daemon(config: &std::path::Path, crash_at: Option<&str>) -> Child {
@@ -43,43 +39,13 @@ async fn crash_and_restart(
     kind: ActionKind,
     crash_at: &str,
 ) -> (String, Outcome) {
-    let submitted = bed.submit("ada@contoso.example", &format!("{case}.pdf"));
-    let task = submitted.task_id.unwrap();
-    let store_file = format!("{case}.db");
-    let config = bed.dir.path().join(format!("{case}.toml"));
-    std::fs::write(
-        &config,
-        bed.settings_toml("mode = \"poll\"\npoll_interval = \"1h\"", &store_file),
-    )
-    .unwrap();
-
-    let store = Store::open(bed.dir.path().join(&store_file)).await.unwrap();
-    let intake = Intake::new(
-        store.clone(),
-        bed.graph(SystemClock::shared(), RetryPolicy::default()),
-        SystemClock::shared(),
-        &bed.definition,
-    );
-    let job_url = format!(
-        "{}/print/printers/{}/jobs/{}",
-        bed.emulator.graph_url(),
-        bed.queue,
-        submitted.job_id
-    );
-    intake
-        .lookup(
-            &task,
-            &parse_parent_url(&job_url).unwrap(),
-            DiscoveredVia::Poll,
-        )
-        .await
-        .unwrap();
-    let changes = (kind == ActionKind::Release).then(|| json!({"copies": 3, "colorMode": "color"}));
-    let to = (kind == ActionKind::Redirect).then_some(bed.lobby.as_str());
-    let id = store
-        .enqueue(&action(&task, kind, changes, to))
-        .await
-        .unwrap();
+    let QueuedForBinary {
+        job_id,
+        store,
+        config,
+        action: id,
+        ..
+    } = queue_for_binary(bed, case, kind).await;
 
     let status = tokio::time::timeout(
         Duration::from_secs(30),
@@ -117,7 +83,7 @@ async fn crash_and_restart(
     };
     restarted.kill().await.unwrap();
     store.close().await;
-    (submitted.job_id, outcome)
+    (job_id, outcome)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

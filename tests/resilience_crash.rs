@@ -13,14 +13,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use engine_support::{Bed, action};
-use pullprintd::clock::SystemClock;
+use engine_support::{Bed, QueuedForBinary, queue_for_binary};
 use pullprintd::emulator::{AfterEffect, Control, EmulatorOptions, Faults, RouteFault};
-use pullprintd::graph::{RetryPolicy, parse_parent_url};
-use pullprintd::intake::Intake;
 use pullprintd::release::executor::CRASH_AT_ENV;
-use pullprintd::store::{ActionKind, DiscoveredVia, Outcome, Store};
-use serde_json::json;
+use pullprintd::store::{ActionKind, Outcome};
 use tokio::process::{Child, Command};
 
 /// How long the stalled call is held: long enough to kill the daemon in the middle of it.
@@ -119,42 +115,13 @@ async fn kill_during(
 ) -> (String, Outcome) {
     let control = bed.emulator.control();
     control.set_faults(Faults::default());
-    let submitted = bed.submit("ada@contoso.example", &format!("{case}.pdf"));
-    let task = submitted.task_id.unwrap();
-    let store_file = format!("{case}.db");
-    let config = bed.dir.path().join(format!("{case}.toml"));
-    std::fs::write(
-        &config,
-        bed.settings_toml("mode = \"poll\"\npoll_interval = \"1h\"", &store_file),
-    )
-    .unwrap();
-    let store = Store::open(bed.dir.path().join(&store_file)).await.unwrap();
-    let intake = Intake::new(
-        store.clone(),
-        bed.graph(SystemClock::shared(), RetryPolicy::default()),
-        SystemClock::shared(),
-        &bed.definition,
-    );
-    let job_url = format!(
-        "{}/print/printers/{}/jobs/{}",
-        bed.emulator.graph_url(),
-        bed.queue,
-        submitted.job_id
-    );
-    intake
-        .lookup(
-            &task,
-            &parse_parent_url(&job_url).unwrap(),
-            DiscoveredVia::Poll,
-        )
-        .await
-        .unwrap();
-    let changes = (kind == ActionKind::Release).then(|| json!({"copies": 3, "colorMode": "color"}));
-    let to = (kind == ActionKind::Redirect).then_some(bed.lobby.as_str());
-    let id = store
-        .enqueue(&action(&task, kind, changes, to))
-        .await
-        .unwrap();
+    let QueuedForBinary {
+        task,
+        job_id,
+        store,
+        config,
+        action: id,
+    } = queue_for_binary(bed, case, kind).await;
 
     let stall = match order {
         Order::Performed => RouteFault {
@@ -188,20 +155,20 @@ async fn kill_during(
     match order {
         Order::Performed => {
             until(&format!("{case}: the emulator performed it"), async || {
-                performed(&control, operation, bed, &submitted.job_id, &task)
+                performed(&control, operation, bed, &job_id, &task)
             })
             .await;
         }
         Order::NotYet => {
             // The request reached the emulator (its request log is written on arrival, before the
             // stall), and the stall holds it for STALL_MS: it is in flight and not performed.
-            let (method, suffix) = request_of(operation, &submitted.job_id, &task);
+            let (method, suffix) = request_of(operation, &job_id, &task);
             until(&format!("{case}: the call in flight"), async || {
                 arrived(bed, method, &suffix)
             })
             .await;
             assert!(
-                !performed(&control, operation, bed, &submitted.job_id, &task),
+                !performed(&control, operation, bed, &job_id, &task),
                 "{case}: not performed yet"
             );
         }
@@ -230,7 +197,7 @@ async fn kill_during(
     restarted.start_kill().unwrap();
     let _ = restarted.wait().await;
     store.close().await;
-    (submitted.job_id, outcome.unwrap())
+    (job_id, outcome.unwrap())
 }
 
 /// A bed whose emulator logs every request on arrival (in a directory of its own, since the bed's

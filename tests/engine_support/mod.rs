@@ -296,3 +296,66 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A job held in its own store file with one action queued on it, ready for the real binary
+/// (`pullprintd run --config {config}`) to carry out — the crash tests' starting point.
+pub struct QueuedForBinary {
+    /// The job's print task.
+    pub task: String,
+    /// The emulator's id of the job.
+    pub job_id: String,
+    /// The store file, opened by the test to watch the action.
+    pub store: Store,
+    /// The configuration the binary runs with (poll mode, polling only at start-up).
+    pub config: std::path::PathBuf,
+    /// The queued action.
+    pub action: ActionId,
+}
+
+/// Submits a job as Ada, holds it in a fresh store `{case}.db` and queues `kind` on it (a release
+/// changes copies and colour; a redirect goes to the lobby printer).
+pub async fn queue_for_binary(bed: &Bed, case: &str, kind: ActionKind) -> QueuedForBinary {
+    let submitted = bed.submit("ada@contoso.example", &format!("{case}.pdf"));
+    let task = submitted.task_id.expect("the queue printer holds the job");
+    let store_file = format!("{case}.db");
+    let config = bed.dir.path().join(format!("{case}.toml"));
+    std::fs::write(
+        &config,
+        bed.settings_toml("mode = \"poll\"\npoll_interval = \"1h\"", &store_file),
+    )
+    .expect("the configuration is written");
+    let store = Store::open(bed.dir.path().join(&store_file))
+        .await
+        .expect("the store opens");
+    let intake = Intake::new(
+        store.clone(),
+        bed.graph(SystemClock::shared(), RetryPolicy::default()),
+        SystemClock::shared(),
+        &bed.definition,
+    );
+    let job_url = format!(
+        "{}/print/printers/{}/jobs/{}",
+        bed.emulator.graph_url(),
+        bed.queue,
+        submitted.job_id
+    );
+    let job = pullprintd::graph::parse_parent_url(&job_url).expect("a job URL");
+    intake
+        .lookup(&task, &job, pullprintd::store::DiscoveredVia::Poll)
+        .await
+        .expect("the job is held");
+    let changes = (kind == ActionKind::Release)
+        .then(|| serde_json::json!({"copies": 3, "colorMode": "color"}));
+    let to = (kind == ActionKind::Redirect).then_some(bed.lobby.as_str());
+    let action = store
+        .enqueue(&action(&task, kind, changes, to))
+        .await
+        .expect("the action is queued");
+    QueuedForBinary {
+        task,
+        job_id: submitted.job_id,
+        store,
+        config,
+        action,
+    }
+}
