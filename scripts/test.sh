@@ -19,7 +19,8 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked
+# Benchmarks (benches/) are compiled by clippy above but not run here: they measure, they do not test.
+cargo test --lib --bins --tests --locked
 
 # The running station API fuzzed against its own OpenAPI document: no 5xx (bounded in time).
 if ! command -v schemathesis >/dev/null 2>&1; then
