@@ -275,56 +275,8 @@ impl Store {
         detail: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        const DOING: &str = "returning a job to held after a failed action";
-        let mut tx = self.write(DOING).await?;
-        let Some(done) = sqlx::query(
-            "UPDATE actions SET finished_at = $2, outcome = 'failed', detail = $3 \
-             WHERE id = $1 AND finished_at IS NULL \
-             RETURNING task_id, changes, destination_printer_id, station_id, requested_by, \
-             graph_request_id",
-        )
-        .bind(id.0)
-        .bind(encode(now))
-        .bind(detail)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::db(DOING))?
-        else {
-            return Err(StoreError::ActionNotPending(id));
-        };
-        let task_id = done.text("task_id")?;
-        let job = sqlx::query(
-            "UPDATE held_jobs SET state = 'held' WHERE task_id = $1 AND state = 'acting' \
-             RETURNING printer_id, job_id, owner_upn, configuration",
-        )
-        .bind(&task_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::db(DOING))?
-        .ok_or_else(|| StoreError::Corrupt {
-            what: format!("an unfinished action {id} whose job (task {task_id}) is not acting"),
-        })?;
-        audit::append(
-            &mut tx,
-            &NewAudit {
-                at: now,
-                event: AuditEvent::Failed,
-                station_id: done.opt_text("station_id")?.as_deref(),
-                requested_by: Some(&done.text("requested_by")?),
-                user_upn: Some(&job.text("owner_upn")?),
-                task_id: &task_id,
-                printer_id: &job.text("printer_id")?,
-                job_id: &job.text("job_id")?,
-                destination_printer_id: done.opt_text("destination_printer_id")?.as_deref(),
-                configuration_before: Some(&job.text("configuration")?),
-                configuration_after: done.opt_text("changes")?.as_deref(),
-                detail: Some(detail),
-                graph_request_id: done.opt_text("graph_request_id")?.as_deref(),
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(StoreError::db(DOING))?;
-        Ok(())
+        self.close_action(id, Outcome::Failed, detail, now, JobAfter::Held)
+            .await
     }
 
     /// Finishes an action with `outcome`, ends its job with the same outcome and appends the audit
@@ -336,7 +288,21 @@ impl Store {
         detail: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        const DOING: &str = "finishing an action";
+        self.close_action(id, outcome, detail, now, JobAfter::Ended)
+            .await
+    }
+
+    /// Closes action `id` with `outcome`, moves its job out of `acting` as `after` says and appends
+    /// the audit record (`failed` for a job held again, else the outcome), in one transaction.
+    async fn close_action(
+        &self,
+        id: ActionId,
+        outcome: Outcome,
+        detail: &str,
+        now: OffsetDateTime,
+        after: JobAfter,
+    ) -> Result<(), StoreError> {
+        const DOING: &str = "closing an action";
         let mut tx = self.write(DOING).await?;
         let Some(done) = sqlx::query(
             "UPDATE actions SET finished_at = $2, outcome = $3, detail = $4 \
@@ -355,25 +321,39 @@ impl Store {
             return Err(StoreError::ActionNotPending(id));
         };
         let task_id = done.text("task_id")?;
-        let job = sqlx::query(
-            "UPDATE held_jobs SET state = 'ended', outcome = $2, ended_at = $3 \
-             WHERE task_id = $1 AND state = 'acting' \
-             RETURNING printer_id, job_id, owner_upn, configuration",
-        )
-        .bind(&task_id)
-        .bind(outcome.as_str())
-        .bind(encode(now))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::db(DOING))?
-        .ok_or_else(|| StoreError::Corrupt {
-            what: format!("an unfinished action {id} whose job (task {task_id}) is not acting"),
-        })?;
+        let (job_update, event) = match after {
+            JobAfter::Ended => (
+                sqlx::query(
+                    "UPDATE held_jobs SET state = 'ended', outcome = $2, ended_at = $3 \
+                     WHERE task_id = $1 AND state = 'acting' \
+                     RETURNING printer_id, job_id, owner_upn, configuration",
+                )
+                .bind(task_id.clone())
+                .bind(outcome.as_str())
+                .bind(encode(now)),
+                AuditEvent::from(outcome),
+            ),
+            JobAfter::Held => (
+                sqlx::query(
+                    "UPDATE held_jobs SET state = 'held' WHERE task_id = $1 AND state = 'acting' \
+                     RETURNING printer_id, job_id, owner_upn, configuration",
+                )
+                .bind(task_id.clone()),
+                AuditEvent::Failed,
+            ),
+        };
+        let job = job_update
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::db(DOING))?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("an unfinished action {id} whose job (task {task_id}) is not acting"),
+            })?;
         audit::append(
             &mut tx,
             &NewAudit {
                 at: now,
-                event: AuditEvent::from(outcome),
+                event,
                 station_id: done.opt_text("station_id")?.as_deref(),
                 requested_by: Some(&done.text("requested_by")?),
                 user_upn: Some(&job.text("owner_upn")?),
@@ -391,6 +371,15 @@ impl Store {
         tx.commit().await.map_err(StoreError::db(DOING))?;
         Ok(())
     }
+}
+
+/// Where a closed action leaves its job.
+#[derive(Debug, Clone, Copy)]
+enum JobAfter {
+    /// Ended with the action's outcome.
+    Ended,
+    /// Back on its owner's list (a release Graph refused while the task still waits).
+    Held,
 }
 
 fn action(row: &SqliteRow) -> Result<Action, StoreError> {
