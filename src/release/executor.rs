@@ -317,9 +317,9 @@ impl Executor {
                     let back_to_held = finish.outcome == Outcome::Failed
                         && matches!(action.kind, ActionKind::Release | ActionKind::Redirect)
                         && still_processing;
-                    if back_to_held {
+                    let closed = if back_to_held {
                         tracing::warn!(action = %action.id, task = %action.task_id, detail = %finish.detail, "release failed; the job is held again");
-                        store.return_to_held(action.id, &finish.detail, now).await?;
+                        store.return_to_held(action.id, &finish.detail, now).await?
                     } else {
                         if finish.outcome == Outcome::Failed {
                             tracing::error!(action = %action.id, task = %action.task_id, kind = %action.kind, detail = %finish.detail, "action failed");
@@ -328,9 +328,9 @@ impl Executor {
                         }
                         store
                             .finish(action.id, finish.outcome, &finish.detail, now)
-                            .await?;
-                    }
-                    self.observe_finish(&action, finish.outcome, now).await;
+                            .await?
+                    };
+                    self.observe_finish(&action, finish.outcome, closed.submitted_at, now);
                     let outcome = ActionOutcome {
                         outcome: finish.outcome,
                         detail: finish.detail,
@@ -343,13 +343,17 @@ impl Executor {
     }
 
     /// Counts the finished action; for a job that printed, how long it waited since submission.
-    async fn observe_finish(&self, action: &Action, outcome: Outcome, now: time::OffsetDateTime) {
+    fn observe_finish(
+        &self,
+        action: &Action,
+        outcome: Outcome,
+        submitted_at: time::OffsetDateTime,
+        now: time::OffsetDateTime,
+    ) {
         let metrics = &self.inner.metrics;
         metrics.action_finished(action.kind.as_str(), outcome.as_str());
-        if matches!(outcome, Outcome::Released | Outcome::Redirected)
-            && let Ok(Some(job)) = self.inner.store.held_job(&action.task_id).await
-        {
-            metrics.observe_release_latency((now - job.job.submitted_at).as_seconds_f64().max(0.0));
+        if matches!(outcome, Outcome::Released | Outcome::Redirected) {
+            metrics.observe_release_latency((now - submitted_at).as_seconds_f64().max(0.0));
         }
     }
 

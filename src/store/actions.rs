@@ -274,7 +274,7 @@ impl Store {
         id: ActionId,
         detail: &str,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Closed, StoreError> {
         self.close_action(id, Outcome::Failed, detail, now, JobAfter::Held)
             .await
     }
@@ -287,7 +287,7 @@ impl Store {
         outcome: Outcome,
         detail: &str,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Closed, StoreError> {
         self.close_action(id, outcome, detail, now, JobAfter::Ended)
             .await
     }
@@ -301,7 +301,7 @@ impl Store {
         detail: &str,
         now: OffsetDateTime,
         after: JobAfter,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Closed, StoreError> {
         const DOING: &str = "closing an action";
         let mut tx = self.write(DOING).await?;
         let Some(done) = sqlx::query(
@@ -326,7 +326,7 @@ impl Store {
                 sqlx::query(
                     "UPDATE held_jobs SET state = 'ended', outcome = $2, ended_at = $3 \
                      WHERE task_id = $1 AND state = 'acting' \
-                     RETURNING printer_id, job_id, owner_upn, configuration",
+                     RETURNING printer_id, job_id, owner_upn, configuration, submitted_at",
                 )
                 .bind(task_id.clone())
                 .bind(outcome.as_str())
@@ -336,7 +336,7 @@ impl Store {
             JobAfter::Held => (
                 sqlx::query(
                     "UPDATE held_jobs SET state = 'held' WHERE task_id = $1 AND state = 'acting' \
-                     RETURNING printer_id, job_id, owner_upn, configuration",
+                     RETURNING printer_id, job_id, owner_upn, configuration, submitted_at",
                 )
                 .bind(task_id.clone()),
                 AuditEvent::Failed,
@@ -368,9 +368,17 @@ impl Store {
             },
         )
         .await?;
+        let submitted_at = job.time("submitted_at")?;
         tx.commit().await.map_err(StoreError::db(DOING))?;
-        Ok(())
+        Ok(Closed { submitted_at })
     }
+}
+
+/// What closing an action tells the caller without another read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    /// When the job was submitted (for the time-to-release metric).
+    pub submitted_at: OffsetDateTime,
 }
 
 /// Where a closed action leaves its job.

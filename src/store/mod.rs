@@ -44,7 +44,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-pub use actions::EnqueueError;
+pub use actions::{Closed, EnqueueError};
 pub use error::StoreError;
 pub use model::{
     Action, ActionId, ActionKind, AuditEvent, AuditFilter, AuditRecord, DiscoveredVia, HeldJob,
