@@ -418,8 +418,8 @@ async fn refresh_gauges(
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        if let Ok(jobs) = store.all_held_jobs().await {
-            metrics.set_held_jobs(u64::try_from(jobs.len()).unwrap_or(u64::MAX));
+        if let Ok(held) = store.count_held_jobs().await {
+            metrics.set_held_jobs(held);
         }
         if let Ok(subscription) = store.subscription().await {
             metrics.set_subscription_expiry(subscription.map(|s| s.expires_at));

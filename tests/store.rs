@@ -193,11 +193,31 @@ async fn finishing_ends_the_job_and_appends_the_audit_record_once() {
         .await
         .unwrap();
     let at = T0 + Duration::minutes(11);
+    assert_eq!(
+        store.count_held_jobs().await.unwrap(),
+        1,
+        "acting still counts"
+    );
 
-    store
+    let closed = store
         .finish(id, Outcome::Released, "released: printed", at)
         .await
         .unwrap();
+    assert_eq!(
+        closed.submitted_at,
+        store
+            .held_job("t1")
+            .await
+            .unwrap()
+            .unwrap()
+            .job
+            .submitted_at
+    );
+    assert_eq!(
+        store.count_held_jobs().await.unwrap(),
+        0,
+        "ended jobs do not"
+    );
 
     let job = store.held_job("t1").await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Ended);

@@ -196,6 +196,15 @@ impl Store {
         rows.iter().map(held_job).collect()
     }
 
+    /// How many jobs are not yet ended (`held` or `acting`): the held-jobs gauge, without reading them.
+    pub async fn count_held_jobs(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM held_jobs WHERE state <> 'ended'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::db("counting held jobs"))?;
+        Ok(u64::try_from(row.int("n")?).unwrap_or(0))
+    }
+
     /// Jobs still `held` that were submitted before `t`: what the hold-timeout sweeper expires.
     pub async fn held_jobs_older_than(
         &self,
