@@ -470,11 +470,6 @@ impl Settings {
         Self::from_builder(source)
     }
 
-    /// Builds settings from the environment alone (containers), with the same validation.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_builder(config::Config::builder().add_source(environment()))
-    }
-
     fn from_builder(
         builder: config::ConfigBuilder<config::builder::DefaultState>,
     ) -> Result<Self, ConfigError> {
