@@ -259,7 +259,7 @@ impl App {
             intake,
             poller,
             executor,
-            service: _,
+            service,
             webhook,
             station,
             inbox_wake,
@@ -336,7 +336,7 @@ impl App {
 
         let sweeper = Sweeper::new(
             store.clone(),
-            executor,
+            service,
             options.clock.clone(),
             settings.release.hold_timeout.0,
             settings.store.audit_retention.0,

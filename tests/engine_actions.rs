@@ -53,7 +53,7 @@ async fn a_poll_stores_each_processing_task_once_with_one_get_job_each() {
     assert_eq!(held.job.configuration["copies"], 1);
     let bobs = engine
         .service
-        .held_jobs_for("bob@contoso.example")
+        .held_jobs("bob@contoso.example")
         .await
         .unwrap();
     assert_eq!(bobs.len(), 1);
@@ -244,7 +244,7 @@ async fn a_job_held_past_the_hold_timeout_is_expired_with_the_reason_from_the_se
     let (task, job) = held(&bed, &engine).await;
     let sweeper = Sweeper::new(
         engine.store.clone(),
-        engine.executor.clone(),
+        engine.service.clone(),
         shared,
         Duration::from_secs(4 * 3600),
         Duration::from_secs(400 * 86_400),
@@ -335,7 +335,7 @@ async fn audit_records_past_retention_are_pruned_by_the_injected_clock() {
     held(&bed, &engine).await;
     let sweeper = Sweeper::new(
         engine.store.clone(),
-        engine.executor.clone(),
+        engine.service.clone(),
         shared,
         Duration::from_secs(4 * 3600),
         Duration::from_secs(30 * 86_400),

@@ -27,7 +27,7 @@ async fn in_poll_mode_a_job_is_held_by_polling_and_released_through_the_service(
         let service = app.service.clone();
         async move {
             !service
-                .held_jobs_for("ADA@contoso.example")
+                .held_jobs("ADA@contoso.example")
                 .await
                 .unwrap()
                 .is_empty()
