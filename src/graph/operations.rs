@@ -1192,9 +1192,11 @@ mod tests {
             crate::graph::Credential::ClientSecret(_)
         ));
 
-        let china: crate::config::GraphSettings =
-            toml::from_str("cloud = \"china\"\nclient_secret = \"s\"").unwrap();
-        let error = GraphOptions::from_settings(&china).unwrap_err().to_string();
+        let error = toml::from_str::<crate::config::GraphSettings>(
+            "cloud = \"china\"\nclient_secret = \"s\"",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("not available"), "{error}");
     }
 }
