@@ -4,7 +4,7 @@
 //! request says `Prefer: include-unknown-enum-members` (and may start returning new ones at any time).
 //! A closed Rust enum would turn such a value into a deserialisation failure and lose the whole job, so
 //! every enum here has an `Other(String)` variant that keeps the member verbatim and writes it back
-//! unchanged. Member names are checked against `shared/graph/print-enums.json` (CSDL order).
+//! unchanged. Member names and their order follow the enum types of Graph v1.0's `$metadata` (CSDL).
 //!
 //! Invariant: a known member is always parsed into its own variant, never into `Other`, so `==` works.
 
