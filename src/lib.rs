@@ -7,6 +7,9 @@
 //!
 //! ## Map of the modules, in the order a print job meets them
 //!
+//! `ARCHITECTURE.md` at the repository root says what each module owns and must not know, and follows
+//! a release request and a notification through them.
+//!
 //! - [`cli`] — the command line and its exit codes; [`demo`] — everything on one machine, no account.
 //! - [`config`] — the typed configuration: TOML file, then `PULLPRINTD__SECTION__KEY` environment.
 //! - [`telemetry`] — logging (text or JSON) set up before anything else can fail.
