@@ -2,7 +2,7 @@
 //! emulator and held to design.md §1's minimum.
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::{Bed, Engine, action};
 use pullprintd::clock::{Clock as _, ManualClock, SharedClock};

@@ -5,10 +5,10 @@
 //!
 //! One table, one pass per row (each on a fresh emulator and store), so adding a fault is one line.
 //! The figures (jobs, time, Graph answers that were faults) are printed for the README's Reliability
-//! section (`cargo test --test resilience_faults -- --nocapture`).
+//! section (`cargo test --test engine resilience_faults:: -- --nocapture`).
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
+use crate::engine_support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use engine_support::{Bed, Engine, RunningApp, action, eventually};
 use futures::future::join_all;
 use pullprintd::app::AppOptions;
 use pullprintd::clock::SystemClock;
+use pullprintd::emulator::scenario::StationSpec;
 use pullprintd::emulator::{
     AfterEffect, EmulatorOptions, Faults, NewJob, NewPrinter, NotificationFaults, RouteFault,
 };
@@ -587,15 +588,17 @@ async fn at_a_station_on_a_printer_without_capabilities_options_and_releases_ans
             "[[user]]\nupn = \"ada@contoso.example\"\ndisplay_name = \"Ada\"\ncard = \"0004521337\"\n",
         )
         .unwrap();
-        let mut text = bed.settings_toml(
+        let mut config = bed.config(
             "mode = \"poll\"\npoll_interval = \"1h\"",
             &format!("{name}.db"),
         );
-        text.push_str(&format!(
-            "\n[[stations]]\nid = \"{name}\"\nprinter_id = \"{printer}\"\nkey = \"{KEY}\"\n\n[users]\nfile = \"{}\"\n",
-            users.display()
-        ));
-        let settings = pullprintd::config::Settings::from_toml(&text).unwrap();
+        config.stations = vec![StationSpec {
+            id: name.to_owned(),
+            printer_id: printer.clone(),
+            key: KEY.to_owned(),
+        }];
+        config.users_file = Some(users);
+        let settings = config.settings().unwrap();
         let app = RunningApp::start(settings, AppOptions::default()).await;
         let http = reqwest::Client::new();
         let url = |path: &str| format!("http://{}{path}", app.addr);

@@ -4,7 +4,7 @@
 //! (the emulator) sees it.
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
+use crate::engine_support;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,21 +1,21 @@
 //! Shared test bed of the station tests: an in-process emulator with a held printer ("Queue", carrying
 //! our trigger) and a second one ("Lobby", a find-me destination), a users file with two people, and
-//! the whole daemon ([`App`]) serving the station API on a free port, with two stations (one at each
-//! printer) and an admin key.
+//! the whole daemon (`App`) serving the station API on a free port, with two stations (one at each
+//! printer) and an admin key. The world and the configuration come from the emulator's scenario
+//! builder (`pullprintd::emulator::scenario`).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 
-use pullprintd::app::{App, AppOptions};
-use pullprintd::emulator::{
-    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, EmulatorOptions, NewJob, NewPrinter,
+use pullprintd::app::AppOptions;
+use pullprintd::emulator::scenario::{
+    Person, PrinterSpec, RunningDaemon, Scenario, StationSpec, write_users_file,
 };
+use pullprintd::emulator::{Emulator, NewJob};
 use pullprintd::intake::poller::Poller;
 use pullprintd::store::DiscoveredVia;
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 pub const QUEUE_KEY: &str = "queue-station-key-0123456789";
 pub const LOBBY_KEY: &str = "lobby-station-key-0123456789";
@@ -37,123 +37,85 @@ pub struct Bed {
     pub http: reqwest::Client,
     poller: Poller,
     pub store: pullprintd::store::Store,
-    stop: CancellationToken,
-    running: JoinHandle<()>,
+    daemon: RunningDaemon,
 }
 
 impl Bed {
     /// Starts everything; `extra` is TOML appended to the configuration (e.g. `[release]` keys).
     pub async fn start(extra: &str) -> Bed {
-        let emulator = Emulator::start(EmulatorOptions::default())
+        let tenant = Scenario::default()
+            .printer("Queue", true)
+            .printer_spec(PrinterSpec {
+                name: "Lobby".to_owned(),
+                holds_jobs: false,
+                capabilities: Some(json!({
+                    "copiesPerJob": {"start": 1, "end": 10},
+                    "duplexModes": ["oneSided", "flipOnLongEdge"],
+                    "colorModes": ["blackAndWhite", "grayscale"],
+                    "mediaSizes": ["A4"]
+                })),
+            })
+            .start()
             .await
             .expect("emulator starts");
-        let control = emulator.control();
-        let printer = |name: &str, capabilities: Option<Value>| {
-            control
-                .create_printer(NewPrinter {
-                    display_name: name.into(),
-                    capabilities,
-                    ..NewPrinter::default()
-                })
-                .unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        };
-        let queue = printer("Queue", None);
-        let lobby = printer(
-            "Lobby",
-            Some(json!({
-                "copiesPerJob": {"start": 1, "end": 10},
-                "duplexModes": ["oneSided", "flipOnLongEdge"],
-                "colorModes": ["blackAndWhite", "grayscale"],
-                "mediaSizes": ["A4"]
-            })),
-        );
-        let definition = control.create_task_definition(None, "Pull printing");
-        control.create_trigger(&queue, &definition).unwrap();
+        let queue = tenant.printer("Queue").to_owned();
+        let lobby = tenant.printer("Lobby").to_owned();
         let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users.toml");
-        let ada_hash = pullprintd::station::users::hash_pin(ADA_PIN).unwrap();
-        let bob_hash = pullprintd::station::users::hash_pin(BOB_PIN).unwrap();
-        std::fs::write(
+        let person = |upn: &str, name: &str, card: &str, pin: &str| Person {
+            upn: upn.to_owned(),
+            display_name: name.to_owned(),
+            card: card.to_owned(),
+            pin: Some(pin.to_owned()),
+        };
+        write_users_file(
             &users,
-            format!(
-                "[[user]]\nupn = \"{ADA}\"\ndisplay_name = \"Ada Lovelace\"\ncard = \"{ADA_CARD}\"\npin_hash = \"{ada_hash}\"\n\n\
-                 [[user]]\nupn = \"{BOB}\"\ndisplay_name = \"Bob Baker\"\ncard = \"{BOB_CARD}\"\npin_hash = \"{bob_hash}\"\n"
-            ),
+            "",
+            &[
+                person(ADA, "Ada Lovelace", ADA_CARD, ADA_PIN),
+                person(BOB, "Bob Baker", BOB_CARD, BOB_PIN),
+            ],
         )
         .unwrap();
-        let root = emulator.url().as_str().trim_end_matches('/').to_owned();
-        let text = format!(
-            r#"
-[graph]
-tenant_id = "{tenant}"
-client_id = "{DEMO_CLIENT_ID}"
-client_secret = "{DEMO_CLIENT_SECRET}"
-base_url = "{root}"
-login_url = "{root}"
-request_timeout = "5s"
-
-[printing]
-task_definition_id = "{definition}"
-queue_printers = ["{queue}"]
-
-[intake]
-mode = "poll"
-poll_interval = "1h"
-
-[[stations]]
-id = "queue"
-printer_id = "{queue}"
-key = "{QUEUE_KEY}"
-
-[[stations]]
-id = "lobby"
-printer_id = "{lobby}"
-key = "{LOBBY_KEY}"
-
-[api]
-listen = "127.0.0.1:0"
-admin_key = "{ADMIN_KEY}"
-
-[store]
-path = "{store}"
-{extra}
-"#,
-            tenant = emulator.tenant_id(),
-            store = dir.path().join("state.db").display(),
-        );
-        // `[users]` and `[release]` come last so tests can override them through `extra`.
-        let text = if extra.contains("[users]") {
-            text.replace(
+        let mut config = tenant.daemon_config(&dir.path().join("state.db"));
+        config.request_timeout = Some("5s".to_owned());
+        config.intake = "mode = \"poll\"\npoll_interval = \"1h\"".to_owned();
+        config.stations = vec![
+            StationSpec {
+                id: "queue".to_owned(),
+                printer_id: queue.clone(),
+                key: QUEUE_KEY.to_owned(),
+            },
+            StationSpec {
+                id: "lobby".to_owned(),
+                printer_id: lobby.clone(),
+                key: LOBBY_KEY.to_owned(),
+            },
+        ];
+        config.admin_key = Some(ADMIN_KEY.to_owned());
+        // `[users]` and `[release]` come last so tests can set their keys through `extra`.
+        config.extra = if extra.contains("[users]") {
+            extra.replace(
                 "[users]",
                 &format!("[users]\nfile = \"{}\"", users.display()),
             )
         } else {
-            format!("{text}\n[users]\nfile = \"{}\"\n", users.display())
+            config.users_file = Some(users);
+            extra.to_owned()
         };
-        let settings = pullprintd::config::Settings::from_toml(&text).unwrap();
-        let app = App::build(settings, AppOptions::default()).await.unwrap();
-        let addr = app.local_addr();
-        let poller = app.poller();
-        let store = app.store();
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        let running = tokio::spawn(async move {
-            app.run_until_stopped(token).await.unwrap();
-        });
+        let daemon = RunningDaemon::start(config.settings().unwrap(), AppOptions::default())
+            .await
+            .unwrap();
         Bed {
-            emulator,
+            emulator: tenant.emulator.clone(),
             dir,
             queue,
             lobby,
-            addr,
+            addr: daemon.addr,
             http: reqwest::Client::new(),
-            poller,
-            store,
-            stop,
-            running,
+            poller: daemon.poller.clone(),
+            store: daemon.store.clone(),
+            daemon,
         }
     }
 
@@ -229,8 +191,7 @@ path = "{store}"
     }
 
     pub async fn stop(self) {
-        self.stop.cancel();
-        self.running.await.unwrap();
+        self.daemon.stop().await.unwrap();
         self.emulator.shutdown().await;
     }
 }

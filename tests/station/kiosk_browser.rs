@@ -8,7 +8,7 @@
 //! Without Chromium the test is skipped with a message, except under `CI=true`, where it fails.
 #![allow(clippy::unwrap_used)]
 
-mod station_support;
+use crate::station_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

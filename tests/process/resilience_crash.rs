@@ -3,11 +3,11 @@
 //! it and only the answer is outstanding, or it has not performed it yet — then started again on the
 //! same store. The job must end exactly once, with the person's configuration, as the emulator sees it.
 //!
-//! `tests/engine_crash.rs` covers the deterministic points between calls (the abort hook right after
+//! `engine_crash` covers the deterministic points between calls (the abort hook right after
 //! each recorded step); this file covers the moments in the middle of a call, which no hook can reach.
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
+use crate::engine_support;
 
 use std::path::Path;
 use std::process::Stdio;

@@ -2,7 +2,7 @@
 //! mixed release / delete / find-me all end exactly once — checked on the emulator, not on our word.
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
+use crate::engine_support;
 
 use std::collections::HashMap;
 use std::time::Duration;

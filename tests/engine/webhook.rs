@@ -3,7 +3,7 @@
 //! acknowledgement that never waits on Graph.
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
+use crate::engine_support;
 
 use std::time::{Duration, Instant};
 

@@ -9,8 +9,8 @@
 //! disk where the run may mount one (root with CAP_SYS_ADMIN), and says it skipped otherwise.
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
-mod station_support;
+use crate::engine_support;
+use crate::station_support;
 
 use std::time::{Duration, Instant};
 

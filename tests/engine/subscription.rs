@@ -2,7 +2,7 @@
 //! daemon, the emulator's clock moved through its control).
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
+use crate::engine_support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! endpoints and the audit log.
 #![allow(clippy::unwrap_used)]
 
-mod station_support;
+use crate::station_support;
 
 use std::time::{Duration, Instant};
 

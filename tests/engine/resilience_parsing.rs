@@ -7,7 +7,7 @@
 //! past the first syntax error into the typed fields. Case counts are modest to keep the run short.
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
+use crate::engine_support;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! mapped to their exit codes.
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
+use crate::engine_support;
 
 use std::time::Duration;
 

@@ -1,15 +1,17 @@
 //! Shared test bed of the engine tests: an in-process emulator with a held printer ("Queue", carrying
 //! our trigger) and a plain one ("Lobby", the find-me destination), a store in a tempdir, and either
-//! the engine's parts wired by hand (deterministic: no background poll) or the whole [`App`].
+//! the engine's parts wired by hand (deterministic: no background poll) or the whole `App`. The world
+//! and the configuration come from the emulator's scenario builder (`pullprintd::emulator::scenario`).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::time::Duration;
 
-use pullprintd::app::{App, AppOptions};
+use pullprintd::app::AppOptions;
 use pullprintd::clock::{SharedClock, SystemClock};
 use pullprintd::config::Settings;
+use pullprintd::emulator::scenario::{DaemonConfig, RunningDaemon, Scenario, Tenant};
 use pullprintd::emulator::{
-    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, EmulatorOptions, NewJob, NewPrinter, SubmittedJob,
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, EmulatorOptions, NewJob, SubmittedJob,
 };
 use pullprintd::graph::{Cloud, Credential, GraphClient, GraphOptions, RetryPolicy};
 use pullprintd::intake::Intake;
@@ -23,8 +25,9 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// An emulator with our printers and task definition.
+/// An emulator with our printers and task definition (the scenario's "Queue" and "Lobby").
 pub struct Bed {
+    pub tenant: Tenant,
     pub emulator: Emulator,
     pub dir: TempDir,
     pub queue: String,
@@ -34,29 +37,18 @@ pub struct Bed {
 
 impl Bed {
     pub async fn start(options: EmulatorOptions) -> Bed {
-        let emulator = Emulator::start(options).await.expect("emulator starts");
-        let control = emulator.control();
-        let printer = |name: &str| {
-            control
-                .create_printer(NewPrinter {
-                    display_name: name.into(),
-                    ..NewPrinter::default()
-                })
-                .unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        };
-        let queue = printer("Queue");
-        let lobby = printer("Lobby");
-        let definition = control.create_task_definition(None, "Pull printing");
-        control.create_trigger(&queue, &definition).unwrap();
+        let tenant = Scenario::queue_and_lobby()
+            .options(options)
+            .start()
+            .await
+            .expect("emulator starts");
         Bed {
-            emulator,
+            emulator: tenant.emulator.clone(),
+            queue: tenant.printer("Queue").to_owned(),
+            lobby: tenant.printer("Lobby").to_owned(),
+            definition: tenant.definition.clone(),
+            tenant,
             dir: tempfile::tempdir().unwrap(),
-            queue,
-            lobby,
-            definition,
         }
     }
 
@@ -66,11 +58,7 @@ impl Bed {
 
     /// The emulator's root without the trailing slash: the token scope is `{this}/.default`.
     pub fn root(&self) -> String {
-        self.emulator
-            .url()
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned()
+        self.tenant.root()
     }
 
     /// Submits a job to the queue printer as `upn`.
@@ -103,47 +91,24 @@ impl Bed {
         GraphClient::new(options).unwrap()
     }
 
-    /// The daemon's settings for this bed; `extra` is appended TOML (e.g. `[intake]` keys).
+    /// The daemon's configuration for this bed: `intake` is the `[intake]` body; the store is
+    /// `store_file` in the bed's directory.
+    pub fn config(&self, intake: &str, store_file: &str) -> DaemonConfig {
+        let mut config = self.tenant.daemon_config(&self.dir.path().join(store_file));
+        config.request_timeout = Some("5s".to_owned());
+        config.intake = intake.to_owned();
+        config.release = "confirm_wait = \"10s\"".to_owned();
+        config
+    }
+
+    /// The daemon's settings for this bed (see [`Bed::config`]).
     pub fn settings(&self, intake: &str, store_file: &str) -> Settings {
-        Settings::from_toml(&self.settings_toml(intake, store_file)).unwrap()
+        self.config(intake, store_file).settings().unwrap()
     }
 
     /// The TOML text of [`Bed::settings`], for the real binary.
     pub fn settings_toml(&self, intake: &str, store_file: &str) -> String {
-        format!(
-            r#"
-[graph]
-tenant_id = "{tenant}"
-client_id = "{client}"
-client_secret = "{secret}"
-base_url = "{root}"
-login_url = "{root}"
-request_timeout = "5s"
-
-[printing]
-task_definition_id = "{definition}"
-queue_printers = ["{queue}"]
-
-[intake]
-{intake}
-
-[release]
-confirm_wait = "10s"
-
-[api]
-listen = "127.0.0.1:0"
-
-[store]
-path = "{store}"
-"#,
-            tenant = self.emulator.tenant_id(),
-            client = DEMO_CLIENT_ID,
-            secret = DEMO_CLIENT_SECRET,
-            root = self.root(),
-            definition = self.definition,
-            queue = self.queue,
-            store = self.dir.path().join(store_file).display(),
-        )
+        self.config(intake, store_file).to_toml()
     }
 }
 
@@ -249,34 +214,27 @@ pub fn action(
 }
 
 /// The whole daemon, running.
-pub struct RunningApp {
-    pub addr: std::net::SocketAddr,
-    pub store: Store,
-    pub service: ReleaseService,
-    pub webhook: pullprintd::intake::webhook::Webhook,
-    pub poller: Poller,
-    stop: CancellationToken,
-    running: JoinHandle<Result<(), pullprintd::app::AppError>>,
+pub struct RunningApp(RunningDaemon);
+
+impl std::ops::Deref for RunningApp {
+    type Target = RunningDaemon;
+
+    fn deref(&self) -> &RunningDaemon {
+        &self.0
+    }
 }
 
 impl RunningApp {
     pub async fn start(settings: Settings, options: AppOptions) -> RunningApp {
-        let app = App::build(settings, options).await.expect("the app builds");
-        let stop = CancellationToken::new();
-        RunningApp {
-            addr: app.local_addr(),
-            store: app.store(),
-            service: app.service(),
-            webhook: app.webhook(),
-            poller: app.poller(),
-            stop: stop.clone(),
-            running: tokio::spawn(app.run_until_stopped(stop)),
-        }
+        RunningApp(
+            RunningDaemon::start(settings, options)
+                .await
+                .expect("the app builds"),
+        )
     }
 
     pub async fn stop(self) {
-        self.stop.cancel();
-        self.running.await.unwrap().expect("the app stops cleanly");
+        self.0.stop().await.expect("the app stops cleanly");
     }
 }
 

@@ -2,7 +2,7 @@
 //! emulator), with the admin key read from the configuration file.
 #![allow(clippy::unwrap_used)]
 
-mod station_support;
+use crate::station_support;
 
 use serde_json::json;
 use station_support::*;

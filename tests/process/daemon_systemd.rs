@@ -3,7 +3,7 @@
 //! `/metrics` show an operator meanwhile.
 #![allow(clippy::unwrap_used)]
 
-mod engine_support;
+use crate::engine_support;
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
