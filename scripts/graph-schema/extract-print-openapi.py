@@ -2,9 +2,10 @@
 """Write the print subset of Microsoft Graph v1.0 as an OpenAPI 3.0 description, from Microsoft's CSDL.
 
 Input: Microsoft's published Graph v1.0 metadata (CSDL), `clean_v10_metadata/cleanMetadata.xml` in
-https://github.com/microsoftgraph/msgraph-metadata (MIT licence). That repository generates its
-`openapi/v1.0/openapi.yaml` from this same file; the CSDL is read here because it is a tenth of the size
-and parses with Python's standard library (no YAML parser, no pip).
+https://github.com/microsoftgraph/msgraph-metadata (MIT licence). The same repository publishes
+`openapi/v1.0/openapi.yaml`, Microsoft's conversion of this metadata (with descriptions added) to
+OpenAPI; the CSDL is read here because it is a fraction of the size and parses with Python's standard
+library (no YAML parser, no pip), and this script follows the rules of that conversion (listed below).
 
 Output (stdout or --out): JSON, deterministic for a given input and arguments. It holds every path and
 method pullprintd calls (the print and subscription operations, with their neighbours), the request
