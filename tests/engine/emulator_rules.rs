@@ -1233,7 +1233,7 @@ async fn every_graph_request_is_recorded_with_its_full_url_and_body() {
     );
     assert_eq!(lines[3]["body"]["configuration"]["copies"], 2);
     assert_eq!(lines[1]["body"], Value::Null);
-    // Kept for the OpenAPI check (shared/tools/validate_graph_requests.py) when asked for.
+    // Kept for an OpenAPI check outside the tests when asked for.
     if let Ok(copy) = std::env::var("PULLPRINTD_EMULATOR_RECORD_COPY") {
         std::fs::copy(&path, copy).unwrap();
     }
