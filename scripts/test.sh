@@ -28,6 +28,10 @@ if ! command -v schemathesis >/dev/null 2>&1; then
 fi
 scripts/schemathesis.sh
 
+# The deploy test: the .deb under real systemd (systemd-nspawn) and the image under podman, following the
+# README. Skipped with a message when run without root or its tools, except under CI=true.
+scripts/deploy-test.sh
+
 # Show the schema check's figure in the log: every Graph request the client sent during the tests,
 # validated against Microsoft's official OpenAPI description (the test above fails if any is invalid).
 recorded="${CARGO_TARGET_DIR:-target}/tmp/graph-client-requests.jsonl"
