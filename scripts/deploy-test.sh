@@ -242,7 +242,7 @@ wait_for 30 "the released job is printed" printed
 
 say "checking: the watchdog restarts a stopped (SIGSTOP) daemon"
 pid=$(in_box systemctl show -p MainPID --value pullprintd)
-in_box kill -STOP "$pid"
+in_box sh -c "kill -STOP $pid"
 restarted() {
     local now
     now=$(in_box systemctl show -p MainPID --value pullprintd)
@@ -275,6 +275,7 @@ fi
 # =======================================================================================================
 # 2. container
 # =======================================================================================================
+[ "$PART" = systemd ] && { say "passed (systemd part only)"; exit 0; }
 # crun refuses hybrid cgroup hosts; podman's default rlimits are above what a container without
 # CAP_SYS_RESOURCE (cap_drop: ALL) may set on some hosts, so they are lowered to what the daemon needs.
 cat >"$work/containers.conf" <<EOF
