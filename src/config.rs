@@ -1067,6 +1067,46 @@ mod tests {
     }
 
     #[test]
+    fn a_relative_secret_name_is_a_credential_under_systemd_and_a_file_beside_the_configuration_else()
+     {
+        let shell = SecretPaths {
+            credentials_directory: None,
+            config_dir: Some(PathBuf::from("/etc/pullprintd")),
+        };
+        let service = SecretPaths {
+            credentials_directory: Some(PathBuf::from("/run/credentials/pullprintd.service")),
+            ..shell.clone()
+        };
+        let name = Path::new("secrets/admin.key");
+        assert_eq!(
+            shell.resolve(name),
+            Path::new("/etc/pullprintd/secrets/admin.key")
+        );
+        assert_eq!(
+            service.resolve(name),
+            Path::new("/run/credentials/pullprintd.service/secrets_admin.key")
+        );
+        let absolute = Path::new("/srv/keys/admin.key");
+        assert_eq!(shell.resolve(absolute), absolute);
+        assert_eq!(service.resolve(absolute), absolute);
+    }
+
+    #[test]
+    fn only_the_secrets_a_command_needs_are_read() {
+        let text = "[graph]\ntenant_id = \"t\"\nclient_id = \"c\"\n\
+                    client_secret_file = \"/nonexistent/client-secret\"\n\
+                    [[stations]]\nid = \"lobby\"\nprinter_id = \"p\"\nkey_file = \"/nonexistent/lobby.key\"\n";
+        let paths = SecretPaths::default();
+        let settings = Settings::from_toml_with(text, &paths, SecretNeeds::ADMIN).unwrap();
+        assert!(settings.graph.client_secret.is_none());
+        let e = Settings::from_toml_with(text, &paths, SecretNeeds::GRAPH)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("graph.client_secret_file"), "{e}");
+        assert!(e.contains("does not exist"), "{e}");
+    }
+
+    #[test]
     fn a_short_station_key_is_refused() {
         let e = err(&format!(
             "{MINIMAL}\n[[stations]]\nid = \"lobby\"\nprinter_id = \"p\"\nkey = \"short\"\n"

@@ -393,6 +393,52 @@ mod tests {
     }
 
     #[test]
+    fn build_info_queue_age_and_sign_in_outcomes_are_exported() {
+        let metrics = Metrics::new();
+        metrics.set_action_queue(3, Some(42.5));
+        metrics.sign_in("failed");
+        metrics.sign_in("failed");
+        metrics.sign_in("ok");
+        metrics.lockout();
+        let text = metrics.render();
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            sample(
+                &text,
+                &format!("pullprintd_build_info{{version=\"{version}\"}}")
+            ),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(sample(&text, "pullprintd_action_queue_depth "), Some(3.0));
+        assert_eq!(
+            sample(&text, "pullprintd_action_queue_oldest_age_seconds "),
+            Some(42.5)
+        );
+        assert_eq!(
+            sample(&text, r#"pullprintd_sign_ins_total{outcome="failed"}"#),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(&text, r#"pullprintd_sign_ins_total{outcome="locked_out"}"#),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(&text, "pullprintd_sign_in_lockouts_total "),
+            Some(1.0)
+        );
+        // An empty queue has no oldest action: its age reads 0, not the last value.
+        metrics.set_action_queue(0, None);
+        assert_eq!(
+            sample(
+                &metrics.render(),
+                "pullprintd_action_queue_oldest_age_seconds "
+            ),
+            Some(0.0)
+        );
+    }
+
+    #[test]
     fn render_lists_the_unlabelled_families_and_notification_kinds_from_the_start() {
         let text = Metrics::new().render();
         for family in [
