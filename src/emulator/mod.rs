@@ -1,9 +1,10 @@
 //! The Universal Print emulator: a faithful stand-in for the Graph print API subset and the Entra ID
 //! token endpoint, for the demo (`pullprintd demo`), the integration tests and the benchmarks.
 //!
-//! It follows Microsoft's *documented* rules (see `shared/reference/universal-print-api.md`), not the
-//! daemon's convenience; where the docs are silent it picks the stricter plausible behaviour and
-//! says so in the module that owns the rule:
+//! It follows Microsoft's *documented* rules (the Universal Print pages of the Microsoft Graph v1.0
+//! reference, <https://learn.microsoft.com/graph/api/resources/print>, and the print subset of Graph's
+//! schema kept in `tests/data/graph/`), not the daemon's convenience; where the docs are silent it
+//! picks the stricter plausible behaviour and says so in the module that owns the rule:
 //! - [`identity`](self) — token endpoint (secret, certificate assertion, device code), token checks,
 //!   app-only vs delegated, least-privileged permissions;
 //! - `state` — printers, definitions, triggers, jobs, tasks and their rules;

@@ -78,7 +78,8 @@ pub struct PrintJob {
     pub tasks: Option<Vec<PrintTask>>,
 }
 
-/// `printJobConfiguration`: every property, all optional; unset ones are omitted when sent.
+/// `printJobConfiguration`: every property, all optional; unset ones are omitted when sent, and
+/// properties this model does not know are kept in [`PrintJobConfiguration::other`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrintJobConfiguration {
@@ -139,6 +140,10 @@ pub struct PrintJobConfiguration {
     /// Scaling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling: Option<PrintScaling>,
+    /// Any property this model does not name (one Graph added later): kept as Graph sent it, so a
+    /// configuration read from a job and sent back in a PATCH or redirect loses nothing.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `printMargin` (Int32 each; Graph does not document the unit).
@@ -953,6 +958,19 @@ mod tests {
             serde_json::to_string(&config).unwrap(),
             r#"{"colorMode":"sepia"}"#
         );
+    }
+
+    #[test]
+    fn an_unknown_configuration_property_round_trips_as_graph_sent_it() {
+        let sent =
+            serde_json::json!({"copies": 2, "binding": {"edge": "left"}, "tonerSaver": true});
+        let config: PrintJobConfiguration = serde_json::from_value(sent.clone()).unwrap();
+        assert_eq!(config.copies, Some(2));
+        assert_eq!(
+            config.other.get("tonerSaver"),
+            Some(&serde_json::json!(true))
+        );
+        assert_eq!(serde_json::to_value(&config).unwrap(), sent);
     }
 
     #[test]

@@ -196,8 +196,7 @@ impl Intake {
             owner_name: owner.display_name.filter(|name| !name.is_empty()),
             owner_id: owner.id.filter(|id| !id.is_empty()),
             name,
-            configuration: serde_json::to_value(&print_job.configuration)
-                .unwrap_or(serde_json::Value::Object(serde_json::Map::new())),
+            configuration: print_job.configuration,
             submitted_at: print_job.created_date_time.unwrap_or(now),
             discovered_at: now,
             discovered_via: via,

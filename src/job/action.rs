@@ -1,10 +1,10 @@
 //! Actions on a held job: what is asked (release, redirect, delete, expire), the request as queued,
 //! and the step an action has reached ([`Step`], the write-ahead record the executor keeps).
 
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::words::{TextEnum, text_enum};
+use crate::graph::PrintJobConfiguration;
 
 /// The id of an action in the durable queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,7 +38,7 @@ pub struct NewAction {
     /// What to do.
     pub kind: ActionKind,
     /// The full configuration to send, or `None` to print as submitted.
-    pub changes: Option<Value>,
+    pub changes: Option<PrintJobConfiguration>,
     /// The printer to redirect to: required for [`ActionKind::Redirect`], refused otherwise.
     pub destination_printer_id: Option<String>,
     /// The station the request came from, if any.
@@ -65,9 +65,9 @@ pub struct Action {
     /// What to do.
     pub kind: ActionKind,
     /// The full configuration to send, or `None` to print as submitted.
-    pub changes: Option<Value>,
+    pub changes: Option<PrintJobConfiguration>,
     /// The job's configuration at intake: a PATCH is skipped when `changes` equals it.
-    pub held_configuration: Value,
+    pub held_configuration: PrintJobConfiguration,
     /// The redirect's destination.
     pub destination_printer_id: Option<String>,
     /// The station the request came from, if any.

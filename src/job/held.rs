@@ -1,9 +1,9 @@
 //! Held-job records: a job intake found held by our print task, and where it is in its life.
 
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::words::{TextEnum, text_enum};
+use crate::graph::PrintJobConfiguration;
 
 /// How intake learned of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub struct NewHeldJob {
     /// The document's display name.
     pub name: String,
     /// The job's printJobConfiguration at intake.
-    pub configuration: Value,
+    pub configuration: PrintJobConfiguration,
     /// When the user submitted the job (createdDateTime).
     pub submitted_at: OffsetDateTime,
     /// When intake stored it.

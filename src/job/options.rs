@@ -14,12 +14,11 @@
 //!   and Graph's enum members are checked: a release must still be possible while Graph is down.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::config::ReleaseSettings;
 use crate::graph::enums::{PrintColorMode, PrintDuplexMode, PrintOrientation, PrintQuality};
-use crate::graph::model::{IntegerRange, Printer, PrinterCapabilities};
+use crate::graph::model::{IntegerRange, PrintJobConfiguration, Printer, PrinterCapabilities};
 
 /// The options a person may choose when releasing, in Graph's `printJobConfiguration` names. Every
 /// field is optional: an empty body prints the job as it was submitted.
@@ -123,7 +122,7 @@ pub struct Choices {
     pub page_ranges: bool,
     /// The job's configuration as submitted (Graph's `printJobConfiguration`).
     #[schema(value_type = Object)]
-    pub current: Value,
+    pub current: PrintJobConfiguration,
 }
 
 fn capabilities(printer: Option<&Printer>) -> Option<&PrinterCapabilities> {
@@ -144,14 +143,8 @@ fn monochrome(mode: &PrintColorMode) -> bool {
     )
 }
 
-/// The value of `field` in the job's configuration, else the printer's default.
-fn submitted<T: for<'de> Deserialize<'de>>(held: &Value, field: &str) -> Option<T> {
-    held.get(field)
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-}
-
 fn allowed_duplex(
-    held: &Value,
+    held: &PrintJobConfiguration,
     printer: Option<&Printer>,
     policy: ReleasePolicy,
 ) -> Vec<PrintDuplexMode> {
@@ -164,7 +157,10 @@ fn allowed_duplex(
                 PrintDuplexMode::FlipOnShortEdge,
             ]
         });
-    let original = submitted::<PrintDuplexMode>(held, "duplexMode")
+    // As submitted, else the printer's default.
+    let original = held
+        .duplex_mode
+        .clone()
         .or_else(|| printer.and_then(|p| p.defaults.as_ref()?.duplex_mode.clone()));
     let saving = policy.saving_only && original.as_ref().is_some_and(two_sided);
     supported
@@ -177,7 +173,7 @@ fn allowed_duplex(
 }
 
 fn allowed_colors(
-    held: &Value,
+    held: &PrintJobConfiguration,
     printer: Option<&Printer>,
     policy: ReleasePolicy,
 ) -> Vec<PrintColorMode> {
@@ -194,7 +190,10 @@ fn allowed_colors(
             ]
         }
     });
-    let original = submitted::<PrintColorMode>(held, "colorMode")
+    // As submitted, else the printer's default.
+    let original = held
+        .color_mode
+        .clone()
         .or_else(|| printer.and_then(|p| p.defaults.as_ref()?.color_mode.clone()));
     let saving = policy.saving_only && original.as_ref().is_some_and(monochrome);
     supported
@@ -256,7 +255,11 @@ fn names<T: std::fmt::Display>(values: &[T]) -> Vec<String> {
 }
 
 /// What a person may choose for the job `held` (its configuration at intake) at `printer`.
-pub fn choices(held: &Value, printer: Option<&Printer>, policy: ReleasePolicy) -> Choices {
+pub fn choices(
+    held: &PrintJobConfiguration,
+    printer: Option<&Printer>,
+    policy: ReleasePolicy,
+) -> Choices {
     let (min_copies, max_copies) = copies_range(printer, policy);
     let caps = capabilities(printer);
     Choices {
@@ -311,10 +314,10 @@ fn check_member<T: PartialEq + std::fmt::Display>(
 /// `None` when nothing was chosen (print as submitted).
 pub fn apply(
     options: &ReleaseOptions,
-    held: &Value,
+    held: &PrintJobConfiguration,
     printer: Option<&Printer>,
     policy: ReleasePolicy,
-) -> Result<Option<Value>, Refusal> {
+) -> Result<Option<PrintJobConfiguration>, Refusal> {
     if *options == ReleaseOptions::default() {
         return Ok(None);
     }
@@ -323,7 +326,7 @@ pub fn apply(
     } else {
         " by this printer"
     };
-    let mut changes = Map::new();
+    let mut configuration = held.clone();
     if let Some(copies) = options.copies {
         let (min, max) = copies_range(printer, policy);
         if copies < min || copies > max {
@@ -335,7 +338,7 @@ pub fn apply(
                 vec![format!("{min}-{max}")],
             ));
         }
-        changes.insert("copies".into(), copies.into());
+        configuration.copies = Some(copies);
     }
     if let Some(mode) = &options.duplex_mode {
         check_member(
@@ -344,7 +347,7 @@ pub fn apply(
             &allowed_duplex(held, printer, policy),
             saving_note,
         )?;
-        changes.insert("duplexMode".into(), mode.as_str().into());
+        configuration.duplex_mode = Some(mode.clone());
     }
     if let Some(mode) = &options.color_mode {
         check_member(
@@ -353,7 +356,7 @@ pub fn apply(
             &allowed_colors(held, printer, policy),
             saving_note,
         )?;
-        changes.insert("colorMode".into(), mode.as_str().into());
+        configuration.color_mode = Some(mode.clone());
     }
     if let Some(orientation) = &options.orientation {
         check_member(
@@ -362,7 +365,7 @@ pub fn apply(
             &allowed_orientations(printer),
             " by this printer",
         )?;
-        changes.insert("orientation".into(), orientation.as_str().into());
+        configuration.orientation = Some(orientation.clone());
     }
     if let Some(quality) = &options.quality {
         check_member(
@@ -371,7 +374,7 @@ pub fn apply(
             &allowed_qualities(printer),
             " by this printer",
         )?;
-        changes.insert("quality".into(), quality.as_str().into());
+        configuration.quality = Some(quality.clone());
     }
     let caps = capabilities(printer);
     if let Some(n) = options.pages_per_sheet {
@@ -386,7 +389,7 @@ pub fn apply(
             }
             None => {}
         }
-        changes.insert("pagesPerSheet".into(), n.into());
+        configuration.pages_per_sheet = Some(n);
     }
     if let Some(size) = &options.media_size {
         if let Some(list) = caps.and_then(|c| c.media_sizes.clone()) {
@@ -398,7 +401,7 @@ pub fn apply(
                 vec![],
             ));
         }
-        changes.insert("mediaSize".into(), size.as_str().into());
+        configuration.media_size = Some(size.clone());
     }
     if let Some(ranges) = &options.page_ranges {
         if caps.and_then(|c| c.is_page_range_supported) == Some(false) {
@@ -433,23 +436,15 @@ pub fn apply(
                 end: Some(range.end),
             });
         }
-        changes.insert(
-            "pageRanges".into(),
-            serde_json::to_value(sent).unwrap_or(Value::Null),
-        );
+        configuration.page_ranges = Some(sent);
     }
-    let mut configuration = match held {
-        Value::Object(map) => map.clone(),
-        _ => Map::new(),
-    };
-    configuration.extend(changes);
-    Ok(Some(Value::Object(configuration)))
+    Ok(Some(configuration))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -493,11 +488,16 @@ mod tests {
         serde_json::from_value(value).unwrap()
     }
 
+    /// A job's configuration at intake, as Graph sent it.
+    fn submitted(value: Value) -> PrintJobConfiguration {
+        serde_json::from_value(value).unwrap()
+    }
+
     #[test]
     fn no_options_print_the_job_as_submitted() {
         let result = apply(
             &ReleaseOptions::default(),
-            &json!({"copies": 1}),
+            &submitted(json!({"copies": 1})),
             Some(&printer()),
             OPEN,
         );
@@ -506,7 +506,7 @@ mod tests {
 
     #[test]
     fn chosen_options_are_merged_into_the_submitted_configuration() {
-        let held = json!({"copies": 1, "mediaSize": "A4", "duplexMode": "oneSided"});
+        let held = submitted(json!({"copies": 1, "mediaSize": "A4", "duplexMode": "oneSided"}));
         let chosen = options(
             json!({"copies": 3, "duplexMode": "flipOnLongEdge", "colorMode": "blackAndWhite"}),
         );
@@ -514,8 +514,25 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(
-            sent,
+            serde_json::to_value(sent).unwrap(),
             json!({"copies": 3, "mediaSize": "A4", "duplexMode": "flipOnLongEdge", "colorMode": "blackAndWhite"})
+        );
+    }
+
+    #[test]
+    fn properties_of_the_submitted_configuration_this_version_does_not_know_are_sent_back() {
+        let held = submitted(json!({"copies": 1, "tonerSaver": true}));
+        let sent = apply(
+            &options(json!({"copies": 2})),
+            &held,
+            Some(&printer()),
+            OPEN,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(sent).unwrap(),
+            json!({"copies": 2, "tonerSaver": true})
         );
     }
 
@@ -523,7 +540,7 @@ mod tests {
     fn copies_above_the_policy_limit_are_refused_naming_the_limit() {
         let refusal = apply(
             &options(json!({"copies": 21})),
-            &json!({}),
+            &submitted(json!({})),
             Some(&printer()),
             OPEN,
         )
@@ -544,7 +561,7 @@ mod tests {
         };
         let refusal = apply(
             &options(json!({"copies": 51})),
-            &json!({}),
+            &submitted(json!({})),
             Some(&printer()),
             policy,
         )
@@ -557,7 +574,7 @@ mod tests {
         assert!(
             apply(
                 &options(json!({"copies": 0})),
-                &json!({}),
+                &submitted(json!({})),
                 Some(&printer()),
                 policy
             )
@@ -569,7 +586,7 @@ mod tests {
     fn colour_on_a_black_and_white_printer_is_refused_listing_what_it_can_do() {
         let refusal = apply(
             &options(json!({"colorMode": "color"})),
-            &json!({}),
+            &submitted(json!({})),
             Some(&mono_printer()),
             OPEN,
         )
@@ -581,8 +598,8 @@ mod tests {
 
     #[test]
     fn saving_only_allows_one_sided_to_two_sided_but_not_back() {
-        let one_sided = json!({"duplexMode": "oneSided"});
-        let two_sided = json!({"duplexMode": "flipOnLongEdge"});
+        let one_sided = submitted(json!({"duplexMode": "oneSided"}));
+        let two_sided = submitted(json!({"duplexMode": "flipOnLongEdge"}));
         assert!(
             apply(
                 &options(json!({"duplexMode": "flipOnLongEdge"})),
@@ -618,8 +635,8 @@ mod tests {
 
     #[test]
     fn saving_only_allows_colour_to_black_and_white_but_not_back() {
-        let colour = json!({"colorMode": "color"});
-        let mono = json!({"colorMode": "grayscale"});
+        let colour = submitted(json!({"colorMode": "color"}));
+        let mono = submitted(json!({"colorMode": "grayscale"}));
         assert!(
             apply(
                 &options(json!({"colorMode": "blackAndWhite"})),
@@ -646,7 +663,7 @@ mod tests {
         assert!(
             apply(
                 &options(json!({"duplexMode": "oneSided"})),
-                &json!({}),
+                &submitted(json!({})),
                 Some(&p),
                 SAVING
             )
@@ -658,7 +675,7 @@ mod tests {
     fn an_unknown_enum_member_is_refused_not_passed_on() {
         let refusal = apply(
             &options(json!({"duplexMode": "sideways"})),
-            &json!({}),
+            &submitted(json!({})),
             None,
             OPEN,
         )
@@ -666,7 +683,7 @@ mod tests {
         assert_eq!(refusal.option, "duplexMode");
         let refusal = apply(
             &options(json!({"colorMode": "unknownFutureValue"})),
-            &json!({}),
+            &submitted(json!({})),
             None,
             OPEN,
         )
@@ -679,13 +696,21 @@ mod tests {
         assert!(
             apply(
                 &options(json!({"copies": 5, "duplexMode": "flipOnShortEdge"})),
-                &json!({}),
+                &submitted(json!({})),
                 None,
                 OPEN
             )
             .is_ok()
         );
-        assert!(apply(&options(json!({"copies": 21})), &json!({}), None, OPEN).is_err());
+        assert!(
+            apply(
+                &options(json!({"copies": 21})),
+                &submitted(json!({})),
+                None,
+                OPEN
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -694,7 +719,7 @@ mod tests {
         assert!(
             apply(
                 &options(json!({"mediaSize": "A3", "pagesPerSheet": 2, "quality": "high"})),
-                &json!({}),
+                &submitted(json!({})),
                 Some(&p),
                 OPEN
             )
@@ -703,7 +728,7 @@ mod tests {
         assert_eq!(
             apply(
                 &options(json!({"mediaSize": "Letter"})),
-                &json!({}),
+                &submitted(json!({})),
                 Some(&p),
                 OPEN
             )
@@ -714,7 +739,7 @@ mod tests {
         assert_eq!(
             apply(
                 &options(json!({"pagesPerSheet": 6})),
-                &json!({}),
+                &submitted(json!({})),
                 Some(&p),
                 OPEN
             )
@@ -725,7 +750,7 @@ mod tests {
         assert_eq!(
             apply(
                 &options(json!({"quality": "low"})),
-                &json!({}),
+                &submitted(json!({})),
                 Some(&p),
                 OPEN
             )
@@ -740,17 +765,20 @@ mod tests {
         let p = printer();
         let sent = apply(
             &options(json!({"pageRanges": [{"start": 2, "end": 3}]})),
-            &json!({}),
+            &submitted(json!({})),
             Some(&p),
             OPEN,
         )
         .unwrap()
         .unwrap();
-        assert_eq!(sent["pageRanges"], json!([{"start": 2, "end": 3}]));
+        assert_eq!(
+            serde_json::to_value(sent).unwrap()["pageRanges"],
+            json!([{"start": 2, "end": 3}])
+        );
         assert!(
             apply(
                 &options(json!({"pageRanges": [{"start": 3, "end": 2}]})),
-                &json!({}),
+                &submitted(json!({})),
                 Some(&p),
                 OPEN
             )
@@ -759,7 +787,7 @@ mod tests {
         assert!(
             apply(
                 &options(json!({"pageRanges": [{"start": 0, "end": 2}]})),
-                &json!({}),
+                &submitted(json!({})),
                 Some(&p),
                 OPEN
             )
@@ -776,7 +804,7 @@ mod tests {
 
     #[test]
     fn the_kiosk_is_offered_exactly_what_a_release_accepts() {
-        let held = json!({"duplexMode": "flipOnLongEdge", "colorMode": "color"});
+        let held = submitted(json!({"duplexMode": "flipOnLongEdge", "colorMode": "color"}));
         let offered = choices(&held, Some(&printer()), SAVING);
         assert_eq!(
             offered.duplex_modes,

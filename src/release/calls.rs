@@ -5,12 +5,9 @@
 //! broken connection after sending, or a success whose body cannot be read is [`Failure::Unknown`],
 //! which the step machine settles by reading the job before anything is repeated.
 
-use serde_json::Value;
-
 use super::steps::{Failure, GraphCall, JobState, Observation, ObservedJob, TaskState};
 use crate::graph::{
-    Expand, GraphClient, GraphError, PrintJobConfiguration, PrintJobProcessingState,
-    PrintTaskProcessingState,
+    Expand, GraphClient, GraphError, PrintJobProcessingState, PrintTaskProcessingState,
 };
 use crate::store::Action;
 
@@ -24,9 +21,8 @@ pub async fn send(
 ) -> Result<(), Failure> {
     let result = match call {
         GraphCall::PatchJob { configuration } => {
-            let configuration = configuration_of(configuration)?;
             graph
-                .update_job_configuration(&action.printer_id, &action.job_id, &configuration)
+                .update_job_configuration(&action.printer_id, &action.job_id, configuration)
                 .await
         }
         GraphCall::CompleteTask => {
@@ -42,18 +38,15 @@ pub async fn send(
         GraphCall::Redirect {
             destination_printer_id,
             configuration,
-        } => {
-            let configuration = configuration_of(configuration)?;
-            graph
-                .redirect_job(
-                    &action.printer_id,
-                    &action.job_id,
-                    destination_printer_id,
-                    Some(&configuration),
-                )
-                .await
-                .map(|_| ())
-        }
+        } => graph
+            .redirect_job(
+                &action.printer_id,
+                &action.job_id,
+                destination_printer_id,
+                Some(configuration),
+            )
+            .await
+            .map(|_| ()),
         GraphCall::Abort { reason } => {
             graph
                 .abort_job(
@@ -134,12 +127,6 @@ pub fn classify(error: &GraphError) -> Failure {
             reason: error.to_string(),
         },
     }
-}
-
-fn configuration_of(value: &Value) -> Result<PrintJobConfiguration, Failure> {
-    serde_json::from_value(value.clone()).map_err(|error| Failure::Permanent {
-        reason: format!("the requested configuration is not a printJobConfiguration: {error}"),
-    })
 }
 
 fn task_state(state: &PrintTaskProcessingState) -> TaskState {

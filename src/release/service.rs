@@ -11,11 +11,11 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::completions::{ActionOutcome, Completions};
 use super::executor::Executor;
+use crate::graph::PrintJobConfiguration;
 use crate::job::{ActionId, ActionKind, HeldJob, JobState, NewAction};
 use crate::store::{EnqueueError, Store, StoreError};
 
@@ -130,7 +130,7 @@ impl ReleaseService {
         job: &HeldJob,
         station: AtStation<'_>,
         owner: &str,
-        changes: Option<Value>,
+        changes: Option<PrintJobConfiguration>,
         now: OffsetDateTime,
     ) -> Result<Submitted, SubmitError> {
         self.submit(release_action(job, station, owner, changes, now))
@@ -141,7 +141,7 @@ impl ReleaseService {
     /// answers come in the order of `jobs`.
     pub async fn release_all(
         &self,
-        jobs: &[(HeldJob, Option<Value>)],
+        jobs: &[(HeldJob, Option<PrintJobConfiguration>)],
         station: AtStation<'_>,
         owner: &str,
         now: OffsetDateTime,
@@ -176,7 +176,7 @@ impl ReleaseService {
     pub async fn admin_release(
         &self,
         job: &HeldJob,
-        changes: Option<Value>,
+        changes: Option<PrintJobConfiguration>,
         now: OffsetDateTime,
     ) -> Result<Submitted, SubmitError> {
         self.submit(NewAction {
@@ -296,7 +296,7 @@ fn release_action(
     job: &HeldJob,
     station: AtStation<'_>,
     owner: &str,
-    changes: Option<Value>,
+    changes: Option<PrintJobConfiguration>,
     now: OffsetDateTime,
 ) -> NewAction {
     let find_me = job.job.printer_id != station.printer_id;

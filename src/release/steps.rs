@@ -39,9 +39,9 @@
 //! }
 //! ```
 
-use serde_json::Value;
 use time::Duration;
 
+use crate::graph::PrintJobConfiguration;
 pub use crate::job::Step;
 use crate::job::{Action, ActionKind, Outcome};
 
@@ -51,7 +51,7 @@ pub enum GraphCall {
     /// `PATCH /print/printers/{printer}/jobs/{job}` with `{"configuration": configuration}`.
     PatchJob {
         /// The full configuration to set.
-        configuration: Value,
+        configuration: PrintJobConfiguration,
     },
     /// `PATCH /print/taskDefinitions/{definition}/tasks/{task}` with state `completed`.
     CompleteTask,
@@ -61,7 +61,7 @@ pub enum GraphCall {
         destination_printer_id: String,
         /// `configuration`: the requested one, or the held one when nothing changed (so the
         /// destination prints what the user saw at the station).
-        configuration: Value,
+        configuration: PrintJobConfiguration,
     },
     /// `POST /print/printers/{printer}/jobs/{job}/abort` with `{"reason": reason}`.
     Abort {
@@ -196,6 +196,10 @@ pub struct Finish {
 
 /// What the executor does next.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a short-lived answer, made once per step next to a Graph call; boxing the configuration buys nothing"
+)]
 pub enum NextStep {
     /// Record [`GraphCall::intent`], then make the call.
     Call(GraphCall),
@@ -452,7 +456,7 @@ pub fn retry_delay(attempts: u32, jitter: f64, retry_after: Option<Duration>) ->
 }
 
 /// The configuration to PATCH onto the job, if the requested one differs from the held one.
-fn configuration_to_patch(action: &Action) -> Option<Value> {
+fn configuration_to_patch(action: &Action) -> Option<PrintJobConfiguration> {
     action
         .changes
         .as_ref()
@@ -606,15 +610,15 @@ mod tests {
     use serde_json::json;
     use time::macros::datetime;
 
-    fn held_configuration() -> Value {
-        json!({"copies": 1, "colorMode": "color"})
+    fn held_configuration() -> PrintJobConfiguration {
+        serde_json::from_value(json!({"copies": 1, "colorMode": "color"})).unwrap()
     }
 
-    fn changed() -> Value {
-        json!({"copies": 2, "colorMode": "color"})
+    fn changed() -> PrintJobConfiguration {
+        serde_json::from_value(json!({"copies": 2, "colorMode": "color"})).unwrap()
     }
 
-    fn action(kind: ActionKind, step: Step, changes: Option<Value>) -> Action {
+    fn action(kind: ActionKind, step: Step, changes: Option<PrintJobConfiguration>) -> Action {
         Action {
             id: ActionId(1),
             task_id: "task".to_owned(),
@@ -959,6 +963,7 @@ mod tests {
             reason: "Deleted at release station lobby".to_owned(),
         };
 
+        #[allow(clippy::large_enum_variant, reason = "test cases, built once")]
         enum Then {
             Call(GraphCall),
             Done(Outcome),
@@ -968,7 +973,7 @@ mod tests {
             &'static str,
             ActionKind,
             Step,
-            Option<Value>,
+            Option<PrintJobConfiguration>,
             Observation,
             Then,
         );

@@ -11,7 +11,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
@@ -19,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::api::{ActionAnswer, JobList, JobView, answer, parse_body};
 use super::error::{ApiError, ErrorBody};
 use super::state::StationState;
+use crate::graph::PrintJobConfiguration;
 use crate::job::options::{self, ReleaseOptions};
 use crate::job::{HeldJob, TextEnum};
 use crate::store::{AuditEvent, AuditFilter, AuditRecord};
@@ -178,10 +178,10 @@ pub struct AuditView {
     pub destination_printer_id: Option<String>,
     /// The configuration at intake.
     #[schema(value_type = Option<Object>)]
-    pub configuration_before: Option<Value>,
+    pub configuration_before: Option<PrintJobConfiguration>,
     /// The configuration sent, if it changed.
     #[schema(value_type = Option<Object>)]
-    pub configuration_after: Option<Value>,
+    pub configuration_after: Option<PrintJobConfiguration>,
     /// How or why.
     pub detail: Option<String>,
     /// Graph's request-id of the settling call.

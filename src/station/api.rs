@@ -17,13 +17,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::state::{Station, StationState};
 use super::users::User;
+use crate::graph::PrintJobConfiguration;
 use crate::job::options::{self, Choices, ReleaseOptions};
 use crate::job::{HeldJob, Outcome, TextEnum};
 use crate::release::service::{AtStation, SubmitError, Submitted};
@@ -99,7 +99,7 @@ pub struct JobView {
     pub submitted_at: OffsetDateTime,
     /// Graph's `printJobConfiguration` as submitted.
     #[schema(value_type = Object)]
-    pub configuration: Value,
+    pub configuration: PrintJobConfiguration,
     /// `held`, or `acting` while a release or delete is under way (admin view).
     pub state: String,
 }
@@ -410,7 +410,7 @@ async fn checked_changes(
     job: &HeldJob,
     station: &Station,
     options: &ReleaseOptions,
-) -> Result<Option<Value>, ApiError> {
+) -> Result<Option<PrintJobConfiguration>, ApiError> {
     let printer = state.printer(&station.printer_id).await;
     options::apply(
         options,

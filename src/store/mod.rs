@@ -37,7 +37,7 @@ mod timestamp;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use sqlx::Row as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -47,6 +47,7 @@ use sqlx::sqlite::{
 pub use actions::{Closed, EnqueueError};
 pub use error::StoreError;
 // The job's records are the store's API too: callers may name them from either module.
+use crate::graph::PrintJobConfiguration;
 pub use crate::job::{
     Action, ActionId, ActionKind, DiscoveredVia, HeldJob, JobState, NewAction, NewHeldJob, Outcome,
     TextEnum,
@@ -181,18 +182,18 @@ pub(crate) trait RowExt {
             .map(|text| timestamp::decode(column, &text))
             .transpose()
     }
-    /// A nullable JSON column.
-    fn opt_json(&self, column: &'static str) -> Result<Option<Value>, StoreError> {
+    /// A nullable JSON column, read as `T` (a print configuration).
+    fn opt_json<T: DeserializeOwned>(&self, column: &'static str) -> Result<Option<T>, StoreError> {
         self.opt_text(column)?
             .map(|text| {
                 serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
-                    what: format!("{column} that is not JSON ({err})"),
+                    what: format!("{column} that does not parse ({err})"),
                 })
             })
             .transpose()
     }
-    /// A non-null JSON column.
-    fn json(&self, column: &'static str) -> Result<Value, StoreError> {
+    /// A non-null JSON column, read as `T` (a print configuration).
+    fn json<T: DeserializeOwned>(&self, column: &'static str) -> Result<T, StoreError> {
         self.opt_json(column)?.ok_or_else(|| StoreError::Corrupt {
             what: format!("{column} = NULL"),
         })
@@ -234,7 +235,9 @@ fn corrupt(column: &str, err: &sqlx::Error) -> StoreError {
     }
 }
 
-/// JSON as stored.
-pub(crate) fn json_text(value: &Value) -> String {
-    value.to_string()
+/// A print configuration as stored: Graph's `printJobConfiguration` JSON.
+pub(crate) fn json_text(configuration: &PrintJobConfiguration) -> String {
+    // Cannot fail: every field serialises as a plain JSON value and the map of other properties has
+    // string keys; the fallback only keeps this total.
+    serde_json::to_string(configuration).unwrap_or_else(|_| "{}".to_owned())
 }

@@ -5,9 +5,9 @@
 //! through [`TextEnum`], so a value the code cannot read is reported as a
 //! [`StoreError::Corrupt`](super::StoreError::Corrupt), never guessed.
 
-use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::graph::PrintJobConfiguration;
 use crate::job::{Outcome, TextEnum, text_enum};
 
 /// What the audit log records.
@@ -120,9 +120,9 @@ pub struct AuditRecord {
     /// The redirect's destination, if any.
     pub destination_printer_id: Option<String>,
     /// The configuration at intake.
-    pub configuration_before: Option<Value>,
+    pub configuration_before: Option<PrintJobConfiguration>,
     /// The configuration sent with the release, if it changed.
-    pub configuration_after: Option<Value>,
+    pub configuration_after: Option<PrintJobConfiguration>,
     /// Why (for failures) or how (for releases).
     pub detail: Option<String>,
     /// Graph's request-id of the call that settled it.

@@ -4,7 +4,7 @@
 
 use crate::engine_support;
 
-use engine_support::{Bed, Engine, action};
+use engine_support::{Bed, Engine, action, configuration};
 use pullprintd::clock::{Clock as _, ManualClock, SharedClock};
 use pullprintd::emulator::{Faults, RouteFault};
 use pullprintd::graph::RetryPolicy;
@@ -50,7 +50,7 @@ async fn a_poll_stores_each_processing_task_once_with_one_get_job_each() {
     assert_eq!(held.job.name, "report.pdf");
     assert_eq!(held.job.printer_id, bed.queue);
     assert_eq!(held.job.job_id, first.job_id);
-    assert_eq!(held.job.configuration["copies"], 1);
+    assert_eq!(held.job.configuration.copies, Some(1));
     let bobs = engine
         .service
         .held_jobs("bob@contoso.example")
@@ -112,7 +112,7 @@ async fn a_release_without_changes_completes_the_task_in_one_call() {
     let bed = Bed::default().await;
     let engine = Engine::default(&bed).await;
     let (task, job) = held(&bed, &engine).await;
-    let same = json!({"copies": 1, "colorMode": "color"});
+    let same = configuration(json!({"copies": 1, "colorMode": "color"}));
     let done = engine
         .act(action(&task, ActionKind::Release, Some(same), None))
         .await;
@@ -131,8 +131,9 @@ async fn a_release_with_changes_patches_the_whole_configuration_then_the_task() 
     let bed = Bed::default().await;
     let engine = Engine::default(&bed).await;
     let (task, _) = held(&bed, &engine).await;
-    let changed =
-        json!({"copies": 2, "colorMode": "blackAndWhite", "duplexMode": "flipOnLongEdge"});
+    let changed = configuration(
+        json!({"copies": 2, "colorMode": "blackAndWhite", "duplexMode": "flipOnLongEdge"}),
+    );
     let done = engine
         .act(action(
             &task,
@@ -210,7 +211,7 @@ async fn a_release_graph_refuses_puts_the_job_back_to_held_with_the_reason() {
     let engine = Engine::default(&bed).await;
     let (task, _) = held(&bed, &engine).await;
     // `sepia` is not a colour mode the emulator accepts: Graph refuses the PATCH with a 400.
-    let refused = json!({"copies": 1, "colorMode": "sepia"});
+    let refused = configuration(json!({"copies": 1, "colorMode": "sepia"}));
     let done = engine
         .act(action(&task, ActionKind::Release, Some(refused), None))
         .await;

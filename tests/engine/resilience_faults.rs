@@ -13,7 +13,7 @@ use crate::engine_support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use engine_support::{Bed, Engine, RunningApp, action, eventually};
+use engine_support::{Bed, Engine, RunningApp, action, configuration, eventually};
 use futures::future::join_all;
 use pullprintd::app::AppOptions;
 use pullprintd::clock::SystemClock;
@@ -201,7 +201,10 @@ async fn run(case: &Case) -> Figures {
     });
     let outcomes = join_all(jobs.iter().enumerate().map(|(i, (task, _))| {
         let kind = kind_of(i);
-        let changes = (kind == ActionKind::Release).then(|| chosen(i)).flatten();
+        let changes = (kind == ActionKind::Release)
+            .then(|| chosen(i))
+            .flatten()
+            .map(configuration);
         let to = (kind == ActionKind::Redirect).then_some(bed.lobby.as_str());
         engine.act(action(task, kind, changes, to))
     }))
@@ -416,7 +419,10 @@ async fn notifications_dropped_duplicated_delayed_or_forged_still_hold_each_job_
 
     let outcomes = join_all(jobs.iter().enumerate().map(|(i, (task, _))| {
         let kind = kind_of(i);
-        let changes = (kind == ActionKind::Release).then(|| chosen(i)).flatten();
+        let changes = (kind == ActionKind::Release)
+            .then(|| chosen(i))
+            .flatten()
+            .map(configuration);
         let to = (kind == ActionKind::Redirect).then_some(bed.lobby.as_str());
         let service = app.service.clone();
         let store = app.store.clone();
@@ -520,7 +526,9 @@ async fn a_printer_without_capabilities_prints_or_refuses_clearly_never_a_5xx() 
                 .unwrap();
             let task = submitted.task_id.expect("the printer carries our trigger");
             engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
-            let changes = Some(json!({"copies": 3, "duplexMode": "flipOnLongEdge"}));
+            let changes = Some(configuration(
+                json!({"copies": 3, "duplexMode": "flipOnLongEdge"}),
+            ));
             let outcome = engine.act(action(&task, kind, changes, to)).await;
             match outcome.outcome {
                 Outcome::Released | Outcome::Redirected => {

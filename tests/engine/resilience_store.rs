@@ -203,7 +203,9 @@ async fn a_full_disk_refuses_new_actions_and_the_accepted_one_finishes_once_spac
         }],
         ..Faults::default()
     });
-    let changes = Some(json!({"copies": 2, "colorMode": "color"}));
+    let changes = Some(engine_support::configuration(
+        json!({"copies": 2, "colorMode": "color"}),
+    ));
     let service = app.service.clone();
     let release = engine_support::action(&accepted, ActionKind::Release, changes, None);
     let first = tokio::spawn(async move { service.submit(release).await });

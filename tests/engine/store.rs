@@ -2,6 +2,7 @@
 //! restart survival, intake dedupe, owner visibility, inbox, subscription, audit, and clear errors.
 #![allow(clippy::unwrap_used)]
 
+use crate::engine_support::configuration;
 use pullprintd::release::steps::Step;
 use pullprintd::store::{
     ActionKind, AuditEvent, AuditFilter, DiscoveredVia, EnqueueError, Inserted, JobState,
@@ -31,7 +32,7 @@ fn job(task: &str, owner: &str) -> NewHeldJob {
         owner_name: Some("Ada Lovelace".to_owned()),
         owner_id: Some("oid-ada".to_owned()),
         name: format!("{task}.pdf"),
-        configuration: json!({"copies": 1, "colorMode": "color"}),
+        configuration: configuration(json!({"copies": 1, "colorMode": "color"})),
         submitted_at: T0,
         discovered_at: T0 + Duration::seconds(5),
         discovered_via: DiscoveredVia::Poll,
@@ -42,7 +43,7 @@ fn release(task: &str) -> NewAction {
     NewAction {
         task_id: task.to_owned(),
         kind: ActionKind::Release,
-        changes: Some(json!({"copies": 2, "colorMode": "color"})),
+        changes: Some(configuration(json!({"copies": 2, "colorMode": "color"}))),
         destination_printer_id: None,
         station_id: Some("lobby".to_owned()),
         requested_by: "ada@example.org".to_owned(),
@@ -82,6 +83,36 @@ async fn enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_onc
     assert_eq!(actions[0].held_configuration, job.job.configuration);
     assert_eq!(actions[0].printer_id, "printer-a");
     assert_eq!(actions[0].definition_id, "def-1");
+}
+
+#[tokio::test]
+async fn a_configuration_with_properties_this_version_does_not_know_survives_the_store() {
+    let (_dir, store) = fresh().await;
+    let submitted =
+        json!({"copies": 1, "colorMode": "sepia", "tonerSaver": true, "binding": {"edge": "left"}});
+    let chosen =
+        json!({"copies": 2, "colorMode": "sepia", "tonerSaver": true, "binding": {"edge": "left"}});
+    let mut new = job("t1", "ada@example.org");
+    new.configuration = configuration(submitted.clone());
+    assert_eq!(store.insert_held_job(&new).await.unwrap(), Inserted::New);
+    let mut asked = release("t1");
+    asked.changes = Some(configuration(chosen.clone()));
+    store.enqueue(&asked).await.unwrap();
+
+    let held = store.held_job("t1").await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_value(&held.job.configuration).unwrap(),
+        submitted
+    );
+    let action = &store.unfinished_actions().await.unwrap()[0];
+    assert_eq!(
+        serde_json::to_value(&action.held_configuration).unwrap(),
+        submitted
+    );
+    assert_eq!(
+        serde_json::to_value(action.changes.as_ref()).unwrap(),
+        chosen
+    );
 }
 
 #[tokio::test]
@@ -243,11 +274,11 @@ async fn finishing_ends_the_job_and_appends_the_audit_record_once() {
     assert_eq!(record.job_id, "job-t1");
     assert_eq!(
         record.configuration_before,
-        Some(json!({"copies": 1, "colorMode": "color"}))
+        Some(configuration(json!({"copies": 1, "colorMode": "color"})))
     );
     assert_eq!(
         record.configuration_after,
-        Some(json!({"copies": 2, "colorMode": "color"}))
+        Some(configuration(json!({"copies": 2, "colorMode": "color"})))
     );
     assert_eq!(record.graph_request_id.as_deref(), Some("req-patch"));
 

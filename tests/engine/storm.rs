@@ -7,7 +7,7 @@ use crate::engine_support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use engine_support::{Bed, Engine, action};
+use engine_support::{Bed, Engine, action, configuration};
 use futures::future::join_all;
 use pullprintd::clock::SystemClock;
 use pullprintd::emulator::{EmulatorOptions, Faults, RouteFault};
@@ -78,7 +78,7 @@ async fn under_a_429_503_storm_with_expiring_tokens_every_job_ends_exactly_once(
             .enumerate()
             .map(|(i, ((task, _), kind))| {
                 let changes = (*kind == ActionKind::Release && i % 2 == 0)
-                    .then(|| json!({"copies": 2, "colorMode": "blackAndWhite"}));
+                    .then(|| configuration(json!({"copies": 2, "colorMode": "blackAndWhite"})));
                 let to = (*kind == ActionKind::Redirect).then_some(bed.lobby.as_str());
                 engine.act(action(task, *kind, changes, to))
             }),

@@ -13,7 +13,9 @@ use pullprintd::emulator::scenario::{DaemonConfig, RunningDaemon, Scenario, Tena
 use pullprintd::emulator::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, EmulatorOptions, NewJob, SubmittedJob,
 };
-use pullprintd::graph::{Cloud, Credential, GraphClient, GraphOptions, RetryPolicy};
+use pullprintd::graph::{
+    Cloud, Credential, GraphClient, GraphOptions, PrintJobConfiguration, RetryPolicy,
+};
 use pullprintd::intake::Intake;
 use pullprintd::intake::poller::Poller;
 use pullprintd::release::completions::{ActionOutcome, Completions};
@@ -195,11 +197,16 @@ impl Engine {
     }
 }
 
+/// A print configuration written as Graph's `printJobConfiguration` JSON.
+pub fn configuration(json: Value) -> PrintJobConfiguration {
+    serde_json::from_value(json).expect("a printJobConfiguration")
+}
+
 /// A release/delete/redirect request by the job's owner.
 pub fn action(
     task_id: &str,
     kind: ActionKind,
-    changes: Option<Value>,
+    changes: Option<PrintJobConfiguration>,
     to: Option<&str>,
 ) -> NewAction {
     NewAction {
@@ -303,7 +310,7 @@ pub async fn queue_for_binary(bed: &Bed, case: &str, kind: ActionKind) -> Queued
         .await
         .expect("the job is held");
     let changes = (kind == ActionKind::Release)
-        .then(|| serde_json::json!({"copies": 3, "colorMode": "color"}));
+        .then(|| configuration(serde_json::json!({"copies": 3, "colorMode": "color"})));
     let to = (kind == ActionKind::Redirect).then_some(bed.lobby.as_str());
     let action = store
         .enqueue(&action(&task, kind, changes, to))
