@@ -104,18 +104,22 @@ async fn the_subscription_is_renewed_reauthorized_and_recreated_when_lost() {
     let new_id = control.subscriptions()[0].id.clone();
     assert_ne!(new_id, first.id);
     // Graph shows the new subscription as soon as it answers the POST; the daemon saves it just after.
-    eventually(Duration::from_secs(10), "the new subscription in the store", || {
-        let store = app.store.clone();
-        let new_id = new_id.clone();
-        async move {
-            store
-                .subscription()
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|saved| saved.id == new_id)
-        }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the new subscription in the store",
+        || {
+            let store = app.store.clone();
+            let new_id = new_id.clone();
+            async move {
+                store
+                    .subscription()
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|saved| saved.id == new_id)
+            }
+        },
+    )
     .await;
     app.stop().await;
 }
