@@ -2,9 +2,11 @@
 //! - [`setup`] — idempotent provisioning: the task definition (app-only) and the task trigger on each
 //!   queue printer (a Printer Administrator's device-code sign-in); prints the configuration lines.
 //! - [`doctor`] — checks a deployment: credential, granted permissions, definition, printers, webhook.
+//! - [`rules_test`] — which `[[rules]]` entry a job would match, and why (no Graph, no secrets).
 //!
 //! Both take a ready [`crate::graph::GraphClient`] (built from `[graph]`), so tests point them at the
 //! emulator; both return a report value that the CLI prints, never `println!` themselves.
 
 pub mod doctor;
+pub mod rules_test;
 pub mod setup;
