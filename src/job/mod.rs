@@ -23,6 +23,6 @@ pub mod words;
 pub use action::{Action, ActionId, ActionKind, NewAction, Step};
 pub use held::{DiscoveredVia, HeldJob, JobState, NewHeldJob, Outcome};
 pub use options::{Choices, PageRange, Refusal, ReleaseOptions, ReleasePolicy};
-pub use rules::{Decision, JobFacts, RuleAction, RuleSet};
+pub use rules::{Decision, HoldTerms, JobFacts, RuleAction, RuleSet};
 pub use words::TextEnum;
 pub(crate) use words::text_enum;

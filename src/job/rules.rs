@@ -206,6 +206,72 @@ impl Forced {
     }
 }
 
+/// What a `hold` rule keeps with a job for its release: the forced options and `saving_only`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct HoldTerms {
+    /// The rule, as the audit log names it.
+    pub rule: String,
+    /// Options forced over the person's choices.
+    pub force: Forced,
+    /// The rule's `saving_only`, overriding `[release] saving_only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saving_only: Option<bool>,
+}
+
+impl HoldTerms {
+    /// The person's `options` with the forced values laid over them (a forced value wins; a value
+    /// the job would already print with is left out).
+    pub fn release_options(
+        &self,
+        person: &ReleaseOptions,
+        held: &PrintJobConfiguration,
+    ) -> ReleaseOptions {
+        // What the person would print: their choices over the submitted configuration.
+        let mut wanted = held.clone();
+        if person.copies.is_some() {
+            wanted.copies = person.copies;
+        }
+        if person.color_mode.is_some() {
+            wanted.color_mode = person.color_mode.clone();
+        }
+        if person.duplex_mode.is_some() {
+            wanted.duplex_mode = person.duplex_mode.clone();
+        }
+        if person.orientation.is_some() {
+            wanted.orientation = person.orientation.clone();
+        }
+        if person.quality.is_some() {
+            wanted.quality = person.quality.clone();
+        }
+        let forced = self.force.options_for(&wanted);
+        let mut options = person.clone();
+        if forced.copies.is_some() {
+            options.copies = forced.copies;
+        }
+        if forced.color_mode.is_some() {
+            options.color_mode = forced.color_mode;
+        }
+        if forced.duplex_mode.is_some() {
+            options.duplex_mode = forced.duplex_mode;
+        }
+        if forced.orientation.is_some() {
+            options.orientation = forced.orientation;
+        }
+        if forced.quality.is_some() {
+            options.quality = forced.quality;
+        }
+        options
+    }
+
+    /// `policy` with this rule's `saving_only`, when it sets one.
+    pub fn policy(&self, policy: super::ReleasePolicy) -> super::ReleasePolicy {
+        super::ReleasePolicy {
+            saving_only: self.saving_only.unwrap_or(policy.saving_only),
+            ..policy
+        }
+    }
+}
+
 /// What is known of a job when the rules are asked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobFacts<'a> {
@@ -660,16 +726,13 @@ fn compile_one(
             }
         }
     }
-    if matches!(settings.action, RuleAction::Hold | RuleAction::Deny)
-        && (!force.is_empty() || settings.saving_only.is_some())
+    if settings.action == RuleAction::Deny && (!force.is_empty() || settings.saving_only.is_some())
     {
         return Err(fail(
             "force",
-            format!(
-                "a {} rule prints nothing, so it cannot force options or set saving_only; \
-                 remove [rules.force] and saving_only, or use action = \"release\"",
-                settings.action.as_str()
-            ),
+            "a deny rule prints nothing, so it cannot force options or set saving_only; \
+             remove [rules.force] and saving_only, or use action = \"release\""
+                .to_owned(),
         ));
     }
     let window = match &m.time {
@@ -1005,6 +1068,40 @@ mod tests {
             ..already
         };
         assert_eq!(forced.options_for(&many).copies, Some(2));
+    }
+
+    #[test]
+    fn hold_terms_lay_forced_values_over_the_persons_choices() {
+        let terms = HoldTerms {
+            rule: "rule 0 \"mono\"".to_owned(),
+            force: Forced {
+                color_mode: Some(PrintColorMode::Grayscale),
+                max_copies: Some(3),
+                ..Default::default()
+            },
+            saving_only: Some(true),
+        };
+        let held = PrintJobConfiguration {
+            color_mode: Some(PrintColorMode::Color),
+            copies: Some(1),
+            ..Default::default()
+        };
+        let person = ReleaseOptions {
+            color_mode: Some(PrintColorMode::Color),
+            copies: Some(10),
+            duplex_mode: Some(PrintDuplexMode::FlipOnLongEdge),
+            ..Default::default()
+        };
+        let options = terms.release_options(&person, &held);
+        assert_eq!(options.color_mode, Some(PrintColorMode::Grayscale));
+        assert_eq!(options.copies, Some(3));
+        assert_eq!(options.duplex_mode, Some(PrintDuplexMode::FlipOnLongEdge));
+        assert_eq!(
+            terms
+                .release_options(&ReleaseOptions::default(), &held)
+                .color_mode,
+            Some(PrintColorMode::Grayscale)
+        );
     }
 
     #[test]

@@ -17,9 +17,10 @@ use time::OffsetDateTime;
 use super::completions::{ActionOutcome, Completions};
 use super::executor::Executor;
 use crate::graph::model::PrintJobConfiguration;
+use crate::job::rules::Forced;
 use crate::job::{
-    ActionId, ActionKind, Decision, HeldJob, JobState, NewAction, NewHeldJob, ReleasePolicy,
-    RuleAction,
+    ActionId, ActionKind, Decision, HeldJob, HoldTerms, JobState, NewAction, NewHeldJob,
+    ReleasePolicy, RuleAction,
 };
 use crate::store::{EnqueueError, Inserted, Store, StoreError};
 
@@ -272,12 +273,34 @@ impl ReleaseService {
         let ruling = by_rule(job, decision, policy, job.discovered_at);
         let inserted = self
             .store
-            .insert_held_job_then(job, ruling.note.as_deref(), ruling.action.as_ref())
+            .insert_held_job_then(
+                job,
+                ruling.note.as_deref(),
+                ruling.action.as_ref(),
+                ruling
+                    .terms
+                    .as_ref()
+                    .and_then(|terms| serde_json::to_value(terms).ok())
+                    .as_ref(),
+            )
             .await?;
         if inserted == Inserted::New && ruling.action.is_some() {
             self.executor.wake();
         }
         Ok(inserted)
+    }
+
+    /// The terms a hold rule kept with `job` (forced options, `saving_only`) for its release, if any.
+    pub async fn hold_terms(&self, job: &HeldJob) -> Result<Option<HoldTerms>, StoreError> {
+        let Some(terms) = self.store.held_job_terms(&job.job.task_id).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_value(terms) {
+            Ok(terms) => Ok(Some(terms)),
+            Err(error) => Err(StoreError::Corrupt {
+                what: format!("held_job_rules.terms of task {}: {error}", job.job.task_id),
+            }),
+        }
     }
 
     /// Queues `action` durably, wakes the executor, and waits up to `confirm_wait` for its outcome.
@@ -330,6 +353,8 @@ impl ReleaseService {
 pub struct Ruling {
     /// The action to queue with the job (release, redirect, deny), or `None` to hold it.
     pub action: Option<NewAction>,
+    /// A hold rule's forced options, kept with the job and applied when its owner releases it.
+    pub terms: Option<HoldTerms>,
     /// What the `held` audit record says about the decision; `None` when no rule matched.
     pub note: Option<String>,
 }
@@ -350,6 +375,7 @@ fn by_rule(
         return Ruling {
             action: None,
             note: None,
+            terms: None,
         };
     }
     let action = |kind, changes, destination: Option<&String>| NewAction {
@@ -362,11 +388,27 @@ fn by_rule(
         requested_at: now,
     };
     match decision.action {
-        RuleAction::Hold => Ruling {
-            action: None,
-            note: Some(format!("{label}: hold")),
-        },
+        RuleAction::Hold => {
+            let terms = (decision.force != Forced::default() || decision.saving_only.is_some())
+                .then(|| HoldTerms {
+                    rule: label.clone(),
+                    force: decision.force.clone(),
+                    saving_only: decision.saving_only,
+                });
+            Ruling {
+                action: None,
+                note: Some(match &terms {
+                    Some(terms) => format!(
+                        "{label}: hold; at release: {}",
+                        serde_json::to_string(terms).unwrap_or_default()
+                    ),
+                    None => format!("{label}: hold"),
+                }),
+                terms,
+            }
+        }
         RuleAction::Deny => Ruling {
+            terms: None,
             action: Some(action(ActionKind::Delete, None, None)),
             note: Some(format!(
                 "{label}: denied: {}",
@@ -387,6 +429,7 @@ fn by_rule(
                     Err(refusal) => {
                         return Ruling {
                             action: None,
+                            terms: None,
                             note: Some(format!(
                                 "{label}: {} refused ({}): held instead",
                                 decision.action.as_str(),
@@ -400,11 +443,13 @@ fn by_rule(
                 .map_or_else(|| "as submitted".to_owned(), |c| c.to_string());
             match (decision.action, decision.printer.as_ref()) {
                 (RuleAction::Redirect, Some(printer)) if *printer != job.printer_id => Ruling {
+                    terms: None,
                     action: Some(action(ActionKind::Redirect, changes, Some(printer))),
                     note: Some(format!("{label}: redirect to {printer}, {shown}")),
                 },
                 // A redirect to the job's own printer is a release there.
                 _ => Ruling {
+                    terms: None,
                     action: Some(action(ActionKind::Release, changes, None)),
                     note: Some(format!("{label}: release, {shown}")),
                 },

@@ -5,6 +5,7 @@
 //! notifications cost no second Graph lookup. Owners are matched case-insensitively through the
 //! lower-cased `owner_key`. A station only ever sees `held` jobs.
 
+use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use time::{Duration, OffsetDateTime};
 
@@ -89,7 +90,7 @@ impl Store {
     /// Stores a held job (and its `held` audit record, and drops its claim) in one transaction.
     /// A task or printer job already stored is [`Inserted::AlreadyKnown`] and changes nothing.
     pub async fn insert_held_job(&self, job: &NewHeldJob) -> Result<Inserted, StoreError> {
-        self.insert_held_job_then(job, None, None)
+        self.insert_held_job_then(job, None, None, None)
             .await
             .map_err(|error| match error {
                 EnqueueError::Store(error) => error,
@@ -103,13 +104,15 @@ impl Store {
     /// Stores a held job as [`Store::insert_held_job`] does, with `note` (a rule's decision) added
     /// to its `held` audit record, and queues `action` (a rule's release, redirect or deny) in the
     /// same transaction: a crash leaves either nothing (the next poll finds the task again) or the
-    /// job with its action queued, never a job a rule should have acted on sitting held. A task
-    /// already known is [`Inserted::AlreadyKnown`] and queues nothing.
+    /// job with its action queued, never a job a rule should have acted on sitting held. `terms`
+    /// (JSON, a hold rule's forced options) are kept with the job for its release. A task already
+    /// known is [`Inserted::AlreadyKnown`] and queues nothing.
     pub async fn insert_held_job_then(
         &self,
         job: &NewHeldJob,
         note: Option<&str>,
         action: Option<&NewAction>,
+        terms: Option<&Value>,
     ) -> Result<Inserted, EnqueueError> {
         const DOING: &str = "storing a held job";
         let mut tx = self.write(DOING).await?;
@@ -167,6 +170,14 @@ impl Store {
                 },
             )
             .await?;
+            if let Some(terms) = terms {
+                sqlx::query("INSERT INTO held_job_rules (task_id, terms) VALUES ($1, $2)")
+                    .bind(&job.task_id)
+                    .bind(json_text(terms))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db(DOING))?;
+            }
             if let Some(action) = action {
                 enqueue_in(&mut tx, action).await?;
             }
@@ -177,6 +188,18 @@ impl Store {
         } else {
             Inserted::AlreadyKnown
         })
+    }
+
+    /// The terms (JSON) a hold rule kept with the job of `task_id`, if any.
+    pub async fn held_job_terms(&self, task_id: &str) -> Result<Option<Value>, StoreError> {
+        sqlx::query("SELECT terms FROM held_job_rules WHERE task_id = $1")
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("reading a held job's rule terms"))?
+            .as_ref()
+            .map(|row| row.json("terms"))
+            .transpose()
     }
 
     /// One job by its task id, in any state.
