@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use super::options::ReleaseOptions;
 use crate::graph::enums::{PrintColorMode, PrintDuplexMode, PrintOrientation, PrintQuality};
-use crate::graph::model::PrintJobConfiguration;
+use crate::graph::model::{PrintJobConfiguration, Printer};
 
 /// What a rule does with the jobs it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -272,6 +272,54 @@ impl HoldTerms {
     }
 }
 
+/// Why `printer` cannot print with the forced options of `rule`, if it cannot: each forced value
+/// is checked against the printer's capabilities (an unknown capability is not held against it).
+pub fn refused_by_printer(force: &Forced, printer: &Printer) -> Option<String> {
+    let caps = printer.capabilities.as_ref()?;
+    if let (Some(mode), Some(modes)) = (&force.color_mode, &caps.color_modes)
+        && !modes.contains(mode)
+    {
+        return Some(format!(
+            "force.color_mode \"{mode}\" is not among its colour modes"
+        ));
+    }
+    if let (Some(mode), Some(modes)) = (&force.duplex_mode, &caps.duplex_modes)
+        && !modes.contains(mode)
+    {
+        return Some(format!(
+            "force.duplex_mode \"{mode}\" is not among its duplex modes"
+        ));
+    }
+    if let (Some(orientation), Some(list)) = (&force.orientation, &caps.orientations)
+        && !list.contains(orientation)
+    {
+        return Some(format!(
+            "force.orientation \"{orientation}\" is not among its orientations"
+        ));
+    }
+    if let (Some(quality), Some(list)) = (&force.quality, &caps.qualities)
+        && !list.contains(quality)
+    {
+        return Some(format!(
+            "force.quality \"{quality}\" is not among its qualities"
+        ));
+    }
+    let end = caps.copies_per_job.as_ref().and_then(|range| range.end);
+    for (field, copies) in [
+        ("force.copies", force.copies),
+        ("force.max_copies", force.max_copies),
+    ] {
+        if let (Some(copies), Some(end)) = (copies, end)
+            && i64::from(copies) > end
+        {
+            return Some(format!(
+                "{field} {copies} is above its {end} copies per job"
+            ));
+        }
+    }
+    None
+}
+
 /// What is known of a job when the rules are asked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobFacts<'a> {
@@ -400,6 +448,11 @@ impl RuleSet {
     /// How many rules there are.
     pub fn len(&self) -> usize {
         self.rules.len()
+    }
+
+    /// The rules as written, in order.
+    pub fn rules(&self) -> impl Iterator<Item = &RuleSettings> {
+        self.rules.iter().map(|rule| &rule.settings)
     }
 
     /// Whether there are none (every job is held).
