@@ -688,3 +688,73 @@ async fn an_auto_release_from_a_notification_costs_two_graph_calls_without_a_cha
         (1, 0, 1, 2)
     );
 }
+
+#[tokio::test]
+async fn a_task_stored_twice_with_its_rules_action_queues_the_action_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = pullprintd::store::Store::open_in(dir.path()).await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let job = pullprintd::job::NewHeldJob {
+        task_id: "task-1".to_owned(),
+        definition_id: "definition".to_owned(),
+        printer_id: "printer".to_owned(),
+        job_id: "1".to_owned(),
+        owner_upn: "ada@contoso.example".to_owned(),
+        owner_name: None,
+        owner_id: None,
+        name: "a.pdf".to_owned(),
+        configuration: json!({"colorMode": "color"}),
+        submitted_at: now,
+        discovered_at: now,
+        discovered_via: DiscoveredVia::Webhook,
+    };
+    let set = RuleSet::compile(&tables_of(S2S.replace("{queue}", "printer").as_str())).unwrap();
+    let decision = set.decide(&pullprintd::job::JobFacts {
+        printer_id: "printer",
+        owner_upn: "ada@contoso.example",
+        name: "a.pdf",
+        size: None,
+        configuration: &Default::default(),
+        at: now,
+    });
+    let policy = ReleasePolicy {
+        max_copies: 10,
+        saving_only: false,
+    };
+    let ruling =
+        pullprintd::release::service::ReleaseService::by_rule(&job, &decision, policy, now);
+    let action = ruling.action.expect("the S2S rule releases");
+    for expected in [
+        pullprintd::store::Inserted::New,
+        pullprintd::store::Inserted::AlreadyKnown,
+    ] {
+        let inserted = store
+            .insert_held_job_then(&job, ruling.note.as_deref(), Some(&action), None)
+            .await
+            .unwrap();
+        assert_eq!(inserted, expected);
+    }
+    let unfinished = store.unfinished_actions().await.unwrap();
+    assert_eq!(
+        unfinished.len(),
+        1,
+        "one action however often the task is stored"
+    );
+    assert_eq!(
+        unfinished[0].changes,
+        Some(json!({"colorMode": "grayscale"}))
+    );
+    store.close().await;
+}
+
+/// The `[[rules]]` tables of `text` (no printer placeholders).
+fn tables_of(text: &str) -> Vec<toml::Table> {
+    let mut file: toml::Table = toml::from_str(text).unwrap();
+    match file.remove("rules") {
+        Some(toml::Value::Array(rules)) => rules
+            .into_iter()
+            .map(|rule| rule.as_table().unwrap().clone())
+            .collect(),
+        other => panic!("no [[rules]]: {other:?}"),
+    }
+}
