@@ -31,6 +31,7 @@ use crate::intake::poller::Poller;
 use crate::intake::reconcile::reconcile;
 use crate::intake::subscription::SubscriptionManager;
 use crate::intake::webhook::Webhook;
+use crate::job::ReleasePolicy;
 use crate::metrics::Metrics;
 use crate::notify::{Heartbeat, ServiceManager};
 use crate::release::completions::Completions;
@@ -156,16 +157,7 @@ impl App {
             .client_state_or_create(crate::secrets::random_token)
             .await?;
         let clock = options.clock.clone();
-        let intake = Intake::new(
-            store.clone(),
-            graph.clone(),
-            clock.clone(),
-            settings.printing.task_definition_id.trim(),
-        )
-        .with_metrics(metrics.clone());
         let heartbeat = Heartbeat::new();
-        let poller =
-            Poller::new(intake.clone()).with_lookups(settings.graph.max_concurrent_requests);
         let completions = Completions::default();
         let executor = Executor::new(
             store.clone(),
@@ -185,6 +177,23 @@ impl App {
             completions,
             settings.release.confirm_wait.0,
         );
+        let rules = settings
+            .rule_set()
+            .map_err(|error| AppError::Config(error.to_string()))?;
+        let intake = Intake::new(
+            store.clone(),
+            graph.clone(),
+            clock.clone(),
+            settings.printing.task_definition_id.trim(),
+        )
+        .with_metrics(metrics.clone())
+        .with_rules(
+            Arc::new(rules),
+            service.clone(),
+            ReleasePolicy::from_settings(&settings.release),
+        );
+        let poller =
+            Poller::new(intake.clone()).with_lookups(settings.graph.max_concurrent_requests);
         let station = StationState::new(
             &settings,
             StationDeps {

@@ -2,7 +2,7 @@
 //!
 //! Names are part of the public interface (unit files, scripts and the README use them): `run`, `demo`,
 //! `emulator`, `check-config`, `setup`, `doctor`, `hash-pin`, `healthcheck`, `jobs`, `release`, `delete`,
-//! `triggers`, `man`, `completions`.
+//! `triggers`, `man`, `completions`, `rules test`.
 //!
 //! Each command reads only the secrets it uses ([`SecretNeeds`]): `jobs` the admin key, `setup` and
 //! `doctor` the Graph credential; so they work from a root shell while the service is stopped.
@@ -124,6 +124,13 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigFile,
     },
+    /// Try the `[[rules]]`: which rule a job would match, and why (no Graph call, no secret read).
+    /// Exit: 0 answered, 78 the rules are invalid, 65 the job described is invalid.
+    Rules {
+        /// What to do with the rules.
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Break-glass: remove pullprintd's task triggers so jobs print at once while pullprintd is
     /// down for long, and put them back afterwards. An administrator signs in with a device code.
     Triggers {
@@ -149,6 +156,45 @@ pub enum Command {
         /// The configuration file.
         #[command(flatten)]
         config: ConfigFile,
+    },
+}
+
+/// `pullprintd rules …`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Print which rule matches a job, and why.
+    Test {
+        /// The configuration file (only `[[rules]]` and `[release]` are read).
+        #[command(flatten)]
+        config: ConfigFile,
+        /// The queue printer's id the job is sent to.
+        #[arg(long)]
+        printer: String,
+        /// The owner's UPN.
+        #[arg(long)]
+        owner: Option<String>,
+        /// The document name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The documents' size in bytes.
+        #[arg(long)]
+        size: Option<u64>,
+        /// Requested copies.
+        #[arg(long)]
+        copies: Option<i32>,
+        /// Graph's colorMode: color, grayscale, blackAndWhite, auto.
+        #[arg(long)]
+        color: Option<String>,
+        /// Graph's duplexMode: oneSided, flipOnLongEdge, flipOnShortEdge.
+        #[arg(long)]
+        duplex: Option<String>,
+        /// When it was submitted, RFC 3339 (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// A printJob as Graph returns it (`GET …/jobs/{id}?$expand=documents`); the flags above
+        /// override its fields.
+        #[arg(long, value_name = "JOB.json")]
+        job: Option<PathBuf>,
     },
 }
 
@@ -241,6 +287,34 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
             }
             Err(code) => code,
         },
+        Command::Rules {
+            command:
+                RulesCommand::Test {
+                    config,
+                    printer,
+                    owner,
+                    name,
+                    size,
+                    copies,
+                    color,
+                    duplex,
+                    at,
+                    job,
+                },
+        } => rules_test(
+            &config.path,
+            &crate::admin::rules_test::TryJob {
+                printer,
+                owner,
+                name,
+                size,
+                copies,
+                color,
+                duplex,
+                at,
+                job_file: job,
+            },
+        ),
         Command::Delete { job, config } => {
             match load_settings(&config.path, SecretNeeds::ADMIN, telemetry) {
                 Ok(settings) => block_on(admin_delete(settings, job)),
@@ -279,6 +353,24 @@ fn check_config(path: &std::path::Path, telemetry: &Telemetry) -> u8 {
             exit::OK
         }
         Err(code) => code,
+    }
+}
+
+fn rules_test(path: &std::path::Path, job: &crate::admin::rules_test::TryJob) -> u8 {
+    use crate::admin::rules_test::RulesTestError;
+    match crate::admin::rules_test::rules_test(path, job) {
+        Ok(report) => {
+            print!("{report}");
+            exit::OK
+        }
+        Err(RulesTestError::Config(problem)) => {
+            eprintln!("pullprintd rules test: {}: {problem}", path.display());
+            exit::CONFIG
+        }
+        Err(RulesTestError::Job(problem)) => {
+            eprintln!("pullprintd rules test: {problem}");
+            exit::DATAERR
+        }
     }
 }
 

@@ -326,6 +326,10 @@ pub struct Settings {
     /// Logging.
     #[serde(default)]
     pub log: LogSettings,
+    /// `[[rules]]`, as written: checked at load by [`crate::job::RuleSet::compile`], which names a
+    /// bad rule by index and name (a typed list would only report a line number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<toml::Table>,
 }
 
 /// A Microsoft cloud that offers Universal Print (`graph.cloud`). Where its Entra ID and Graph live
@@ -930,6 +934,7 @@ impl Settings {
         if self.release.max_copies == 0 {
             return Err(invalid("release.max_copies", "must be at least 1"));
         }
+        self.rule_set()?;
         if self.release.hold_timeout.0 < Duration::from_secs(60) {
             return Err(invalid(
                 "release.hold_timeout",
@@ -937,6 +942,12 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The `[[rules]]`, checked and ready to match.
+    pub fn rule_set(&self) -> Result<crate::job::RuleSet, ConfigError> {
+        crate::job::RuleSet::compile(&self.rules)
+            .map_err(|error| invalid(&error.key, error.problem))
     }
 
     /// The effective settings as TOML, with every secret shown as `[REDACTED]`.
@@ -979,6 +990,27 @@ mod tests {
 
     fn err(text: &str) -> String {
         Settings::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn rules_load_through_the_configuration_and_a_bad_one_is_named() {
+        let good = format!(
+            "{MINIMAL}\n[[rules]]\nname = \"S2S grayscale\"\naction = \"release\"\n\
+             match.printers = [\"p1\"]\nforce.color_mode = \"grayscale\"\n\
+             match.time = {{ from = \"07:00\", to = \"19:00\", zone = \"Europe/Berlin\" }}\n"
+        );
+        let settings = Settings::from_toml(&good).unwrap();
+        assert_eq!(settings.rule_set().unwrap().len(), 1);
+        assert!(settings.to_redacted_toml().contains("S2S grayscale"));
+        let bad = format!(
+            "{MINIMAL}\n[[rules]]\nname = \"S2S\"\naction = \"release\"\n\
+             force.duplex_mode = \"twoSidedLongEdge\"\n"
+        );
+        let message = err(&bad);
+        assert!(
+            message.contains("rules[0].force.duplex_mode") && message.contains("rule 0 \"S2S\""),
+            "{message}"
+        );
     }
 
     #[test]

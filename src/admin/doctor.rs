@@ -12,6 +12,8 @@
 //! Doctor only reads. Task triggers are not checked: listing them needs a Printer Administrator's
 //! sign-in, which `pullprintd setup --dry-run` does.
 
+use crate::job::RuleAction;
+use crate::job::rules::{Forced, refused_by_printer};
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
@@ -183,6 +185,7 @@ pub async fn doctor(client: &GraphClient, settings: &Settings) -> DoctorReport {
     if graph_ready {
         check_definition(client, settings, &mut report).await;
         check_printers(client, settings, &mut report).await;
+        check_rules(client, settings, &mut report).await;
     }
     if let Some(public_url) = &settings.intake.public_url {
         check_webhook(public_url, &mut report).await;
@@ -336,6 +339,52 @@ async fn check_printers(client: &GraphClient, settings: &Settings, report: &mut 
             Err(error) => (Verdict::Fail, format!("{error} (from {source})")),
         };
         report.push(format!("printer {printer_id}"), verdict, true, detail);
+    }
+}
+
+/// Each `[[rules]]` entry that prints (or redirects) with forced options: its printers exist and
+/// support the forced values (`check-config` cannot ask Graph; at run time a refused value holds the
+/// job instead, so this finds the mistake before anyone prints).
+async fn check_rules(client: &GraphClient, settings: &Settings, report: &mut DoctorReport) {
+    let Ok(rules) = settings.rule_set() else {
+        return;
+    };
+    for (index, rule) in rules.rules().enumerate() {
+        let targets: Vec<&String> = match (&rule.action, &rule.printer) {
+            (RuleAction::Redirect, Some(printer)) => vec![printer],
+            (RuleAction::Deny, _) => continue,
+            _ if rule.force == Forced::default() => continue,
+            _ if rule.matches.printers.is_empty() => {
+                settings.printing.queue_printers.iter().collect()
+            }
+            _ => rule.matches.printers.iter().collect(),
+        };
+        for printer_id in targets {
+            let subject = format!("rule {index} \"{}\" on printer {printer_id}", rule.name);
+            let (verdict, detail) = match client.get_printer(printer_id).await {
+                Ok(printer) => match refused_by_printer(&rule.force, &printer) {
+                    None => (
+                        Verdict::Ok,
+                        "the printer supports the forced options".to_owned(),
+                    ),
+                    Some(why) => (
+                        Verdict::Fail,
+                        format!(
+                            "{why}; jobs would be held instead of printed. Fix: change the rule's \
+                             [rules.force] or its printers"
+                        ),
+                    ),
+                },
+                Err(error) if error.is_not_found() => (
+                    Verdict::Missing,
+                    "the printer does not exist in Universal Print. Fix: copy the id from the \
+                     Universal Print portal (Printers → the printer → Printer ID)"
+                        .to_owned(),
+                ),
+                Err(error) => (Verdict::Fail, error.to_string()),
+            };
+            report.push(subject, verdict, true, detail);
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! - [`setup`] — idempotent provisioning: the task definition (app-only) and the task trigger on each
 //!   queue printer (a Printer Administrator's device-code sign-in); prints the configuration lines.
 //! - [`doctor`] — checks a deployment: credential, granted permissions, definition, printers, webhook.
+//! - [`rules_test`] — which `[[rules]]` entry a job would match, and why (no Graph, no secrets).
 //! - [`triggers`] — break-glass: remove our task triggers (jobs print at once while pullprintd is
 //!   down) and restore exactly those later.
 //! - [`docs`] — man pages and shell completions generated from the command line's own definition.
@@ -11,5 +12,6 @@
 
 pub mod docs;
 pub mod doctor;
+pub mod rules_test;
 pub mod setup;
 pub mod triggers;

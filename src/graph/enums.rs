@@ -26,6 +26,9 @@ macro_rules! open_enum {
         }
 
         impl $name {
+            /// Every member this build knows, by its wire name, in Microsoft's order.
+            pub const MEMBERS: &'static [&'static str] = &[$($wire),+];
+
             /// The member's name on the wire.
             pub fn as_str(&self) -> &str {
                 match self {

@@ -19,12 +19,16 @@ pub mod reconcile;
 pub mod subscription;
 pub mod webhook;
 
+use std::sync::Arc;
+
 use time::Duration;
 
 use crate::clock::SharedClock;
 use crate::graph::{Expand, GraphClient, GraphError, JobRef, PrintJob, parse_parent_url};
+use crate::job::{JobFacts, ReleasePolicy, RuleSet};
 use crate::metrics::Metrics;
-use crate::store::{DiscoveredVia, Inserted, NewHeldJob, Store, StoreError};
+use crate::release::service::ReleaseService;
+use crate::store::{DiscoveredVia, EnqueueError, Inserted, NewHeldJob, Store, StoreError};
 
 /// How long a lookup claim keeps other intake paths off a task: longer than one lookup with the Graph
 /// client's retries, short enough that a lookup lost to a crash is retried by the next poll.
@@ -68,6 +72,15 @@ pub struct Intake {
     clock: SharedClock,
     definition_id: String,
     metrics: Metrics,
+    rules: Option<Rules>,
+}
+
+/// `[[rules]]` and the release service that turns a rule's decision into a queued action.
+#[derive(Debug, Clone)]
+struct Rules {
+    set: Arc<RuleSet>,
+    service: ReleaseService,
+    policy: ReleasePolicy,
 }
 
 impl Intake {
@@ -84,7 +97,25 @@ impl Intake {
             clock,
             definition_id: definition_id.into(),
             metrics: Metrics::new(),
+            rules: None,
         }
+    }
+
+    /// The same intake, deciding each new job by `rules` (the default without: hold every job).
+    /// A rule's action is built by `service` and stored with the job in one transaction; `policy`
+    /// (`[release]`) bounds forced options as it bounds a person's.
+    pub fn with_rules(
+        mut self,
+        rules: Arc<RuleSet>,
+        service: ReleaseService,
+        policy: ReleasePolicy,
+    ) -> Self {
+        self.rules = (!rules.is_empty()).then_some(Rules {
+            set: rules,
+            service,
+            policy,
+        });
+        self
     }
 
     /// The same intake, counting into `metrics` (the daemon's registry).
@@ -162,8 +193,45 @@ impl Intake {
                 return Err(error.into());
             }
         };
+        let size = print_job.documents.as_ref().map(|documents| {
+            documents
+                .iter()
+                .map(|document| u64::try_from(document.size).unwrap_or(0))
+                .sum::<u64>()
+        });
+        let requested = print_job.configuration.clone();
         let held = self.held_job(task_id, job, print_job, via);
-        match self.store.insert_held_job(&held).await? {
+        let inserted = match &self.rules {
+            None => self.store.insert_held_job(&held).await?,
+            Some(rules) => {
+                let decision = rules.set.decide(&JobFacts {
+                    printer_id: &held.printer_id,
+                    owner_upn: &held.owner_upn,
+                    name: &held.name,
+                    size,
+                    configuration: &requested,
+                    at: held.submitted_at,
+                });
+                let inserted = rules
+                    .service
+                    .store_by_rule(&held, &decision, rules.policy)
+                    .await
+                    .map_err(|error| match error {
+                        EnqueueError::Store(error) => IntakeError::Store(error),
+                        // The job was just inserted in the same transaction: only a rule the
+                        // store refuses (a redirect to the job's own printer is a release, so
+                        // none is expected) lands here.
+                        other => IntakeError::Store(StoreError::Corrupt {
+                            what: other.to_string(),
+                        }),
+                    })?;
+                if inserted == Inserted::New && decision.rule.is_some() {
+                    tracing::info!(task = task_id, rule = %decision.label(), action = decision.action.as_str(), "rule applied");
+                }
+                inserted
+            }
+        };
+        match inserted {
             Inserted::New => {
                 tracing::info!(task = task_id, printer = %held.printer_id, job = %held.job_id, owner = %held.owner_upn, %via, "job held");
                 Ok(Looked::Stored)

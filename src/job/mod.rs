@@ -6,6 +6,8 @@
 //!   executor's view [`Action`] and the write-ahead [`Step`] it has reached);
 //! - [`options`] — what a person may change when releasing ([`ReleaseOptions`]) and the policy that
 //!   checks it against the printer's capabilities and the `[release]` settings;
+//! - [`rules`] — `[[rules]]`: what happens to a job when intake finds it (hold, release, deny,
+//!   redirect), matched without I/O;
 //! - [`words`] — the fixed words these enums are stored as ([`TextEnum`]).
 //!
 //! This module knows no I/O: not the store (which saves these records), not the executor (which moves
@@ -15,10 +17,12 @@
 pub mod action;
 pub mod held;
 pub mod options;
+pub mod rules;
 pub mod words;
 
 pub use action::{Action, ActionId, ActionKind, NewAction, Step};
 pub use held::{DiscoveredVia, HeldJob, JobState, NewHeldJob, Outcome};
 pub use options::{Choices, PageRange, Refusal, ReleaseOptions, ReleasePolicy};
+pub use rules::{Decision, HoldTerms, JobFacts, RuleAction, RuleSet};
 pub use words::TextEnum;
 pub(crate) use words::text_enum;

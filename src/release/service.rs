@@ -16,8 +16,12 @@ use time::OffsetDateTime;
 use super::completions::{ActionOutcome, Completions};
 use super::executor::Executor;
 use crate::graph::PrintJobConfiguration;
-use crate::job::{ActionId, ActionKind, HeldJob, JobState, NewAction};
-use crate::store::{EnqueueError, Store, StoreError};
+use crate::job::rules::Forced;
+use crate::job::{
+    ActionId, ActionKind, Decision, HeldJob, HoldTerms, JobState, NewAction, NewHeldJob,
+    ReleasePolicy, RuleAction,
+};
+use crate::store::{EnqueueError, Inserted, Store, StoreError};
 
 /// Who the audit log names for an administrator's action (admin API, CLI).
 pub const ADMIN: &str = "admin";
@@ -245,6 +249,59 @@ impl ReleaseService {
         Ok(queued)
     }
 
+    /// The action a rule's `decision` asks for on `job` (`None` to hold it), and the audit note;
+    /// the only place a rule's action is built.
+    pub fn by_rule(
+        job: &NewHeldJob,
+        decision: &Decision,
+        policy: ReleasePolicy,
+        now: OffsetDateTime,
+    ) -> Ruling {
+        by_rule(job, decision, policy, now)
+    }
+
+    /// Stores `job`, found by intake, with what `decision` says: held, or held and its action
+    /// queued in the same transaction; wakes the executor when an action was queued. A task already
+    /// stored changes nothing and queues nothing (exactly once).
+    pub async fn store_by_rule(
+        &self,
+        job: &NewHeldJob,
+        decision: &Decision,
+        policy: ReleasePolicy,
+    ) -> Result<Inserted, EnqueueError> {
+        let ruling = by_rule(job, decision, policy, job.discovered_at);
+        let inserted = self
+            .store
+            .insert_held_job_then(
+                job,
+                ruling.note.as_deref(),
+                ruling.action.as_ref(),
+                ruling
+                    .terms
+                    .as_ref()
+                    .and_then(|terms| serde_json::to_value(terms).ok())
+                    .as_ref(),
+            )
+            .await?;
+        if inserted == Inserted::New && ruling.action.is_some() {
+            self.executor.wake();
+        }
+        Ok(inserted)
+    }
+
+    /// The terms a hold rule kept with `job` (forced options, `saving_only`) for its release, if any.
+    pub async fn hold_terms(&self, job: &HeldJob) -> Result<Option<HoldTerms>, StoreError> {
+        let Some(terms) = self.store.held_job_terms(&job.job.task_id).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_value(terms) {
+            Ok(terms) => Ok(Some(terms)),
+            Err(error) => Err(StoreError::Corrupt {
+                what: format!("held_job_rules.terms of task {}: {error}", job.job.task_id),
+            }),
+        }
+    }
+
     /// Queues `action` durably, wakes the executor, and waits up to `confirm_wait` for its outcome.
     ///
     /// The daemon's own callers use the named actions above; this is public so tests and benchmarks
@@ -287,6 +344,115 @@ impl ReleaseService {
                 outcome,
                 detail: detail.unwrap_or_default(),
             }))
+    }
+}
+
+/// What a rule's decision comes to for a job intake has just found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ruling {
+    /// The action to queue with the job (release, redirect, deny), or `None` to hold it.
+    pub action: Option<NewAction>,
+    /// A hold rule's forced options, kept with the job and applied when its owner releases it.
+    pub terms: Option<HoldTerms>,
+    /// What the `held` audit record says about the decision; `None` when no rule matched.
+    pub note: Option<String>,
+}
+
+/// The action `decision` asks for on `job`, with its forced options checked by the same policy as a
+/// person's release (`policy`; the rule's `saving_only` overrides `[release] saving_only`). A forced
+/// value the policy refuses makes the job held instead, with the refusal in the note (audited); a
+/// value the printer refuses is refused by Graph at the PATCH, and the executor holds the job again
+/// with a `failed` audit record. Either way it is never printed with settings nobody chose.
+fn by_rule(
+    job: &NewHeldJob,
+    decision: &Decision,
+    policy: ReleasePolicy,
+    now: OffsetDateTime,
+) -> Ruling {
+    let label = decision.label();
+    if decision.rule.is_none() {
+        return Ruling {
+            action: None,
+            note: None,
+            terms: None,
+        };
+    }
+    let action = |kind, changes, destination: Option<&String>| NewAction {
+        task_id: job.task_id.clone(),
+        kind,
+        changes,
+        destination_printer_id: destination.cloned(),
+        station_id: None,
+        requested_by: label.clone(),
+        requested_at: now,
+    };
+    match decision.action {
+        RuleAction::Hold => {
+            let terms = (decision.force != Forced::default() || decision.saving_only.is_some())
+                .then(|| HoldTerms {
+                    rule: label.clone(),
+                    force: decision.force.clone(),
+                    saving_only: decision.saving_only,
+                });
+            Ruling {
+                action: None,
+                note: Some(match &terms {
+                    Some(terms) => format!(
+                        "{label}: hold; at release: {}",
+                        serde_json::to_string(terms).unwrap_or_default()
+                    ),
+                    None => format!("{label}: hold"),
+                }),
+                terms,
+            }
+        }
+        RuleAction::Deny => Ruling {
+            terms: None,
+            action: Some(action(ActionKind::Delete, None, None)),
+            note: Some(format!(
+                "{label}: denied: {}",
+                decision.reason.as_deref().unwrap_or("no reason given")
+            )),
+        },
+        RuleAction::Release | RuleAction::Redirect => {
+            let requested = &job.configuration;
+            let options = decision.force.options_for(requested);
+            let policy = ReleasePolicy {
+                saving_only: decision.saving_only.unwrap_or(policy.saving_only),
+                ..policy
+            };
+            let changes =
+                match crate::job::options::apply(&options, &job.configuration, None, policy) {
+                    Ok(changes) => changes,
+                    Err(refusal) => {
+                        return Ruling {
+                            action: None,
+                            terms: None,
+                            note: Some(format!(
+                                "{label}: {} refused ({}): held instead",
+                                decision.action.as_str(),
+                                refusal.message
+                            )),
+                        };
+                    }
+                };
+            let shown = changes
+                .as_ref()
+                .map_or_else(|| "as submitted".to_owned(), crate::store::json_text);
+            match (decision.action, decision.printer.as_ref()) {
+                (RuleAction::Redirect, Some(printer)) if *printer != job.printer_id => Ruling {
+                    terms: None,
+                    action: Some(action(ActionKind::Redirect, changes, Some(printer))),
+                    note: Some(format!("{label}: redirect to {printer}, {shown}")),
+                },
+                // A redirect to the job's own printer is a release there.
+                _ => Ruling {
+                    terms: None,
+                    action: Some(action(ActionKind::Release, changes, None)),
+                    note: Some(format!("{label}: release, {shown}")),
+                },
+            }
+        }
     }
 }
 

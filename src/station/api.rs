@@ -396,11 +396,28 @@ pub async fn job_options(
     let (session, station) = state.session(&headers)?;
     let job = own_job(&state, &session.upn, &id).await?;
     let printer = state.printer(&station.printer_id).await;
+    // A hold rule's saving_only bounds the choices as it bounds the release.
+    let policy = match hold_terms(&state, &job).await? {
+        Some(terms) => terms.policy(state.policy()),
+        None => state.policy(),
+    };
     Ok(Json(options::choices(
         &job.job.configuration,
         printer.as_ref(),
-        state.policy(),
+        policy,
     )))
+}
+
+/// The terms a hold rule kept with `job`, if any.
+async fn hold_terms(
+    state: &StationState,
+    job: &HeldJob,
+) -> Result<Option<crate::job::HoldTerms>, ApiError> {
+    state
+        .release()
+        .hold_terms(job)
+        .await
+        .map_err(|error| ApiError::store_unavailable("reading the job's rule", &error))
 }
 
 /// The changes releasing `job` at `station` with `options` sends (checked against the station's
@@ -412,13 +429,19 @@ async fn checked_changes(
     options: &ReleaseOptions,
 ) -> Result<Option<PrintJobConfiguration>, ApiError> {
     let printer = state.printer(&station.printer_id).await;
-    options::apply(
-        options,
-        &job.job.configuration,
-        printer.as_ref(),
-        state.policy(),
-    )
-    .map_err(ApiError::refused)
+    // A hold rule's forced options win over the person's choices, within its saving_only.
+    let (options, policy) = match hold_terms(state, job).await? {
+        Some(terms) => {
+            let held = job.job.configuration.clone();
+            (
+                terms.release_options(options, &held),
+                terms.policy(state.policy()),
+            )
+        }
+        None => (options.clone(), state.policy()),
+    };
+    options::apply(&options, &job.job.configuration, printer.as_ref(), policy)
+        .map_err(ApiError::refused)
 }
 
 /// Where `station` releases.

@@ -59,84 +59,10 @@ macro_rules! columns {
 impl Store {
     /// Queues `new` and flips its job to `acting`, durably, in one transaction.
     pub async fn enqueue(&self, new: &NewAction) -> Result<ActionId, EnqueueError> {
-        const DOING: &str = "queueing an action";
-        let mut tx = self.write(DOING).await?;
-        let row = sqlx::query("SELECT state, printer_id FROM held_jobs WHERE task_id = $1")
-            .bind(&new.task_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::db(DOING))?;
-        let Some(row) = row else {
-            return Err(EnqueueError::UnknownTask {
-                task_id: new.task_id.clone(),
-            });
-        };
-        let state = row.word::<JobState>("state")?;
-        if state != JobState::Held {
-            return Err(EnqueueError::NotHeld {
-                task_id: new.task_id.clone(),
-                state,
-            });
-        }
-        let printer_id = row.text("printer_id")?;
-        match (new.kind, new.destination_printer_id.as_deref()) {
-            (ActionKind::Redirect, None) => {
-                return Err(EnqueueError::Invalid(
-                    "a redirect needs a destination printer".to_owned(),
-                ));
-            }
-            (ActionKind::Redirect, Some(destination)) if destination == printer_id => {
-                return Err(EnqueueError::Invalid(format!(
-                    "the job is already on printer {destination}: release it instead of redirecting"
-                )));
-            }
-            (ActionKind::Release | ActionKind::Delete | ActionKind::Expire, Some(_)) => {
-                return Err(EnqueueError::Invalid(format!(
-                    "a {} action takes no destination printer",
-                    new.kind
-                )));
-            }
-            _ => {}
-        }
-        sqlx::query("UPDATE held_jobs SET state = 'acting' WHERE task_id = $1 AND state = 'held'")
-            .bind(&new.task_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db(DOING))?;
-        let inserted = sqlx::query(
-            "INSERT INTO actions (task_id, kind, changes, destination_printer_id, station_id, \
-             requested_by, requested_at, step, attempts, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $7) RETURNING id",
-        )
-        .bind(&new.task_id)
-        .bind(new.kind.as_str())
-        .bind(new.changes.as_ref().map(json_text))
-        .bind(&new.destination_printer_id)
-        .bind(&new.station_id)
-        .bind(&new.requested_by)
-        .bind(encode(new.requested_at))
-        .bind(Step::Queued.as_str())
-        .fetch_one(&mut *tx)
-        .await;
-        let id = match inserted {
-            Ok(row) => row.int("id")?,
-            // The partial unique index: another action got in first.
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(EnqueueError::NotHeld {
-                    task_id: new.task_id.clone(),
-                    state: JobState::Acting,
-                });
-            }
-            Err(source) => {
-                return Err(StoreError::Database {
-                    doing: DOING,
-                    source,
-                }
-                .into());
-            }
-        };
-        tx.commit().await.map_err(StoreError::db(DOING))?;
-        Ok(ActionId(id))
+        let mut tx = self.write(ENQUEUE).await?;
+        let id = enqueue_in(&mut tx, new).await?;
+        tx.commit().await.map_err(StoreError::db(ENQUEUE))?;
+        Ok(id)
     }
 
     /// Unfinished actions whose next attempt is due at `now`, earliest first, at most `limit`.
@@ -386,6 +312,93 @@ impl Store {
         tx.commit().await.map_err(StoreError::db(DOING))?;
         Ok(Closed { submitted_at })
     }
+}
+
+/// What [`Store::enqueue`] says it is doing.
+const ENQUEUE: &str = "queueing an action";
+
+/// Queues `new` and flips its job to `acting` inside the caller's transaction (so intake can store a
+/// job and its rule's action in one commit).
+pub(crate) async fn enqueue_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    new: &NewAction,
+) -> Result<ActionId, EnqueueError> {
+    const DOING: &str = ENQUEUE;
+    let row = sqlx::query("SELECT state, printer_id FROM held_jobs WHERE task_id = $1")
+        .bind(&new.task_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(StoreError::db(DOING))?;
+    let Some(row) = row else {
+        return Err(EnqueueError::UnknownTask {
+            task_id: new.task_id.clone(),
+        });
+    };
+    let state = row.word::<JobState>("state")?;
+    if state != JobState::Held {
+        return Err(EnqueueError::NotHeld {
+            task_id: new.task_id.clone(),
+            state,
+        });
+    }
+    let printer_id = row.text("printer_id")?;
+    match (new.kind, new.destination_printer_id.as_deref()) {
+        (ActionKind::Redirect, None) => {
+            return Err(EnqueueError::Invalid(
+                "a redirect needs a destination printer".to_owned(),
+            ));
+        }
+        (ActionKind::Redirect, Some(destination)) if destination == printer_id => {
+            return Err(EnqueueError::Invalid(format!(
+                "the job is already on printer {destination}: release it instead of redirecting"
+            )));
+        }
+        (ActionKind::Release | ActionKind::Delete | ActionKind::Expire, Some(_)) => {
+            return Err(EnqueueError::Invalid(format!(
+                "a {} action takes no destination printer",
+                new.kind
+            )));
+        }
+        _ => {}
+    }
+    sqlx::query("UPDATE held_jobs SET state = 'acting' WHERE task_id = $1 AND state = 'held'")
+        .bind(&new.task_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::db(DOING))?;
+    let inserted = sqlx::query(
+        "INSERT INTO actions (task_id, kind, changes, destination_printer_id, station_id, \
+             requested_by, requested_at, step, attempts, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $7) RETURNING id",
+    )
+    .bind(&new.task_id)
+    .bind(new.kind.as_str())
+    .bind(new.changes.as_ref().map(json_text))
+    .bind(&new.destination_printer_id)
+    .bind(&new.station_id)
+    .bind(&new.requested_by)
+    .bind(encode(new.requested_at))
+    .bind(Step::Queued.as_str())
+    .fetch_one(&mut **tx)
+    .await;
+    let id = match inserted {
+        Ok(row) => row.int("id")?,
+        // The partial unique index: another action got in first.
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            return Err(EnqueueError::NotHeld {
+                task_id: new.task_id.clone(),
+                state: JobState::Acting,
+            });
+        }
+        Err(source) => {
+            return Err(StoreError::Database {
+                doing: DOING,
+                source,
+            }
+            .into());
+        }
+    };
+    Ok(ActionId(id))
 }
 
 /// What closing an action tells the caller without another read.

@@ -5,14 +5,17 @@
 //! notifications cost no second Graph lookup. Owners are matched case-insensitively through the
 //! lower-cased `owner_key`. A station only ever sees `held` jobs.
 
+use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use time::{Duration, OffsetDateTime};
 
+use super::EnqueueError;
+use super::actions::enqueue_in;
 use super::audit::{self, NewAudit};
 use super::model::{AuditEvent, Inserted, MarkedGone};
 use super::timestamp::encode;
 use super::{RowExt, Store, StoreError, json_text};
-use crate::job::{DiscoveredVia, HeldJob, JobState, NewHeldJob, Outcome, TextEnum};
+use crate::job::{DiscoveredVia, HeldJob, JobState, NewAction, NewHeldJob, Outcome, TextEnum};
 
 /// The columns [`held_job`] reads, as a literal so queries stay `&'static str`.
 macro_rules! columns {
@@ -87,6 +90,30 @@ impl Store {
     /// Stores a held job (and its `held` audit record, and drops its claim) in one transaction.
     /// A task or printer job already stored is [`Inserted::AlreadyKnown`] and changes nothing.
     pub async fn insert_held_job(&self, job: &NewHeldJob) -> Result<Inserted, StoreError> {
+        self.insert_held_job_then(job, None, None, None)
+            .await
+            .map_err(|error| match error {
+                EnqueueError::Store(error) => error,
+                // No action was given, so nothing else can be refused.
+                other => StoreError::Corrupt {
+                    what: other.to_string(),
+                },
+            })
+    }
+
+    /// Stores a held job as [`Store::insert_held_job`] does, with `note` (a rule's decision) added
+    /// to its `held` audit record, and queues `action` (a rule's release, redirect or deny) in the
+    /// same transaction: a crash leaves either nothing (the next poll finds the task again) or the
+    /// job with its action queued, never a job a rule should have acted on sitting held. `terms`
+    /// (JSON, a hold rule's forced options) are kept with the job for its release. A task already
+    /// known is [`Inserted::AlreadyKnown`] and queues nothing.
+    pub async fn insert_held_job_then(
+        &self,
+        job: &NewHeldJob,
+        note: Option<&str>,
+        action: Option<&NewAction>,
+        terms: Option<&Value>,
+    ) -> Result<Inserted, EnqueueError> {
         const DOING: &str = "storing a held job";
         let mut tx = self.write(DOING).await?;
         // No conflict target: both the task id and (printer, job) are unique, and either means known.
@@ -135,11 +162,25 @@ impl Store {
                     destination_printer_id: None,
                     configuration_before: Some(&configuration),
                     configuration_after: None,
-                    detail: Some(&format!("{} via {}", job.name, job.discovered_via)),
+                    detail: Some(&match note {
+                        Some(note) => format!("{} via {}; {note}", job.name, job.discovered_via),
+                        None => format!("{} via {}", job.name, job.discovered_via),
+                    }),
                     graph_request_id: None,
                 },
             )
             .await?;
+            if let Some(terms) = terms {
+                sqlx::query("INSERT INTO held_job_rules (task_id, terms) VALUES ($1, $2)")
+                    .bind(&job.task_id)
+                    .bind(terms.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db(DOING))?;
+            }
+            if let Some(action) = action {
+                enqueue_in(&mut tx, action).await?;
+            }
         }
         tx.commit().await.map_err(StoreError::db(DOING))?;
         Ok(if inserted {
@@ -147,6 +188,18 @@ impl Store {
         } else {
             Inserted::AlreadyKnown
         })
+    }
+
+    /// The terms (JSON) a hold rule kept with the job of `task_id`, if any.
+    pub async fn held_job_terms(&self, task_id: &str) -> Result<Option<Value>, StoreError> {
+        sqlx::query("SELECT terms FROM held_job_rules WHERE task_id = $1")
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("reading a held job's rule terms"))?
+            .as_ref()
+            .map(|row| row.json("terms"))
+            .transpose()
     }
 
     /// One job by its task id, in any state.

@@ -18,6 +18,7 @@ mod graph_client_against_emulator;
 mod resilience_faults;
 mod resilience_parsing;
 mod resilience_store;
+mod rules;
 mod store;
 mod storm;
 mod subscription;

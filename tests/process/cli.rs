@@ -314,3 +314,68 @@ fn a_secret_file_the_user_cannot_read_is_a_permission_problem_naming_the_file_an
         "{stderr}"
     );
 }
+
+#[test]
+fn a_rule_that_can_never_match_exits_78_naming_both_rules_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "pullprintd.toml",
+        &format!(
+            "{VALID}\n[[rules]]\nname = \"hold everything\"\naction = \"hold\"\n\
+             [[rules]]\nname = \"S2S grayscale\"\naction = \"release\"\n\
+             match.printers = [\"p1\"]\nforce.color_mode = \"grayscale\"\n"
+        ),
+    );
+    let out = pullprintd(&["check-config", "--config", &config], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("rules[1].match"), "{stderr}");
+    assert!(stderr.contains("rule 1 \"S2S grayscale\""), "{stderr}");
+    assert!(stderr.contains("rule 0 \"hold everything\""), "{stderr}");
+    assert!(stderr.contains("move this rule above it"), "{stderr}");
+}
+
+#[test]
+fn rules_test_says_which_rule_matches_without_reading_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "pullprintd.toml",
+        "[graph]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_file = \"/nonexistent/secret\"\n\
+         [[rules]]\nname = \"S2S grayscale\"\naction = \"release\"\n\
+         match.printers = [\"p1\"]\nforce.color_mode = \"grayscale\"\n",
+    );
+    let out = pullprintd(
+        &[
+            "rules",
+            "test",
+            "--config",
+            &config,
+            "--printer",
+            "p1",
+            "--owner",
+            "ada@contoso.com",
+            "--name",
+            "a.pdf",
+            "--color",
+            "color",
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("rule 0 \"S2S grayscale\" matches"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("decision: rule 0 \"S2S grayscale\": release"),
+        "{stdout}"
+    );
+}

@@ -11,4 +11,5 @@ mod daemon_systemd;
 mod demo;
 mod engine_crash;
 mod resilience_crash;
+mod rules_crash;
 mod systemd_unit;

@@ -8,4 +8,5 @@ mod station_support;
 mod api;
 mod cli;
 mod kiosk_browser;
+mod rules;
 mod setup_doctor;

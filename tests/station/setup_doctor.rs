@@ -650,3 +650,38 @@ async fn triggers_remove_lets_jobs_print_directly_and_restore_puts_exactly_those
     let again = bed.triggers(&settings, &record, false).await.unwrap_err();
     assert!(again.to_string().contains("nothing to restore"), "{again}");
 }
+
+#[tokio::test]
+async fn doctor_checks_each_rules_forced_options_against_its_printers() {
+    let bed = Bed::start(&[]).await;
+    let mut settings = provisioned(&bed, None).await;
+    let queue_printer = &settings.printing.queue_printers[0];
+    let rules: toml::Table = toml::from_str(&format!(
+        "[[rules]]\nname = \"grayscale\"\naction = \"release\"\nmatch.owners = [\"a@b\"]\n\
+         force.color_mode = \"grayscale\"\n\
+         [[rules]]\nname = \"a hundred and fifty copies\"\naction = \"release\"\n\
+         match.printers = [\"{queue_printer}\"]\nforce.copies = 150\n"
+    ))
+    .unwrap();
+    settings.rules = match &rules["rules"] {
+        toml::Value::Array(list) => list
+            .iter()
+            .map(|rule| rule.as_table().unwrap().clone())
+            .collect(),
+        other => panic!("{other}"),
+    };
+    let report = doctor(&Bed::client(&settings), &settings).await;
+    let text = report.to_string();
+    let ok = report
+        .check(&format!("rule 0 \"grayscale\" on printer {queue_printer}"))
+        .unwrap();
+    assert_eq!(ok.verdict, Verdict::Ok, "{text}");
+    let refused = report
+        .check(&format!(
+            "rule 1 \"a hundred and fifty copies\" on printer {queue_printer}"
+        ))
+        .unwrap();
+    assert_eq!(refused.verdict, Verdict::Fail, "{text}");
+    assert!(refused.detail.contains("force.copies 150"), "{text}");
+    assert!(!report.passed(), "{text}");
+}

@@ -1,0 +1,65 @@
+//! A `hold` rule's terms at the station: the job waits for its owner, and when they release it the
+//! rule's forced options win over their choices.
+#![allow(clippy::unwrap_used)]
+
+use crate::station_support;
+
+use pullprintd::store::{AuditEvent, AuditFilter};
+use serde_json::json;
+use station_support::*;
+
+#[tokio::test]
+async fn a_hold_rule_forces_its_options_when_the_owner_releases_the_job() {
+    let bed = Bed::start(&format!(
+        "[[rules]]\nname = \"Ada prints in grayscale\"\naction = \"hold\"\n\
+         match.owners = [\"{ADA}\"]\nforce.color_mode = \"grayscale\"\nforce.max_copies = 2\n"
+    ))
+    .await;
+    let (job, print_job) = bed
+        .held_job(
+            ADA,
+            "slides.pdf",
+            json!({"copies": 1, "colorMode": "color"}),
+        )
+        .await;
+    let held = bed
+        .store
+        .audit_query(&AuditFilter {
+            event: Some(AuditEvent::Held),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        held[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("rule 0 \"Ada prints in grayscale\": hold; at release"),
+        "{:?}",
+        held[0].detail
+    );
+    let ada = bed.sign_in(QUEUE_KEY, json!({"card": ADA_CARD})).await;
+    let response = bed
+        .post(
+            &ada,
+            &format!("/api/v1/jobs/{job}/release"),
+            json!({"copies": 5, "colorMode": "color", "duplexMode": "flipOnLongEdge"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let printed = bed.emulator.control().job(&print_job).unwrap();
+    assert_eq!(
+        printed.configuration["colorMode"], "grayscale",
+        "the rule's colour wins"
+    );
+    assert_eq!(
+        printed.configuration["copies"], 2,
+        "copies are capped by the rule"
+    );
+    assert_eq!(
+        printed.configuration["duplexMode"], "flipOnLongEdge",
+        "what the rule leaves alone is the person's choice"
+    );
+    bed.stop().await;
+}
