@@ -4,7 +4,8 @@
 //!
 //! Building does everything that can fail for a reason a person must fix (the configuration, the
 //! store file, the listen address) before anything runs, so `pullprintd run` exits at once with the
-//! right code ([`AppError::exit_code`]): 78 configuration, 69 unavailable, 70 internal.
+//! right code ([`AppError::exit_code`]): 78 configuration, 69 unavailable, 70 internal, 75 when another
+//! daemon holds the store's lock ([`StoreLock`]).
 //!
 //! Shutdown: on cancellation the listener stops accepting, the loops stop starting new work, and the
 //! executor lets the Graph calls under way finish for up to [`AppOptions::drain`]; anything cut off is
@@ -38,7 +39,7 @@ use crate::release::executor::{Executor, Observers};
 use crate::release::service::ReleaseService;
 use crate::release::sweeper::Sweeper;
 use crate::station::state::{StationDeps, StationState};
-use crate::store::{Store, StoreError};
+use crate::store::{LockError, Store, StoreError, StoreLock};
 
 /// What the caller injects; [`AppOptions::default`] is the production daemon.
 #[derive(Debug, Clone)]
@@ -79,6 +80,9 @@ pub enum AppError {
     /// A bug or a store that cannot be written (exit 70).
     #[error("internal error: {0}")]
     Internal(String),
+    /// Another daemon holds the store (exit 75: try again once it has stopped).
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl AppError {
@@ -88,6 +92,16 @@ impl AppError {
             Self::Config(_) => exit::CONFIG,
             Self::Unavailable(_) => exit::UNAVAILABLE,
             Self::Internal(_) => exit::SOFTWARE,
+            Self::Busy(_) => exit::TEMPFAIL,
+        }
+    }
+}
+
+impl From<LockError> for AppError {
+    fn from(error: LockError) -> Self {
+        match error {
+            LockError::Held { .. } => Self::Busy(error.to_string()),
+            LockError::Io { .. } => Self::Config(error.to_string()),
         }
     }
 }
@@ -105,6 +119,8 @@ impl From<StoreError> for AppError {
 /// The assembled daemon.
 #[derive(Debug)]
 pub struct App {
+    /// One daemon per store: held until the daemon has stopped.
+    lock: StoreLock,
     settings: Settings,
     options: AppOptions,
     store: Store,
@@ -133,6 +149,7 @@ impl App {
                     .to_owned(),
             ));
         }
+        let lock = StoreLock::acquire(&settings.store.path)?;
         let store = Store::open(&settings.store.path).await?;
         let mut graph_options = GraphOptions::from_settings(&settings.graph)
             .map_err(|error| AppError::Config(error.to_string()))?;
@@ -204,6 +221,7 @@ impl App {
             metrics.clone(),
         );
         Ok(App {
+            lock,
             settings,
             options,
             store,
@@ -251,6 +269,7 @@ impl App {
     /// Runs everything until `shutdown` is cancelled, then drains.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let App {
+            lock,
             settings,
             options,
             store,
@@ -374,6 +393,8 @@ impl App {
         }
         let served = server.await;
         store.close().await;
+        // Only now may another daemon take the store over.
+        drop(lock);
         started?;
         match served {
             Ok(Ok(())) => Ok(()),

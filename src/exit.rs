@@ -12,5 +12,7 @@ pub const DATAERR: u8 = 65;
 pub const UNAVAILABLE: u8 = 69;
 /// An internal error: a bug, or a store that cannot be written.
 pub const SOFTWARE: u8 = 70;
+/// A temporary failure: try again later (the store is in use by another pullprintd).
+pub const TEMPFAIL: u8 = 75;
 /// The configuration is wrong. systemd units mark this as `RestartPreventExitStatus=78`.
 pub const CONFIG: u8 = 78;
