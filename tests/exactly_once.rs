@@ -14,14 +14,14 @@
 mod engine_support;
 use std::time::Duration;
 
-use engine_support::{Bed, action};
-use pullprintd::clock::{Clock as _, ManualClock, SharedClock};
+use engine_support::{Bed, Engine, action};
+use pullprintd::clock::{Clock as _, ManualClock, SharedClock, SystemClock};
 use pullprintd::emulator::{Faults, RouteFault};
-use pullprintd::graph::RetryPolicy;
+use pullprintd::graph::{PrintTaskProcessingState, RetryPolicy};
 use pullprintd::intake::Intake;
 use pullprintd::release::completions::Completions;
 use pullprintd::release::executor::{Driven, Executor, MAX_RETRY_DELAY, Observers};
-use pullprintd::store::{ActionKind, DiscoveredVia, Store};
+use pullprintd::store::{ActionKind, DiscoveredVia, JobState, Store};
 
 /// A job held in a fresh store, with the executor's parts wired by hand over `clock`.
 struct Held {
@@ -92,4 +92,56 @@ async fn a_retry_after_of_a_billion_seconds_puts_a_release_off_for_an_hour_at_mo
         wait > time::Duration::ZERO && wait <= MAX_RETRY_DELAY,
         "put off by {wait}"
     );
+}
+
+#[tokio::test]
+async fn a_held_job_missing_from_one_task_list_page_is_not_marked_gone_while_its_task_is_processing()
+ {
+    let bed = Bed::default().await;
+    let engine = Engine::default(&bed).await;
+    let task = bed
+        .submit("ada@contoso.example", "report.pdf")
+        .task_id
+        .unwrap();
+    assert_eq!(
+        engine
+            .poller
+            .poll(DiscoveredVia::Poll)
+            .await
+            .unwrap()
+            .stored,
+        1
+    );
+    bed.emulator.control().set_faults(Faults {
+        list_omission_rate: 1.0,
+        ..Faults::default()
+    });
+    let report = engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    assert_eq!(
+        (report.gone, report.missing_from_list),
+        (0, 1),
+        "{report:?}"
+    );
+    let held = engine.store.held_job(&task).await.unwrap().unwrap();
+    assert_eq!(held.state, JobState::Held);
+
+    // Once the task really leaves `processing` elsewhere, the direct read confirms it.
+    bed.emulator.control().set_faults(Faults::default());
+    let graph = bed.graph(SystemClock::shared(), RetryPolicy::default());
+    graph
+        .update_task_status(
+            &bed.definition,
+            &task,
+            &PrintTaskProcessingState::Aborted,
+            "withdrawn elsewhere",
+        )
+        .await
+        .unwrap();
+    bed.emulator.control().set_faults(Faults {
+        list_omission_rate: 1.0,
+        ..Faults::default()
+    });
+    let report = engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    assert_eq!(report.gone, 1, "{report:?}");
+    engine.stop().await;
 }

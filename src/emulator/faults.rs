@@ -29,6 +29,9 @@ pub struct Faults {
     pub token_failure_rate: f64,
     /// Faults in change-notification delivery.
     pub notifications: NotificationFaults,
+    /// Share (0–1) of items left out of a task-list page. Graph's lists are eventually consistent and
+    /// a page can miss an item that exists; a direct `GET` of the item still finds it.
+    pub list_omission_rate: f64,
 }
 
 /// Faults of the Graph routes a rule matches.
@@ -38,6 +41,9 @@ pub struct RouteFault {
     /// `*` for every route, an operation name (`redirectJob`, `updateTask`, …) or a route key as the
     /// call counts show it (`POST /print/printers/{id}/jobs/{id}/redirect`); case-insensitive.
     pub route: String,
+    /// When set, the rule applies only to requests whose path contains this text (a job id: a
+    /// "poison" job whose reads always fail, while every other job is served).
+    pub path_contains: Option<String>,
     /// Added before the request is handled.
     pub latency_ms: u64,
     /// Share (0–1) of requests refused with 429 `TooManyRequests`.
@@ -63,6 +69,7 @@ impl Default for RouteFault {
     fn default() -> Self {
         Self {
             route: "*".to_owned(),
+            path_contains: None,
             latency_ms: 0,
             rate_429: 0.0,
             retry_after_secs: 1,
@@ -156,15 +163,29 @@ impl FaultEngine {
     }
 
     /// Decides the faults of one Graph request, by operation name and route key.
+    #[cfg(test)]
     pub fn decide_route(&mut self, operation: &str, route_key: &str) -> RouteDecision {
+        self.decide_request(operation, route_key, "")
+    }
+
+    /// Decides the faults of one Graph request, by operation name, route key and path.
+    pub fn decide_request(
+        &mut self,
+        operation: &str,
+        route_key: &str,
+        path: &str,
+    ) -> RouteDecision {
         let Some(rule) = self
             .faults
             .routes
             .iter()
             .find(|r| {
-                r.route == "*"
+                (r.route == "*"
                     || r.route.eq_ignore_ascii_case(operation)
-                    || r.route.eq_ignore_ascii_case(route_key)
+                    || r.route.eq_ignore_ascii_case(route_key))
+                    && r.path_contains
+                        .as_deref()
+                        .is_none_or(|text| path.contains(text))
             })
             .cloned()
         else {
@@ -186,6 +207,17 @@ impl FaultEngine {
             decision.after_effect = Some(rule.after_effect);
         }
         decision
+    }
+
+    /// Leaves items out of one task-list page (`list_omission_rate`).
+    pub fn omit_listed(&mut self, page: &mut serde_json::Value) {
+        let rate = self.faults.list_omission_rate;
+        if let Some(items) = page
+            .get_mut("value")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            items.retain(|_| !roll(&mut self.rng, rate));
+        }
     }
 
     /// Decides whether one token request fails.

@@ -410,9 +410,12 @@ async fn execute(
         ListTasks(d) => {
             refuse_query_options(query, UNSUPPORTED)?;
             let after = skiptoken(query)?;
-            ok(shared
-                .world()
-                .list_tasks(&root, app, d, after, shared.page_size, self_link)?)
+            let mut page =
+                shared
+                    .world()
+                    .list_tasks(&root, app, d, after, shared.page_size, self_link)?;
+            shared.fault_engine().omit_listed(&mut page);
+            ok(page)
         }
         GetTask(d, t) => ok(shared.world().get_task(&root, app, d, t)?),
         UpdateTask(d, t) => ok(shared.world().update_task(&root, app, d, t, body)?),
@@ -625,7 +628,9 @@ async fn run_pipeline(
             "Resource not found for the segment or the method is not supported by the emulator.",
         ));
     };
-    let decision = shared.fault_engine().decide_route(operation, route_key);
+    let decision = shared
+        .fault_engine()
+        .decide_request(operation, route_key, full_url);
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }
