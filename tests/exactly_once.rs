@@ -19,9 +19,11 @@ use pullprintd::clock::{Clock as _, ManualClock, SharedClock, SystemClock};
 use pullprintd::emulator::{Faults, RouteFault};
 use pullprintd::graph::{PrintTaskProcessingState, RetryPolicy};
 use pullprintd::intake::Intake;
+use pullprintd::intake::inbox::InboxWorker;
+use pullprintd::intake::poller::Poller;
 use pullprintd::release::completions::Completions;
 use pullprintd::release::executor::{Driven, Executor, MAX_RETRY_DELAY, Observers};
-use pullprintd::store::{ActionKind, DiscoveredVia, JobState, Store};
+use pullprintd::store::{ActionKind, AuditEvent, AuditFilter, DiscoveredVia, JobState, Store};
 
 /// A job held in a fresh store, with the executor's parts wired by hand over `clock`.
 struct Held {
@@ -144,4 +146,87 @@ async fn a_held_job_missing_from_one_task_list_page_is_not_marked_gone_while_its
     let report = engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
     assert_eq!(report.gone, 1, "{report:?}");
     engine.stop().await;
+}
+
+/// A task notification for `task` whose job is `job` on the queue printer.
+fn notification(bed: &Bed, task: &str, job: &str) -> String {
+    serde_json::json!({
+        "subscriptionId": "s1",
+        "changeType": "created",
+        "resource": format!("print/taskDefinitions/{}/tasks/{task}", bed.definition),
+        "resourceData": {
+            "id": task,
+            "parentUrl": format!("{}/print/printers/{}/jobs/{job}", bed.emulator.graph_url(), bed.queue),
+        }
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn poison_notifications_are_put_off_then_dead_lettered_and_never_delay_a_newer_one() {
+    let bed = Bed::default().await;
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let store = Store::open_in(bed.dir.path()).await.unwrap();
+    // One attempt per lookup: the worker's own back-off is what is tried here.
+    let graph = bed.graph(clock.clone(), RetryPolicy::none());
+    let intake = Intake::new(store.clone(), graph, clock.clone(), &bed.definition);
+    let worker = InboxWorker::new(
+        intake.clone(),
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+        Poller::new(intake.clone()),
+        None,
+    );
+    // Every read of a "poison" job fails as if Graph could not serve it; other jobs are served.
+    bed.emulator.control().set_faults(Faults {
+        routes: vec![RouteFault {
+            route: "getJob".into(),
+            path_contains: Some("poison".into()),
+            rate_503: 1.0,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    let poison: Vec<String> = (0..150)
+        .map(|n| notification(&bed, &format!("poison-task-{n}"), &format!("poison-{n}")))
+        .collect();
+    store.inbox_push(&poison, clock.now()).await.unwrap();
+    let good = bed.submit("ada@contoso.example", "urgent.pdf");
+    let good_task = good.task_id.clone().unwrap();
+    store
+        .inbox_push(&[notification(&bed, &good_task, &good.job_id)], clock.now())
+        .await
+        .unwrap();
+
+    worker.drain().await.unwrap();
+    assert!(
+        store.task_known(&good_task).await.unwrap(),
+        "the newer notification is not held up by 150 poison ones"
+    );
+
+    let mut rounds = 0;
+    while !store.inbox_pending(1000).await.unwrap().is_empty() {
+        rounds += 1;
+        assert!(rounds <= 20, "the poison notifications are given up");
+        clock.advance(pullprintd::intake::inbox::MAX_RETRY_DELAY);
+        worker.drain().await.unwrap();
+    }
+    assert_eq!(rounds, pullprintd::intake::inbox::MAX_TRIES as usize - 1);
+    let dead: Vec<_> = store
+        .audit_query(&AuditFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|record| record.event == AuditEvent::DeadLetter)
+        .collect();
+    assert_eq!(dead.len(), 150);
+    let detail = dead[0].detail.clone().unwrap_or_default();
+    assert!(
+        detail.contains("failed 10 times") && detail.contains("503"),
+        "{detail}"
+    );
+    let metrics = intake.metrics().render();
+    assert!(
+        metrics.contains(r#"pullprintd_notifications_total{kind="dead_letter"} 150"#),
+        "{metrics}"
+    );
 }
