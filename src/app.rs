@@ -48,7 +48,8 @@ pub struct AppOptions {
     pub clock: SharedClock,
     /// How often the subscription's expiry is checked.
     pub subscription_check: Duration,
-    /// How often the hold-timeout sweeper runs.
+    /// How often the hold-timeout sweeper re-reads its next deadline from the store as a backstop (it
+    /// expires each job at its deadline, and is woken when a job is stored).
     pub sweep_every: Duration,
     /// How long shutdown waits for Graph calls under way.
     pub drain: Duration,
@@ -350,6 +351,7 @@ impl App {
             }
             None => None,
         };
+        let new_jobs = intake.new_jobs();
         let worker = InboxWorker::new(intake, inbox_wake, poller, lifecycle);
         tasks.spawn(worker.run(shutdown.clone()));
 
@@ -360,7 +362,7 @@ impl App {
             settings.release.hold_timeout.0,
             settings.store.audit_retention.0,
         );
-        tasks.spawn(sweeper.run(options.sweep_every, shutdown.clone()));
+        tasks.spawn(sweeper.run(options.sweep_every, new_jobs, shutdown.clone()));
 
         // READY only once Entra ID has accepted the credential; a refused one stops the daemon (78).
         let manager = options.service_manager.clone();

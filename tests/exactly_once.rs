@@ -14,7 +14,7 @@
 mod engine_support;
 use std::time::Duration;
 
-use engine_support::{Bed, Engine, action};
+use engine_support::{Bed, Engine, action, eventually};
 use pullprintd::clock::{Clock as _, ManualClock, SharedClock, SystemClock};
 use pullprintd::emulator::{Faults, RouteFault};
 use pullprintd::graph::{PrintTaskProcessingState, RetryPolicy};
@@ -23,6 +23,7 @@ use pullprintd::intake::inbox::InboxWorker;
 use pullprintd::intake::poller::Poller;
 use pullprintd::release::completions::Completions;
 use pullprintd::release::executor::{Driven, Executor, MAX_RETRY_DELAY, Observers};
+use pullprintd::release::sweeper::Sweeper;
 use pullprintd::store::{ActionKind, AuditEvent, AuditFilter, DiscoveredVia, JobState, Store};
 
 /// A job held in a fresh store, with the executor's parts wired by hand over `clock`.
@@ -229,4 +230,59 @@ async fn poison_notifications_are_put_off_then_dead_lettered_and_never_delay_a_n
         metrics.contains(r#"pullprintd_notifications_total{kind="dead_letter"} 150"#),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn the_sweeper_expires_a_held_job_within_a_second_of_its_deadline() {
+    let bed = Bed::default().await;
+    let clock = ManualClock::new(bed.emulator.control().now());
+    let shared: SharedClock = clock.clone();
+    let engine = Engine::start(&bed, shared.clone(), RetryPolicy::default(), 4).await;
+    let task = bed
+        .submit("ada@contoso.example", "report.pdf")
+        .task_id
+        .unwrap();
+    engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    let submitted = engine
+        .store
+        .held_job(&task)
+        .await
+        .unwrap()
+        .unwrap()
+        .job
+        .submitted_at;
+    let hold_timeout = Duration::from_secs(60);
+    let sweeper = Sweeper::new(
+        engine.store.clone(),
+        engine.executor.clone(),
+        shared,
+        hold_timeout,
+        Duration::from_secs(400 * 86_400),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    // The backstop re-read is an hour away: only the deadline can wake the sweeper in time.
+    let sweeping = tokio::spawn(sweeper.run(
+        Duration::from_secs(3600),
+        engine.intake.new_jobs(),
+        stop.clone(),
+    ));
+    clock.set(submitted + time::Duration::seconds(59));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        engine.store.unfinished_actions().await.unwrap().is_empty(),
+        "not before the deadline"
+    );
+    clock.set(submitted + time::Duration::milliseconds(60_001));
+    let store = engine.store.clone();
+    // The sweeper looks at the clock at least every second.
+    eventually(Duration::from_millis(1500), "the job is expired", || {
+        let store = store.clone();
+        async move { !store.unfinished_actions().await.unwrap().is_empty() }
+    })
+    .await;
+    let expire = engine.store.unfinished_actions().await.unwrap().pop();
+    assert_eq!(expire.map(|a| a.kind), Some(ActionKind::Expire));
+    stop.cancel();
+    sweeping.await.unwrap();
+    engine.stop().await;
 }

@@ -19,7 +19,10 @@ pub mod reconcile;
 pub mod subscription;
 pub mod webhook;
 
+use std::sync::Arc;
+
 use time::Duration;
+use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
 use crate::graph::{Expand, GraphClient, GraphError, JobRef, PrintJob, parse_parent_url};
@@ -68,6 +71,8 @@ pub struct Intake {
     clock: SharedClock,
     definition_id: String,
     metrics: Metrics,
+    /// Notified whenever a new held job is stored (the sweeper's deadline may have moved).
+    new_jobs: Arc<Notify>,
 }
 
 impl Intake {
@@ -84,6 +89,7 @@ impl Intake {
             clock,
             definition_id: definition_id.into(),
             metrics: Metrics::new(),
+            new_jobs: Arc::new(Notify::new()),
         }
     }
 
@@ -96,6 +102,11 @@ impl Intake {
     /// The metrics intake counts into.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Notified whenever a new held job is stored.
+    pub fn new_jobs(&self) -> Arc<Notify> {
+        Arc::clone(&self.new_jobs)
     }
 
     /// The store.
@@ -165,6 +176,7 @@ impl Intake {
         let held = self.held_job(task_id, job, print_job, via);
         match self.store.insert_held_job(&held).await? {
             Inserted::New => {
+                self.new_jobs.notify_one();
                 tracing::info!(task = task_id, printer = %held.printer_id, job = %held.job_id, owner = %held.owner_upn, %via, "job held");
                 Ok(Looked::Stored)
             }

@@ -224,6 +224,18 @@ impl Store {
         rows.iter().map(held_job).collect()
     }
 
+    /// When the oldest job still `held` was submitted: the sweeper's next deadline is this plus the
+    /// hold timeout. `None` when nothing is held.
+    pub async fn oldest_held_submission(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let row = sqlx::query(
+            "SELECT submitted_at FROM held_jobs WHERE state = 'held' ORDER BY submitted_at LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("finding the oldest held job"))?;
+        row.map(|row| row.time("submitted_at")).transpose()
+    }
+
     /// Ends a `held` job whose task left `processing` elsewhere (completed or aborted outside
     /// pullprintd, or the job was deleted), with an audit record. A job an action owns is left to the
     /// executor, which settles it by reading Graph (see [`MarkedGone::NotHeld`]).
