@@ -12,15 +12,18 @@
 #![allow(clippy::unwrap_used)]
 
 mod engine_support;
+
 use std::time::Duration;
 
-use engine_support::{Bed, Engine, action, eventually};
+use engine_support::{Bed, Engine, RunningApp, action, eventually};
+use pullprintd::app::AppOptions;
 use pullprintd::clock::{Clock as _, ManualClock, SharedClock, SystemClock};
 use pullprintd::emulator::{Faults, RouteFault};
 use pullprintd::graph::{PrintTaskProcessingState, RetryPolicy};
 use pullprintd::intake::Intake;
 use pullprintd::intake::inbox::InboxWorker;
 use pullprintd::intake::poller::Poller;
+use pullprintd::notify::ServiceManager;
 use pullprintd::release::completions::Completions;
 use pullprintd::release::executor::{Driven, Executor, MAX_RETRY_DELAY, Observers};
 use pullprintd::release::sweeper::Sweeper;
@@ -95,6 +98,91 @@ async fn a_retry_after_of_a_billion_seconds_puts_a_release_off_for_an_hour_at_mo
         wait > time::Duration::ZERO && wait <= MAX_RETRY_DELAY,
         "put off by {wait}"
     );
+}
+
+/// Records when each watchdog ping was sent.
+#[derive(Debug, Default)]
+struct Pings(std::sync::Mutex<Vec<tokio::time::Instant>>);
+
+impl pullprintd::notify::NotifySink for Pings {
+    fn send(&self, state: &[sd_notify::NotifyState<'_>]) {
+        if state
+            .iter()
+            .any(|s| matches!(s, sd_notify::NotifyState::Watchdog))
+        {
+            self.0.lock().unwrap().push(tokio::time::Instant::now());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_keeps_pinging_while_fifty_due_actions_wait_on_a_graph_that_answers_after_sixty_seconds()
+ {
+    const WATCHDOG: Duration = Duration::from_secs(2);
+    let bed = Bed::default().await;
+    let tasks: Vec<String> = (0..50)
+        .map(|n| {
+            bed.submit("ada@contoso.example", &format!("slow-{n}.pdf"))
+                .task_id
+                .unwrap()
+        })
+        .collect();
+    let mut settings = bed.settings("mode = \"poll\"\npoll_interval = \"1h\"", "state.db");
+    settings.graph.request_timeout = pullprintd::config::HumanDuration(Duration::from_secs(90));
+    let pings = std::sync::Arc::new(Pings::default());
+    let app = RunningApp::start(
+        settings,
+        AppOptions {
+            service_manager: ServiceManager::new(pings.clone(), Some(WATCHDOG)),
+            drain: Duration::from_millis(200),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let store = app.store.clone();
+    eventually(Duration::from_secs(30), "the 50 jobs are held", || {
+        let store = store.clone();
+        async move { store.count_held_jobs().await.unwrap() == 50 }
+    })
+    .await;
+    // From now on Graph answers every call after 60 s.
+    bed.emulator.control().set_faults(Faults {
+        routes: vec![RouteFault {
+            latency_ms: 60_000,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    for task in &tasks {
+        let changes = Some(serde_json::json!({"copies": 2}));
+        app.store
+            .enqueue(&action(task, ActionKind::Release, changes, None))
+            .await
+            .unwrap();
+    }
+    let watched = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let sent: Vec<_> = pings
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(|at| *at >= watched)
+        .collect();
+    let mut gaps = vec![sent.first().map_or(Duration::MAX, |first| *first - watched)];
+    gaps.extend(sent.windows(2).map(|pair| pair[1] - pair[0]));
+    gaps.push(tokio::time::Instant::now() - sent.last().copied().unwrap_or(watched));
+    let longest = gaps.into_iter().max().unwrap();
+    assert!(
+        longest < WATCHDOG,
+        "a watchdog gap of {longest:?} (WatchdogSec={WATCHDOG:?}) would restart the daemon"
+    );
+    assert!(
+        bed.emulator.control().printed(&bed.queue).is_empty(),
+        "Graph has not answered yet"
+    );
+    app.stop().await;
 }
 
 #[tokio::test]
