@@ -374,3 +374,64 @@ async fn the_sweeper_expires_a_held_job_within_a_second_of_its_deadline() {
     sweeping.await.unwrap();
     engine.stop().await;
 }
+
+/// A find-me release onto a lobby printer that carries our trigger too, with the emulator holding a
+/// redirected job there again (`holds_again`) or printing it at once.
+async fn find_me_onto_a_queue_printer(holds_again: bool) {
+    let bed = Bed::default().await;
+    let control = bed.emulator.control();
+    control.create_trigger(&bed.lobby, &bed.definition).unwrap();
+    control.set_redirect_holds_again(holds_again);
+    let engine = Engine::default(&bed).await;
+    let task = bed
+        .submit("ada@contoso.example", "report.pdf")
+        .task_id
+        .unwrap();
+    engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    let chosen = serde_json::json!({"copies": 3, "colorMode": "grayscale"});
+    let outcome = engine
+        .act(action(
+            &task,
+            ActionKind::Redirect,
+            Some(chosen.clone()),
+            Some(&bed.lobby),
+        ))
+        .await;
+    assert_eq!(outcome.outcome, pullprintd::store::Outcome::Redirected);
+    // The destination's task (if any) reaches the daemon as any new task does.
+    engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    eventually(Duration::from_secs(20), "no task left processing", || {
+        let control = control.clone();
+        async move { control.tasks().iter().all(|t| t.state != "processing") }
+    })
+    .await;
+    let printed = control.printed(&bed.lobby);
+    assert_eq!(printed.len(), 1, "printed once at the lobby: {printed:?}");
+    assert_eq!(printed[0].configuration["copies"], chosen["copies"]);
+    assert_eq!(printed[0].configuration["colorMode"], chosen["colorMode"]);
+    let store = engine.store.clone();
+    eventually(Duration::from_secs(10), "nothing held", || {
+        let store = store.clone();
+        async move {
+            store
+                .all_held_jobs()
+                .await
+                .unwrap()
+                .iter()
+                .all(|h| h.state == JobState::Ended)
+        }
+    })
+    .await;
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn a_find_me_release_onto_a_printer_that_holds_it_again_is_completed_at_once_with_the_chosen_configuration()
+ {
+    find_me_onto_a_queue_printer(true).await;
+}
+
+#[tokio::test]
+async fn a_find_me_release_onto_a_printer_that_prints_it_at_once_needs_nothing_more() {
+    find_me_onto_a_queue_printer(false).await;
+}

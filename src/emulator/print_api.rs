@@ -489,9 +489,15 @@ async fn execute(
             .world()
             .update_job(&root, p, j, app, body, evolvable_ok)?),
         RedirectJob(p, j) => {
-            ok(shared
-                .world()
-                .redirect_job(&root, p, j, app, body, evolvable_ok)?)
+            let (response, created) = {
+                let mut world = shared.world();
+                let response = world.redirect_job(&root, p, j, app, body, evolvable_ok)?;
+                (response, std::mem::take(&mut world.created_by_redirect))
+            };
+            for created in &created {
+                after_task_created(shared, Some(created));
+            }
+            ok(response)
         }
         AbortJob(p, j) => shared
             .world()

@@ -20,6 +20,10 @@
 //! - Redirect creates a new job (new id) on the destination, which prints it at once (the redirect
 //!   is the release; it is not held again even if the destination has a trigger [U]); the source job
 //!   becomes `completed` without printing, with `redirectedTo`, and its task becomes `completed`.
+//!   Microsoft does not say whether a job redirected onto a printer that carries a trigger gets a new
+//!   task, so the other behaviour is a switch (`redirect_holds_again`, [`super::Control::set_redirect_holds_again`]):
+//!   then the new job is held on the destination (`paused`, with `redirectedFrom`) with a new
+//!   `processing` task of the destination's trigger, notified like any new task.
 //!   Redirecting to the same printer or to an unknown printer → 400 [U].
 //! - Task definitions, and their tasks, are visible only to the app that created them (Graph lists
 //!   the definitions "that the requesting app defined"); others get 404.
@@ -244,6 +248,10 @@ pub(crate) struct World {
     pub device_codes: HashMap<String, DeviceCode>,
     next_job_id: u64,
     next_seq: u64,
+    /// The switch of the module docs: a job redirected onto a printer with a trigger is held again.
+    pub redirect_holds_again: bool,
+    /// Tasks created by redirects, for the caller to notify once the world lock is released.
+    pub created_by_redirect: Vec<TaskCreated>,
 }
 
 fn new_id() -> String {
@@ -1130,8 +1138,53 @@ impl World {
             "completed".clone_into(&mut task.state);
             "The print job was redirected.".clone_into(&mut task.description);
         }
-        self.print(&new_id);
+        match self.hold_redirected(&new_id) {
+            Some(created) => {
+                response["status"] = job_status(&self.jobs[&new_id]);
+                self.created_by_redirect.push(created);
+            }
+            None => self.print(&new_id),
+        }
         Ok(response)
+    }
+
+    /// With `redirect_holds_again`, holds a redirected job on a destination with a trigger: `paused`,
+    /// with a new `processing` task. `None` when it prints at once instead.
+    fn hold_redirected(&mut self, job_id: &str) -> Option<TaskCreated> {
+        if !self.redirect_holds_again {
+            return None;
+        }
+        let printer_id = self.jobs.get(job_id)?.printer_id.clone();
+        let trigger = self
+            .printers
+            .get(&printer_id)?
+            .trigger_id
+            .as_ref()
+            .and_then(|id| self.triggers.get(id))
+            .cloned()?;
+        self.next_seq += 1;
+        let task = Task {
+            id: new_id(),
+            seq: self.next_seq,
+            definition_id: trigger.definition_id.clone(),
+            trigger_id: trigger.id,
+            printer_id: printer_id.clone(),
+            job_id: job_id.to_owned(),
+            state: "processing".to_owned(),
+            description: "The task is being processed.".to_owned(),
+        };
+        let created = TaskCreated {
+            definition_id: task.definition_id.clone(),
+            task_id: task.id.clone(),
+            printer_id,
+            job_id: job_id.to_owned(),
+        };
+        if let Some(job) = self.jobs.get_mut(job_id) {
+            job.state = JobState::Paused;
+            job.task_ids.push(task.id.clone());
+        }
+        self.tasks.insert(task.id.clone(), task);
+        Some(created)
     }
 
     // ---- tasks -------------------------------------------------------------------------------------

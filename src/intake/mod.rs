@@ -9,6 +9,11 @@
 //! - [`reconcile`] — the start-up pass: one poll before anything else runs;
 //! - [`subscription`] — the Graph subscription's lifecycle (create, renew, reauthorize, recreate).
 //!
+//! A job that pullprintd itself redirected (find-me) and that the destination holds again with a new
+//! task (Graph does not say whether it does; the destination may carry our trigger too) is
+//! recognised by its `redirectedFrom` and our record of that redirect, and completed at once with the
+//! configuration the redirect carried: the person already released it.
+//!
 //! Invariants: a task is looked up at most once (the store's `task_known` / `claim_discovery`
 //! dedupe), with the fewest Graph calls: `GET job?$expand=documents` when the job's URL is known
 //! (from the task list or the notification's `parentUrl`), `GET task` first only when it is not.
@@ -27,7 +32,10 @@ use tokio::sync::Notify;
 use crate::clock::SharedClock;
 use crate::graph::{Expand, GraphClient, GraphError, JobRef, PrintJob, parse_parent_url};
 use crate::metrics::Metrics;
-use crate::store::{DiscoveredVia, Inserted, NewHeldJob, Store, StoreError};
+use crate::store::{
+    ActionKind, DiscoveredVia, EnqueueError, Inserted, NewAction, NewHeldJob, OurRedirect, Store,
+    StoreError,
+};
 
 /// How long a lookup claim keeps other intake paths off a task: longer than one lookup with the Graph
 /// client's retries, short enough that a lookup lost to a crash is retried by the next poll.
@@ -173,14 +181,60 @@ impl Intake {
                 return Err(error.into());
             }
         };
+        // A find-me release onto a printer that carries our trigger may be held there again (Graph
+        // does not say whether it is): the person already chose, so it is completed at once.
+        let ours = match print_job.redirected_from.as_deref().map(parse_parent_url) {
+            Some(Ok(source)) => {
+                self.store
+                    .our_redirect_of(&source.printer_id, &source.job_id)
+                    .await?
+            }
+            _ => None,
+        };
         let held = self.held_job(task_id, job, print_job, via);
         match self.store.insert_held_job(&held).await? {
+            Inserted::New if ours.is_some() => {
+                self.complete_our_redirect(task_id, ours).await?;
+                Ok(Looked::Stored)
+            }
             Inserted::New => {
                 self.new_jobs.notify_one();
                 tracing::info!(task = task_id, printer = %held.printer_id, job = %held.job_id, owner = %held.owner_upn, %via, "job held");
                 Ok(Looked::Stored)
             }
             Inserted::AlreadyKnown => Ok(Looked::Skipped),
+        }
+    }
+
+    /// Queues the release of a job we redirected ourselves and the destination holds again, with the
+    /// configuration the redirect carried; the executor completes its task.
+    async fn complete_our_redirect(
+        &self,
+        task_id: &str,
+        ours: Option<OurRedirect>,
+    ) -> Result<(), IntakeError> {
+        let Some(ours) = ours else {
+            return Ok(());
+        };
+        let release = NewAction {
+            task_id: task_id.to_owned(),
+            kind: ActionKind::Release,
+            changes: Some(ours.configuration),
+            destination_printer_id: None,
+            station_id: ours.station_id,
+            requested_by: ours.requested_by,
+            requested_at: self.clock.now(),
+        };
+        match self.store.enqueue(&release).await {
+            Ok(action) => {
+                tracing::info!(task = task_id, %action, "a job we redirected is held again on its destination; completing it");
+                Ok(())
+            }
+            Err(EnqueueError::Store(error)) => Err(error.into()),
+            Err(error) => {
+                tracing::warn!(task = task_id, %error, "cannot complete a job we redirected");
+                Ok(())
+            }
         }
     }
 

@@ -224,6 +224,35 @@ impl Store {
         rows.iter().map(held_job).collect()
     }
 
+    /// Our own find-me redirect of the job `job_id` on `printer_id`, if we sent one: who asked, at
+    /// which station, and the configuration it carried (the requested changes, else the held one).
+    /// Intake uses it to recognise the redirected job when the destination holds it again.
+    pub async fn our_redirect_of(
+        &self,
+        printer_id: &str,
+        job_id: &str,
+    ) -> Result<Option<OurRedirect>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.requested_by, a.station_id, COALESCE(a.changes, h.configuration) AS sent \
+             FROM actions a JOIN held_jobs h ON h.task_id = a.task_id \
+             WHERE h.printer_id = $1 AND h.job_id = $2 AND a.kind = 'redirect' \
+             ORDER BY a.id DESC LIMIT 1",
+        )
+        .bind(printer_id)
+        .bind(job_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("reading our redirect of a job"))?;
+        row.map(|row| {
+            Ok(OurRedirect {
+                requested_by: row.text("requested_by")?,
+                station_id: row.opt_text("station_id")?,
+                configuration: row.json("sent")?,
+            })
+        })
+        .transpose()
+    }
+
     /// When the oldest job still `held` was submitted: the sweeper's next deadline is this plus the
     /// hold timeout. `None` when nothing is held.
     pub async fn oldest_held_submission(&self) -> Result<Option<OffsetDateTime>, StoreError> {
@@ -285,6 +314,17 @@ impl Store {
         tx.commit().await.map_err(StoreError::db(DOING))?;
         Ok(MarkedGone::Ended)
     }
+}
+
+/// A find-me redirect the daemon itself sent (see [`Store::our_redirect_of`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OurRedirect {
+    /// Who released the job.
+    pub requested_by: String,
+    /// At which station.
+    pub station_id: Option<String>,
+    /// The configuration the redirect carried: what the person chose.
+    pub configuration: serde_json::Value,
 }
 
 /// The case-insensitive key of a UPN.

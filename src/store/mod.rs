@@ -50,6 +50,7 @@ use sqlx::sqlite::{
 
 pub use actions::{Closed, EnqueueError};
 pub use error::StoreError;
+pub use held_jobs::OurRedirect;
 pub use lock::{LockError, StoreLock};
 pub use model::{
     Action, ActionId, ActionKind, AuditEvent, AuditFilter, AuditRecord, DiscoveredVia, HeldJob,
