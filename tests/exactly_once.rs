@@ -435,3 +435,44 @@ async fn a_find_me_release_onto_a_printer_that_holds_it_again_is_completed_at_on
 async fn a_find_me_release_onto_a_printer_that_prints_it_at_once_needs_nothing_more() {
     find_me_onto_a_queue_printer(false).await;
 }
+
+#[tokio::test]
+async fn a_redirect_answered_503_with_retry_after_after_it_took_effect_is_settled_by_reading_not_resent()
+ {
+    let bed = Bed::default().await;
+    let control = bed.emulator.control();
+    let engine = Engine::default(&bed).await;
+    let task = bed
+        .submit("ada@contoso.example", "report.pdf")
+        .task_id
+        .unwrap();
+    engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    // Graph redirects, then its front end answers 503 with Retry-After.
+    control.set_faults(Faults {
+        routes: vec![RouteFault {
+            route: "redirectJob".into(),
+            fail_after_effect_rate: 1.0,
+            after_effect: pullprintd::emulator::AfterEffect::Unavailable {
+                retry_after_secs: 0,
+            },
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    let outcome = engine
+        .act(action(&task, ActionKind::Redirect, None, Some(&bed.lobby)))
+        .await;
+    assert_eq!(
+        outcome.outcome,
+        pullprintd::store::Outcome::Redirected,
+        "{}",
+        outcome.detail
+    );
+    assert_eq!(control.printed(&bed.lobby).len(), 1, "printed once");
+    assert_eq!(
+        control.calls_to("POST /print/printers/{id}/jobs/{id}/redirect"),
+        1,
+        "the redirect was sent once"
+    );
+    engine.stop().await;
+}

@@ -96,6 +96,12 @@ pub enum AfterEffect {
     },
     /// Close the connection without sending the (successful) answer.
     Reset,
+    /// Answer 503 `serviceNotAvailable` with this `Retry-After` although the operation happened: a
+    /// front end that timed out on a back end that went on to act. A 503 proves nothing.
+    Unavailable {
+        /// The `Retry-After` seconds sent.
+        retry_after_secs: u64,
+    },
 }
 
 /// Faults of change-notification delivery.

@@ -598,6 +598,17 @@ pub(crate) async fn handle(
                     &request_id,
                     &client_request_id,
                 ),
+                Some(AfterEffect::Unavailable { retry_after_secs }) => error_response(
+                    &shared,
+                    &GraphError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "serviceNotAvailable",
+                        "The service is temporarily unavailable. Please retry later.",
+                    )
+                    .with_retry_after(Some(retry_after_secs)),
+                    &request_id,
+                    &client_request_id,
+                ),
                 Some(AfterEffect::Delay { ms }) => {
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                     response

@@ -445,7 +445,7 @@ impl GraphClient {
                 retry_after,
                 attempt,
             );
-            match classify_status(status, request.idempotency, retry_after.is_some()) {
+            match classify_status(status, request.idempotency) {
                 Verdict::Retry {
                     fresh_connection: fresh,
                 } => match schedule.next_delay(retry_after) {

@@ -25,9 +25,10 @@
 //! - POST **redirect** (and the creating POSTs: task definition, trigger, subscription) are
 //!   [`Idempotency::NotRepeatable`]: a second redirect could print the job twice or fail confusingly.
 //!   They are retried only when Graph certainly did not act: a connection that never got established,
-//!   a 429 (throttling rejects before the request is processed), and a 503 *with* `Retry-After` (the
-//!   service shedding load before processing). A timeout after sending, a connection broken
-//!   mid-response, or any other 5xx returns [`super::GraphError::OutcomeUnknown`]. The daemon settles a
+//!   and a 429 (throttling rejects before the request is processed). A 503 proves nothing, even with
+//!   `Retry-After`: a front end can time out on a back end that went on to act. So a 503, a timeout
+//!   after sending, a connection broken mid-response, or any other 5xx returns
+//!   [`super::GraphError::OutcomeUnknown`], settled only by reading. The daemon settles a
 //!   redirect by re-reading the source job: `redirectedTo` set, or our task no longer `processing`,
 //!   means the redirect happened; a job still held with its task `processing` means it did not and the
 //!   redirect can be sent again.
@@ -113,17 +114,13 @@ pub(crate) enum Verdict {
 }
 
 /// Judges an HTTP error status.
-pub(crate) fn classify_status(
-    status: u16,
-    idempotency: Idempotency,
-    has_retry_after: bool,
-) -> Verdict {
+pub(crate) fn classify_status(status: u16, idempotency: Idempotency) -> Verdict {
     let repeatable = idempotency == Idempotency::Repeatable;
     match status {
         429 => Verdict::Retry {
             fresh_connection: false,
         },
-        503 if repeatable || has_retry_after => Verdict::Retry {
+        503 if repeatable => Verdict::Retry {
             fresh_connection: true,
         },
         504 if repeatable => Verdict::Retry {
@@ -285,19 +282,14 @@ mod tests {
     #[test]
     fn a_redirect_is_retried_only_when_graph_certainly_did_not_act() {
         let once = Idempotency::NotRepeatable;
-        assert!(matches!(
-            classify_status(429, once, false),
-            Verdict::Retry { .. }
-        ));
-        assert!(matches!(
-            classify_status(503, once, true),
-            Verdict::Retry {
-                fresh_connection: true
-            }
-        ));
-        assert_eq!(classify_status(503, once, false), Verdict::OutcomeUnknown);
-        assert_eq!(classify_status(500, once, false), Verdict::OutcomeUnknown);
-        assert_eq!(classify_status(409, once, false), Verdict::Fail);
+        assert!(matches!(classify_status(429, once), Verdict::Retry { .. }));
+        assert_eq!(
+            classify_status(503, once),
+            Verdict::OutcomeUnknown,
+            "a 503 with Retry-After may still have been acted on: settled by reading"
+        );
+        assert_eq!(classify_status(500, once), Verdict::OutcomeUnknown);
+        assert_eq!(classify_status(409, once), Verdict::Fail);
     }
 
     #[test]
@@ -305,12 +297,12 @@ mod tests {
         let safe = Idempotency::Repeatable;
         for status in [429, 503, 504] {
             assert!(
-                matches!(classify_status(status, safe, false), Verdict::Retry { .. }),
+                matches!(classify_status(status, safe), Verdict::Retry { .. }),
                 "{status}"
             );
         }
-        assert_eq!(classify_status(500, safe, false), Verdict::Fail);
-        assert_eq!(classify_status(404, safe, false), Verdict::Fail);
+        assert_eq!(classify_status(500, safe), Verdict::Fail);
+        assert_eq!(classify_status(404, safe), Verdict::Fail);
     }
 
     #[tokio::test]
