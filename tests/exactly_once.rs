@@ -476,3 +476,52 @@ async fn a_redirect_answered_503_with_retry_after_after_it_took_effect_is_settle
     );
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn after_a_release_applied_50_copies_and_was_refused_printing_as_shown_prints_what_was_submitted()
+ {
+    let bed = Bed::default().await;
+    let control = bed.emulator.control();
+    let engine = Engine::default(&bed).await;
+    let submitted = bed.submit("ada@contoso.example", "report.pdf");
+    let task = submitted.task_id.clone().unwrap();
+    engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    // The configuration is applied, then completing the task is refused for good.
+    control.set_faults(Faults {
+        routes: vec![RouteFault {
+            route: "updateTask".into(),
+            rate_403: 1.0,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    let fifty = serde_json::json!({"copies": 50, "colorMode": "color"});
+    let refused = engine
+        .act(action(&task, ActionKind::Release, Some(fifty), None))
+        .await;
+    assert_eq!(refused.outcome, pullprintd::store::Outcome::Failed);
+    assert_eq!(
+        control.job(&submitted.job_id).unwrap().configuration["copies"],
+        50
+    );
+    let held = engine.store.held_job(&task).await.unwrap().unwrap();
+    assert_eq!(held.state, JobState::Held, "back on the person's list");
+
+    control.set_faults(Faults::default());
+    let released = engine
+        .act(action(&task, ActionKind::Release, None, None))
+        .await;
+    assert_eq!(
+        released.outcome,
+        pullprintd::store::Outcome::Released,
+        "{}",
+        released.detail
+    );
+    let printed = control.printed(&bed.queue);
+    assert_eq!(printed.len(), 1);
+    assert_eq!(
+        printed[0].configuration["copies"], 1,
+        "printed as submitted, not with the 50 copies Graph held"
+    );
+    engine.stop().await;
+}

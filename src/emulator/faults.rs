@@ -56,6 +56,9 @@ pub struct RouteFault {
     pub retry_after_503_secs: Option<u64>,
     /// Share (0–1) of requests refused with 504 `gatewayTimeout` (not performed).
     pub rate_504: f64,
+    /// Share (0–1) of requests refused for good with 403 `accessDenied` (not performed): a refusal
+    /// that will not change, e.g. completing a task after a permission was withdrawn.
+    pub rate_403: f64,
     /// Share (0–1) of requests whose connection is closed without an answer, before the operation
     /// (not performed).
     pub rate_reset: f64,
@@ -76,6 +79,7 @@ impl Default for RouteFault {
             rate_503: 0.0,
             retry_after_503_secs: None,
             rate_504: 0.0,
+            rate_403: 0.0,
             rate_reset: 0.0,
             fail_after_effect_rate: 0.0,
             after_effect: AfterEffect::GatewayTimeout,
@@ -207,6 +211,8 @@ impl FaultEngine {
             decision.refuse = Some((503, rule.retry_after_503_secs));
         } else if roll(&mut self.rng, rule.rate_504) {
             decision.refuse = Some((504, None));
+        } else if roll(&mut self.rng, rule.rate_403) {
+            decision.refuse = Some((403, None));
         } else if roll(&mut self.rng, rule.rate_reset) {
             decision.reset = true;
         } else if roll(&mut self.rng, rule.fail_after_effect_rate) {

@@ -663,6 +663,11 @@ async fn run_pipeline(
                 "serviceNotAvailable",
                 "The service is temporarily unavailable. Please retry later.",
             ),
+            403 => GraphError::new(
+                StatusCode::FORBIDDEN,
+                "accessDenied",
+                "Either the signed-in user or the app does not have permission for this operation.",
+            ),
             _ => GraphError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "gatewayTimeout",

@@ -345,7 +345,18 @@ impl Executor {
                         && still_processing;
                     let closed = if back_to_held {
                         tracing::warn!(action = %action.id, task = %action.task_id, detail = %finish.detail, "release failed; the job is held again");
-                        store.return_to_held(action.id, &finish.detail, now).await?
+                        // What Graph holds now, if this action changed it: recorded so that the
+                        // next release re-applies whatever differs from the person's choice.
+                        let applied = match action.step {
+                            Step::PatchJobDone | Step::CompleteTaskSending => {
+                                steps::configuration_to_patch(&action)
+                            }
+                            Step::PatchJobSending => Some(serde_json::Value::Null),
+                            _ => None,
+                        };
+                        store
+                            .return_to_held(action.id, &finish.detail, applied.as_ref(), now)
+                            .await?
                     } else {
                         if finish.outcome == Outcome::Failed {
                             tracing::error!(action = %action.id, task = %action.task_id, kind = %action.kind, detail = %finish.detail, "action failed");

@@ -496,13 +496,20 @@ pub fn retry_delay(attempts: u32, jitter: f64, retry_after: Option<Duration>) ->
     }
 }
 
-/// The configuration to PATCH onto the job, if the requested one differs from the held one.
-fn configuration_to_patch(action: &Action) -> Option<Value> {
-    action
+/// The configuration to PATCH onto the job: the person's choice (the requested changes, or the held
+/// configuration when they print as shown), if it differs from what Graph holds. Graph may hold
+/// something else than the held configuration: a release that changed it and then failed
+/// (`applied_configuration`; unknown counts as different).
+pub fn configuration_to_patch(action: &Action) -> Option<Value> {
+    let chosen = action
         .changes
         .as_ref()
-        .filter(|changes| **changes != action.held_configuration)
-        .cloned()
+        .unwrap_or(&action.held_configuration);
+    let on_graph = action
+        .applied_configuration
+        .as_ref()
+        .unwrap_or(&action.held_configuration);
+    (chosen != on_graph || on_graph.is_null()).then(|| chosen.clone())
 }
 
 fn redirect_call(action: &Action) -> GraphCall {
@@ -669,6 +676,7 @@ mod tests {
             kind,
             changes,
             held_configuration: held_configuration(),
+            applied_configuration: None,
             destination_printer_id: (kind == ActionKind::Redirect)
                 .then(|| "printer-lobby".to_owned()),
             station_id: Some("lobby".to_owned()),

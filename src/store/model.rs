@@ -266,6 +266,10 @@ pub struct Action {
     pub changes: Option<Value>,
     /// The job's configuration at intake: a PATCH is skipped when `changes` equals it.
     pub held_configuration: Value,
+    /// What Graph holds when it differs from `held_configuration`: a release changed it and then
+    /// failed, putting the job back on its owner's list. `Some(Value::Null)`: unknown (the change may
+    /// or may not have been applied). `None`: Graph holds `held_configuration`.
+    pub applied_configuration: Option<Value>,
     /// The redirect's destination.
     pub destination_printer_id: Option<String>,
     /// The station the request came from, if any.

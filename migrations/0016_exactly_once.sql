@@ -31,3 +31,8 @@ DROP TABLE audit;
 ALTER TABLE audit_new RENAME TO audit;
 CREATE INDEX audit_by_time ON audit (at);
 CREATE INDEX audit_by_user ON audit (user_key, at);
+
+-- What Graph holds for a job back on its owner's list after a release that changed its configuration
+-- and then failed (JSON; NULL: the configuration Graph holds is `configuration`; JSON null: unknown).
+-- A later release re-applies whatever differs from the person's choice.
+ALTER TABLE held_jobs ADD COLUMN applied_configuration TEXT;
