@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pullprintd::emulator::{Emulator, NewJob};
+use pullprintd::emulator::NewJob;
 use serde_json::{Value, json};
 use support::{ADMIN_KEY, Ids, json_line, ms, r2, selected, summary, table};
 
@@ -45,10 +45,9 @@ fn free_port() -> u16 {
 }
 
 /// Writes the configuration for a daemon against `emulator`; returns its path and port.
-fn configure(emulator: &Emulator, dir: &Path, ids: &Ids, poll: &str) -> (std::path::PathBuf, u16) {
+fn configure(dir: &Path, ids: &Ids, poll: &str) -> (std::path::PathBuf, u16) {
     let port = free_port();
     let text = support::settings_toml(
-        emulator,
         dir,
         ids,
         USERS,
@@ -152,7 +151,7 @@ async fn startup() {
     let mut times = Vec::with_capacity(STARTS);
     for _ in 0..STARTS {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let (config, _) = configure(&emulator, dir.path(), &ids, "30s");
+        let (config, _) = configure(dir.path(), &ids, "30s");
         let (child, took) =
             tokio::task::block_in_place(|| spawn_ready(&config, &dir.path().join("notify.sock")));
         times.push(ms(took));
@@ -182,7 +181,7 @@ async fn memory() {
     let (emulator, ids) = support::emulator().await;
     let queue = ids.queue.clone();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (config, port) = configure(&emulator, dir.path(), &ids, "30s");
+    let (config, port) = configure(dir.path(), &ids, "30s");
     let (child, _) =
         tokio::task::block_in_place(|| spawn_ready(&config, &dir.path().join("notify.sock")));
     let pid = child.id();

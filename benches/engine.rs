@@ -5,7 +5,7 @@
 //!    injected latency × the Graph calls that release made; p50/p99/max over 1,000 releases.
 //! 2. `burst` — 10,000 jobs submitted at once → all held; then release-all by 200 people (50 jobs
 //!    each, concurrently) → all tasks completed; both against the ideal bound.
-//! 3. `graph_calls` — Graph calls per job for each path, against the minimum of design.md §1.
+//! 3. `graph_calls` — Graph calls per job for each path, against the fewest each path can make.
 //! 4. `webhook_ack` — acknowledgement latency of `/graph/notifications` under a flood of 5,000.
 //!
 //! `cargo bench --bench engine [-- NAME…]`; each benchmark prints a table and one `BENCH {json}` line.

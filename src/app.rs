@@ -279,7 +279,7 @@ impl App {
             intake,
             poller,
             executor,
-            service: _,
+            service,
             webhook,
             station,
             inbox_wake,
@@ -357,7 +357,7 @@ impl App {
 
         let sweeper = Sweeper::new(
             store.clone(),
-            executor,
+            service,
             options.clock.clone(),
             settings.release.hold_timeout.0,
             settings.store.audit_retention.0,

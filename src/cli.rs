@@ -1,7 +1,8 @@
 //! The command line: sub-commands, their arguments, and the exit code each outcome maps to.
 //!
-//! Names are part of the public interface (design.md §3.1): `run`, `demo`, `emulator`,
-//! `check-config`, `setup`, `doctor`, `hash-pin`, `healthcheck`, `jobs`, `release`, `delete`.
+//! Names are part of the public interface (unit files, scripts and the README use them): `run`,
+//! `demo`, `emulator`, `check-config`, `setup`, `doctor`, `hash-pin`, `healthcheck`, `jobs`,
+//! `release`, `delete`.
 //! Exit codes follow [`crate::exit`].
 
 use std::path::PathBuf;
@@ -173,7 +174,7 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
             config,
         } => match load_settings(&config.path, telemetry) {
             Ok(settings) => {
-                let options = crate::station::policy::ReleaseOptions {
+                let options = crate::job::options::ReleaseOptions {
                     copies,
                     duplex_mode: duplex.as_deref().map(Into::into),
                     color_mode: color.as_deref().map(Into::into),
@@ -404,7 +405,7 @@ async fn admin_jobs(settings: Settings) -> u8 {
 async fn admin_release(
     settings: Settings,
     job: String,
-    options: crate::station::policy::ReleaseOptions,
+    options: crate::job::options::ReleaseOptions,
 ) -> u8 {
     use crate::station::client::AdminClient;
     let result = match AdminClient::new(&settings) {

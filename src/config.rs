@@ -12,6 +12,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -175,13 +176,67 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
+/// A Microsoft cloud that offers Universal Print (`graph.cloud`). Where its Entra ID and Graph live
+/// is the Graph client's business (`graph::Endpoints`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cloud {
+    /// The worldwide service (also GCC moderate).
+    #[default]
+    Global,
+    /// US Government L4 (GCC High).
+    UsGov,
+    /// US Government L5 (DoD).
+    Dod,
+}
+
+impl Cloud {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Global => "global",
+            Self::UsGov => "usgov",
+            Self::Dod => "dod",
+        }
+    }
+}
+
+impl FromStr for Cloud {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "global" | "public" | "worldwide" => Ok(Self::Global),
+            "usgov" | "gcchigh" | "l4" => Ok(Self::UsGov),
+            "dod" | "l5" => Ok(Self::Dod),
+            "china" | "21vianet" | "mooncake" | "azurechina" => Err(
+                "Universal Print is not available in the China cloud operated by 21Vianet, so pullprintd \
+                 cannot work there; use a tenant in the global or a US Government cloud"
+                    .to_owned(),
+            ),
+            other => Err(format!(
+                "unknown cloud {other:?}: use \"global\", \"usgov\" (GCC High, L4) or \"dod\" (L5)"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cloud {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        // The key is named here because the loader does not say which key a custom error came from.
+        name.parse()
+            .map_err(|problem: String| serde::de::Error::custom(invalid("graph.cloud", problem)))
+    }
+}
+
 /// `[graph]`: the app registration and where Graph is.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphSettings {
-    /// `global`, `usgov` (GCC High, L4) or `dod` (L5).
-    #[serde(default = "default_cloud")]
-    pub cloud: String,
+    /// `global`, `usgov` (GCC High, L4) or `dod` (L5); parsed (and China refused) when read.
+    #[serde(default)]
+    pub cloud: Cloud,
     /// The Entra ID tenant (GUID or domain).
     #[serde(default)]
     pub tenant_id: String,
@@ -215,9 +270,6 @@ pub struct GraphSettings {
     pub max_concurrent_requests: usize,
 }
 
-fn default_cloud() -> String {
-    "global".to_owned()
-}
 fn default_request_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))
 }
@@ -531,7 +583,6 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let graph = &self.graph;
-        validate_cloud(&graph.cloud)?;
         if graph.tenant_id.trim().is_empty() {
             return Err(invalid(
                 "graph.tenant_id",
@@ -687,13 +738,6 @@ impl Settings {
     }
 }
 
-fn validate_cloud(cloud: &str) -> Result<(), ConfigError> {
-    cloud
-        .parse::<crate::graph::Cloud>()
-        .map(drop)
-        .map_err(|err| invalid("graph.cloud", err.to_string()))
-}
-
 fn environment() -> config::Environment {
     config::Environment::with_prefix(ENV_PREFIX)
         .prefix_separator("__")
@@ -733,7 +777,7 @@ mod tests {
     #[test]
     fn a_minimal_file_gets_the_documented_defaults() {
         let s = Settings::from_toml(MINIMAL).unwrap();
-        assert_eq!(s.graph.cloud, "global");
+        assert_eq!(s.graph.cloud, Cloud::Global);
         assert_eq!(s.intake.mode, IntakeMode::Both);
         assert_eq!(s.intake.poll_interval.0, Duration::from_secs(30));
         assert_eq!(s.release.hold_timeout.0, Duration::from_secs(4 * 3600));

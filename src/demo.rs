@@ -8,18 +8,17 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, AppOptions};
-use crate::config::Settings;
-use crate::emulator::{
-    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, EmulatorOptions, NewJob, NewPrinter,
+use crate::emulator::scenario::{
+    Person as ScenarioPerson, Scenario, StationSpec, write_users_file,
 };
+use crate::emulator::{DEMO_CLIENT_ID, Emulator, NewJob};
 use crate::secrets::random_token;
-use crate::station::users::hash_pin;
 
 /// What `pullprintd demo` can be told.
 #[derive(Debug, Clone)]
@@ -119,32 +118,16 @@ impl Drop for WorkDir {
 
 /// Runs the demo until `shutdown` is cancelled.
 pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<(), DemoError> {
-    let emulator = Emulator::start(EmulatorOptions::default())
+    let tenant = Scenario::default()
+        .printer("Lobby MFP", true)
+        .printer("Floor 2 MFP", true)
+        .definition(Some(DEMO_CLIENT_ID), "pullprintd")
+        .start()
         .await
         .map_err(|err| DemoError::Emulator(err.to_string()))?;
-    let control = emulator.control();
-    let printer = |name: &str| {
-        control
-            .create_printer(NewPrinter {
-                display_name: name.to_owned(),
-                ..Default::default()
-            })
-            .map_err(|err| DemoError::Emulator(err.to_string()))
-            .and_then(|p| {
-                p["id"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| DemoError::Emulator("printer without an id".into()))
-            })
-    };
-    let lobby = printer("Lobby MFP")?;
-    let floor2 = printer("Floor 2 MFP")?;
-    let definition = control.create_task_definition(Some(DEMO_CLIENT_ID), "pullprintd");
-    for id in [&lobby, &floor2] {
-        control
-            .create_trigger(id, &definition)
-            .map_err(|err| DemoError::Emulator(err.to_string()))?;
-    }
+    let emulator = tenant.emulator.clone();
+    let lobby = tenant.printer("Lobby MFP").to_owned();
+    let floor2 = tenant.printer("Floor 2 MFP").to_owned();
 
     let dir = std::env::temp_dir().join(format!("pullprintd-demo-{}", std::process::id()));
     let files_error = |source| DemoError::Files {
@@ -153,56 +136,33 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<()
     };
     std::fs::create_dir_all(&dir).map_err(files_error)?;
     let work = WorkDir(dir.clone());
-    let users = write_users_file(&work.0).map_err(files_error)?;
+    let users = work.0.join("users.toml");
+    write_users_file(&users, USERS_HEADER, &people()).map_err(files_error)?;
     let lobby_key = random_token();
     let floor2_key = random_token();
     let admin_key = random_token();
-    let graph_root = emulator.url().as_str().trim_end_matches('/').to_owned();
+    let graph_root = tenant.root();
     let listen = options.listen;
-    let text = format!(
-        r#"
-[graph]
-tenant_id = "{tenant}"
-client_id = "{DEMO_CLIENT_ID}"
-client_secret = "{DEMO_CLIENT_SECRET}"
-base_url = "{graph_root}"
-login_url = "{graph_root}"
-
-[printing]
-task_definition_id = "{definition}"
-queue_printers = ["{lobby}", "{floor2}"]
-
-[intake]
-mode = "both"
-poll_interval = "10s"
-public_url = "http://{listen}/graph/notifications"
-
-[[stations]]
-id = "lobby"
-printer_id = "{lobby}"
-key = "{lobby_key}"
-
-[[stations]]
-id = "floor2"
-printer_id = "{floor2}"
-key = "{floor2_key}"
-
-[users]
-file = "{users}"
-
-[api]
-listen = "{listen}"
-admin_key = "{admin_key}"
-
-[store]
-path = "{store}"
-"#,
-        tenant = emulator.tenant_id(),
-        users = users.display(),
-        store = work.0.join("state.db").display(),
+    let mut config = tenant.daemon_config(&work.0.join("state.db"));
+    config.intake = format!(
+        "mode = \"both\"\npoll_interval = \"10s\"\npublic_url = \"http://{listen}/graph/notifications\""
     );
-    let settings = Settings::from_toml(&text)
-        .map_err(|err| DemoError::Daemon(crate::app::AppError::Config(err.to_string())))?;
+    config.stations = vec![
+        StationSpec {
+            id: "lobby".to_owned(),
+            printer_id: lobby.clone(),
+            key: lobby_key.clone(),
+        },
+        StationSpec {
+            id: "floor2".to_owned(),
+            printer_id: floor2.clone(),
+            key: floor2_key.clone(),
+        },
+    ];
+    config.users_file = Some(users);
+    config.listen = listen.to_string();
+    config.admin_key = Some(admin_key.clone());
+    let settings = config.settings()?;
     let app = App::build(settings, AppOptions::default()).await?;
     let kiosk = format!("http://{}/", app.local_addr());
 
@@ -262,20 +222,21 @@ fn submit(emulator: &Emulator, printer: &str, person: &Person, n: usize) {
     }
 }
 
-fn write_users_file(dir: &Path) -> std::io::Result<PathBuf> {
-    let mut text =
-        String::from("# Demo users; PINs are argon2id hashes made by `pullprintd hash-pin`.\n");
-    for person in &PEOPLE {
-        let hash = hash_pin(person.pin).map_err(std::io::Error::other)?;
-        let _ = write!(
-            text,
-            "\n[[user]]\nupn = \"{}\"\ndisplay_name = \"{}\"\ncard = \"{}\"\npin_hash = \"{hash}\"\n",
-            person.upn, person.name, person.card
-        );
-    }
-    let path = dir.join("users.toml");
-    std::fs::write(&path, text)?;
-    Ok(path)
+/// The first lines of the demo's users file.
+const USERS_HEADER: &str =
+    "# Demo users; PINs are argon2id hashes made by `pullprintd hash-pin`.\n";
+
+/// The demo's people as a users file lists them.
+fn people() -> Vec<ScenarioPerson> {
+    PEOPLE
+        .iter()
+        .map(|person| ScenarioPerson {
+            upn: person.upn.to_owned(),
+            display_name: person.name.to_owned(),
+            card: person.card.to_owned(),
+            pin: Some(person.pin.to_owned()),
+        })
+        .collect()
 }
 
 fn banner(

@@ -7,19 +7,25 @@
 //!
 //! ## Map of the modules, in the order a print job meets them
 //!
+//! `ARCHITECTURE.md` at the repository root says what each module owns and must not know, and follows
+//! a release request and a notification through them.
+//!
 //! - [`cli`] — the command line and its exit codes; [`demo`] — everything on one machine, no account.
 //! - [`config`] — the typed configuration: TOML file, then `PULLPRINTD__SECTION__KEY` environment.
 //! - [`telemetry`] — logging (text or JSON) set up before anything else can fail.
 //! - [`graph`] — the Microsoft Graph client: Entra ID tokens (secret, certificate, device code),
 //!   national clouds, retries that honour `Retry-After`, and the typed print model.
 //! - [`intake`] — learning of held print tasks: webhook, inbox, poller, subscription, reconcile.
+//! - [`job`] — the job's vocabulary, free of I/O: held-job records, action kinds and steps, release
+//!   options and the policy that checks them against the printer and `[release]`.
 //! - [`store`] — SQLite on disk: held jobs, the durable action queue, intake dedupe, audit log.
-//! - [`release`] — what happens to a held job: the service, the durable queue's executor, the step
-//!   machine that settles each action exactly once, and the hold-timeout sweeper.
+//! - [`release`] — what happens to a held job: [`ReleaseService`](release::service::ReleaseService),
+//!   the only way to act on one, the durable queue's executor, the step machine that settles each
+//!   action exactly once, and the hold-timeout sweeper.
 //! - [`app`] — the daemon assembled and run until stopped; [`http`] — its router; [`health`] —
 //!   `/healthz`, `/readyz` and `/metrics`.
 //! - [`station`] — release stations: the station and admin API, the kiosk page, sign-in by card or PIN,
-//!   sessions and lockout, the options policy, the OpenAPI document and the admin CLI client.
+//!   sessions and lockout, the OpenAPI document and the admin CLI client.
 //! - [`admin`] — one-time provisioning (`setup`) and the health check of a deployment (`doctor`).
 //! - [`metrics`] — the Prometheus metrics behind `/metrics`, fed by the Graph client and the engine.
 //! - [`secrets`] — random tokens and constant-time comparison of secrets.
@@ -41,6 +47,7 @@ pub mod graph;
 pub mod health;
 pub mod http;
 pub mod intake;
+pub mod job;
 pub mod metrics;
 pub mod notify;
 pub mod release;

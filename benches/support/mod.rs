@@ -1,7 +1,8 @@
 //! Shared bench bed: an in-process Universal Print emulator on loopback with a held printer ("Queue",
 //! carrying our trigger) and a find-me printer ("Lobby"); a users file with `users` people (card
-//! sign-in); and the whole daemon ([`App`]) serving its API on a free port, in poll mode with a poll
-//! interval so long that only the benchmark decides when the task list is read.
+//! sign-in); and the whole daemon (`App`) serving its API on a free port, in poll mode with a poll
+//! interval so long that only the benchmark decides when the task list is read. The world and the
+//! configuration come from the emulator's scenario builder (`pullprintd::emulator::scenario`).
 //!
 //! Also the small helpers every benchmark prints its figures with: percentiles, a human table and
 //! one JSON line (`BENCH {...}`) a script can pick up.
@@ -10,17 +11,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pullprintd::app::{App, AppOptions};
-use pullprintd::emulator::{
-    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, EmulatorOptions, Faults, NewJob, NewPrinter,
-    RouteFault, SubmittedJob,
+use pullprintd::app::AppOptions;
+use pullprintd::emulator::scenario::{
+    Person, RunningDaemon, Scenario, StationSpec, Tenant, write_users_file,
 };
+use pullprintd::emulator::{Emulator, EmulatorOptions, Faults, NewJob, RouteFault, SubmittedJob};
 use pullprintd::intake::poller::Poller;
 use pullprintd::store::Store;
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// The station at the queue printer (same-printer releases).
 pub const QUEUE_KEY: &str = "bench-queue-station-key-0123456789";
@@ -52,8 +51,7 @@ pub struct Bed {
     pub http: reqwest::Client,
     pub poller: Poller,
     pub store: Store,
-    stop: CancellationToken,
-    running: JoinHandle<()>,
+    daemon: RunningDaemon,
 }
 
 /// Faults with only a per-call latency on every Graph route.
@@ -70,117 +68,72 @@ pub fn latency(ms: u64) -> Faults {
 
 /// An emulator with the Queue (held) and Lobby printers and our task definition.
 pub async fn emulator() -> (Emulator, Ids) {
-    let emulator = Emulator::start(EmulatorOptions {
-        // 10,000 tasks in 100 pages, as Graph's own default page is about this size.
-        page_size: 100,
-        ..EmulatorOptions::default()
-    })
-    .await
-    .expect("the emulator starts on loopback");
-    let control = emulator.control();
-    let printer = |name: &str| -> String {
-        control
-            .create_printer(NewPrinter {
-                display_name: name.into(),
-                ..NewPrinter::default()
-            })
-            .expect("the emulator creates a printer")["id"]
-            .as_str()
-            .expect("a printer has an id")
-            .to_owned()
+    let tenant = Scenario::queue_and_lobby()
+        .options(EmulatorOptions {
+            // 10,000 tasks in 100 pages, as Graph's own default page is about this size.
+            page_size: 100,
+            ..EmulatorOptions::default()
+        })
+        .start()
+        .await
+        .expect("the emulator starts on loopback with our printers and trigger");
+    let ids = Ids {
+        queue: tenant.printer("Queue").to_owned(),
+        lobby: tenant.printer("Lobby").to_owned(),
+        definition: tenant.definition.clone(),
+        tenant,
     };
-    let queue = printer("Queue");
-    let lobby = printer("Lobby");
-    let definition = control.create_task_definition(None, "Pull printing");
-    control
-        .create_trigger(&queue, &definition)
-        .expect("the emulator creates our trigger");
-    (
-        emulator,
-        Ids {
-            queue,
-            lobby,
-            definition,
-        },
-    )
+    (ids.tenant.emulator.clone(), ids)
 }
 
 /// The ids an [`emulator`] was set up with.
 #[derive(Debug, Clone)]
 pub struct Ids {
+    pub tenant: Tenant,
     pub queue: String,
     pub lobby: String,
     pub definition: String,
 }
 
-/// The daemon's configuration against `emulator`, for `users` people; `intake` is the `[intake]`
-/// body; the store and users file go into `dir`.
+/// The daemon's configuration against the emulator of `ids`, for `users` people; `intake` is the
+/// `[intake]` body; the store and users file go into `dir`.
 pub fn settings_toml(
-    emulator: &Emulator,
     dir: &std::path::Path,
     ids: &Ids,
     users: usize,
     intake: &str,
     listen: &str,
 ) -> String {
-    let Ids {
-        queue,
-        lobby,
-        definition,
-    } = ids;
     let users_file = dir.join("users.toml");
-    let mut text = String::new();
-    for i in 0..users {
-        text.push_str(&format!(
-            "[[user]]\nupn = \"{}\"\ndisplay_name = \"User {i}\"\ncard = \"{}\"\n\n",
-            upn(i),
-            card(i)
-        ));
-    }
-    std::fs::write(&users_file, text).expect("the users file is written");
-    let root = emulator.url().as_str().trim_end_matches('/').to_owned();
-    format!(
-        r#"
-[graph]
-tenant_id = "{tenant}"
-client_id = "{DEMO_CLIENT_ID}"
-client_secret = "{DEMO_CLIENT_SECRET}"
-base_url = "{root}"
-login_url = "{root}"
-max_concurrent_requests = {MAX_CONCURRENT}
-
-[printing]
-task_definition_id = "{definition}"
-queue_printers = ["{queue}"]
-
-[intake]
-{intake}
-
-[[stations]]
-id = "queue"
-printer_id = "{queue}"
-key = "{QUEUE_KEY}"
-
-[[stations]]
-id = "lobby"
-printer_id = "{lobby}"
-key = "{LOBBY_KEY}"
-
-[api]
-listen = "{listen}"
-admin_key = "{ADMIN_KEY}"
-
-[store]
-path = "{store}"
-
-[users]
-file = "{users}"
-session_idle = "1h"
-"#,
-        tenant = emulator.tenant_id(),
-        store = dir.join("state.db").display(),
-        users = users_file.display(),
-    )
+    let people: Vec<Person> = (0..users)
+        .map(|i| Person {
+            upn: upn(i),
+            display_name: format!("User {i}"),
+            card: card(i),
+            pin: None,
+        })
+        .collect();
+    write_users_file(&users_file, "", &people).expect("the users file is written");
+    let mut config = ids.tenant.daemon_config(&dir.join("state.db"));
+    config.max_concurrent_requests = Some(MAX_CONCURRENT);
+    config.intake = intake.to_owned();
+    config.stations = vec![
+        StationSpec {
+            id: "queue".to_owned(),
+            printer_id: ids.queue.clone(),
+            key: QUEUE_KEY.to_owned(),
+        },
+        StationSpec {
+            id: "lobby".to_owned(),
+            printer_id: ids.lobby.clone(),
+            key: LOBBY_KEY.to_owned(),
+        },
+    ];
+    config.users_file = Some(users_file);
+    config.users = "session_idle = \"1h\"".to_owned();
+    config.listen = listen.to_owned();
+    config.admin_key = Some(ADMIN_KEY.to_owned());
+    config.to_toml()
 }
 
 impl Bed {
@@ -189,7 +142,6 @@ impl Bed {
         let (emulator, ids) = emulator().await;
         let dir = tempfile::tempdir().expect("a temporary directory");
         let text = settings_toml(
-            &emulator,
             dir.path(),
             &ids,
             users,
@@ -198,19 +150,9 @@ impl Bed {
         );
         let settings =
             pullprintd::config::Settings::from_toml(&text).expect("the bench configuration");
-        let app = App::build(settings, AppOptions::default())
+        let daemon = RunningDaemon::start(settings, AppOptions::default())
             .await
             .expect("the daemon builds");
-        let addr = app.local_addr();
-        let poller = app.poller();
-        let store = app.store();
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        let running = tokio::spawn(async move {
-            app.run_until_stopped(token)
-                .await
-                .expect("the daemon runs and stops cleanly");
-        });
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(512)
             .build()
@@ -221,12 +163,11 @@ impl Bed {
             queue: ids.queue,
             lobby: ids.lobby,
             definition: ids.definition,
-            addr,
+            addr: daemon.addr,
             http,
-            poller,
-            store,
-            stop,
-            running,
+            poller: daemon.poller.clone(),
+            store: daemon.store.clone(),
+            daemon,
         };
         // The start-up reconciliation polls once; wait for it so it never races a bench's own poll.
         bed.wait_ready().await;
@@ -324,8 +265,10 @@ impl Bed {
     }
 
     pub async fn stop(self) {
-        self.stop.cancel();
-        self.running.await.expect("the daemon task ends");
+        self.daemon
+            .stop()
+            .await
+            .expect("the daemon runs and stops cleanly");
         self.emulator.shutdown().await;
     }
 }

@@ -9,7 +9,8 @@
 //! - `state` — printers, definitions, triggers, jobs, tasks and their rules;
 //! - `print_api` — the `/v1.0` routes and the request pipeline;
 //! - `subscriptions` — subscriptions, validation handshake, notification delivery;
-//! - `faults` — deterministic fault injection; `record` — the request log; `control` — the control API.
+//! - `faults` — deterministic fault injection; `record` — the request log; `control` — the control API;
+//! - [`scenario`] — ready-made worlds and daemon configurations for the demo, benchmarks and tests.
 //!
 //! ## Addresses
 //! Graph is at `{url}/v1.0`, Entra at `{url}/{tenant}/oauth2/v2.0/token` and `…/devicecode`, and the
@@ -55,6 +56,7 @@ mod graph_error;
 mod identity;
 mod print_api;
 mod record;
+pub mod scenario;
 mod state;
 mod subscriptions;
 

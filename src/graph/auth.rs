@@ -792,3 +792,124 @@ mod tests {
         assert!(error.contains("BEGIN CERTIFICATE"), "{error}");
     }
 }
+
+/// Tokens as a whole Graph call meets them (against wiremock): cached across calls, refreshed once
+/// on a 401 or for many concurrent calls, and the token endpoint's transient failures retried.
+#[cfg(test)]
+mod client_calls {
+    #![allow(clippy::unwrap_used)]
+    use crate::graph::client::GraphClient;
+    use crate::graph::test_support::{
+        JOB_PATH, Recorder, TOKEN_PATH, client_for, graph_error, job_json, options_for, token,
+        token_endpoint,
+    };
+    use serde_json::json;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[tokio::test]
+    async fn a_401_forces_one_token_refresh_and_one_retry() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 2).await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(graph_error(401, "InvalidAuthenticationToken"))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        let error = client_for(&server, &recorder)
+            .get_job("p1", "j1", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.status(),
+            Some(401),
+            "the second 401 is returned, not retried again"
+        );
+        assert_eq!(recorder.refreshes(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_token_is_cached_and_reused_across_calls() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
+            .expect(5)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        let client = client_for(&server, &recorder);
+        for _ in 0..5 {
+            client.get_job("p1", "j1", &[]).await.unwrap();
+        }
+        assert_eq!(recorder.refreshes(), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_calls_with_an_expired_token_cause_exactly_one_refresh() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 2).await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        let clock = crate::clock::ManualClock::new(time::macros::datetime!(2026-03-01 12:00 UTC));
+        let mut options = options_for(&server, &recorder);
+        options.clock = clock.clone();
+        let client = GraphClient::new(options).unwrap();
+        client.get_job("p1", "j1", &[]).await.unwrap();
+        clock.advance(time::Duration::hours(2));
+        let calls = (0..10).map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get_job("p1", "j1", &[]).await })
+        });
+        for call in futures::future::join_all(calls).await {
+            call.unwrap().unwrap();
+        }
+        assert_eq!(
+            recorder.refreshes(),
+            2,
+            "one initial token, one refresh for ten concurrent calls"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_transient_token_endpoint_failure_is_retried_like_a_graph_call() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(
+                ResponseTemplate::new(503)
+                    .set_body_json(json!({"error": "temporarily_unavailable"})),
+            )
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(token("app-token", 3600))
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .and(header("authorization", "Bearer app-token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        client_for(&server, &recorder)
+            .get_job("p1", "j1", &[])
+            .await
+            .unwrap();
+        assert_eq!(recorder.refreshes(), 2);
+        assert_eq!(recorder.sleeps().len(), 1);
+    }
+}

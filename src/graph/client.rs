@@ -91,7 +91,7 @@ impl GraphOptions {
     /// Options from the `[graph]` configuration: the cloud, ids, overrides and timeout, and the
     /// credential (the secret, or the certificate and key files, read now).
     pub fn from_settings(settings: &GraphSettings) -> Result<Self, GraphError> {
-        let cloud: Cloud = settings.cloud.parse()?;
+        let cloud = settings.cloud;
         let credential = match (
             &settings.client_secret,
             &settings.certificate_file,

@@ -9,35 +9,13 @@
 //! minted for the resource it is used against (the emulator checks this like Entra does); a real
 //! Graph root always comes with its own cloud's scope.
 
-use serde::{Deserialize, Deserializer, Serialize};
-use std::str::FromStr;
 use url::Url;
 
 use super::error::GraphError;
+pub use crate::config::Cloud;
 
-/// A Microsoft cloud that offers Universal Print.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Cloud {
-    /// The worldwide service (also GCC moderate).
-    #[default]
-    Global,
-    /// US Government L4 (GCC High).
-    UsGov,
-    /// US Government L5 (DoD).
-    Dod,
-}
-
+/// Where each cloud's Entra ID and Graph are (the cloud itself is a setting: [`Cloud`]).
 impl Cloud {
-    /// The name used in configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Global => "global",
-            Self::UsGov => "usgov",
-            Self::Dod => "dod",
-        }
-    }
-
     /// The Entra ID (login) root.
     pub fn login_root(self) -> &'static str {
         match self {
@@ -58,33 +36,6 @@ impl Cloud {
     /// The client-credentials scope: `{graph root}/.default`.
     pub fn default_scope(self) -> String {
         format!("{}/.default", self.graph_root())
-    }
-}
-
-impl FromStr for Cloud {
-    type Err = GraphError;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "global" | "public" | "worldwide" => Ok(Self::Global),
-            "usgov" | "gcchigh" | "l4" => Ok(Self::UsGov),
-            "dod" | "l5" => Ok(Self::Dod),
-            "china" | "21vianet" | "mooncake" | "azurechina" => Err(GraphError::Configuration(
-                "Universal Print is not available in the China cloud operated by 21Vianet, so pullprintd \
-                 cannot work there; use a tenant in the global or a US Government cloud"
-                    .to_owned(),
-            )),
-            other => Err(GraphError::Configuration(format!(
-                "unknown cloud {other:?}: use \"global\", \"usgov\" (GCC High, L4) or \"dod\" (L5)"
-            ))),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Cloud {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -4,7 +4,8 @@
 //! request says `Prefer: include-unknown-enum-members` (and may start returning new ones at any time).
 //! A closed Rust enum would turn such a value into a deserialisation failure and lose the whole job, so
 //! every enum here has an `Other(String)` variant that keeps the member verbatim and writes it back
-//! unchanged. Member names are checked against `shared/graph/print-enums.json` (CSDL order).
+//! unchanged. Member names are Microsoft's, in CSDL order; a test checks that each member of the print
+//! enumerations in `tests/data/graph/print-openapi-v1.0.json` parses into its own variant.
 //!
 //! Invariant: a known member is always parsed into its own variant, never into `Other`, so `==` works.
 

@@ -460,61 +460,14 @@ mod tests {
     use super::*;
     use crate::graph::client::GraphOptions;
     use crate::graph::model::{PrintColorMode, PrintDuplexMode};
-    use crate::graph::retry::RetryPolicy;
-    use crate::graph::test_support::{Recorder, client_for, options_for};
+    use crate::graph::test_support::{
+        JOB_PATH, Recorder, client_for, client_request_id, graph_error, graph_requests, job_json,
+        options_for, token_endpoint,
+    };
     use secrecy::SecretString;
     use std::time::Duration;
     use wiremock::matchers::{body_json, header, header_exists, method, path, query_param};
-    use wiremock::{Mock, MockServer, Request as Received, ResponseTemplate};
-
-    const TOKEN_PATH: &str = "/login/tenant/oauth2/v2.0/token";
-    const JOB_PATH: &str = "/v1.0/print/printers/p1/jobs/j1";
-
-    fn token(access_token: &str, expires_in: u64) -> ResponseTemplate {
-        ResponseTemplate::new(200).set_body_json(
-            json!({"token_type": "Bearer", "expires_in": expires_in, "access_token": access_token}),
-        )
-    }
-
-    async fn token_endpoint(server: &MockServer, expected_calls: u64) {
-        Mock::given(method("POST"))
-            .and(path(TOKEN_PATH))
-            .respond_with(token("app-token", 3600))
-            .expect(expected_calls)
-            .mount(server)
-            .await;
-    }
-
-    fn job_json() -> serde_json::Value {
-        json!({"id": "j1", "createdDateTime": "2026-03-01T11:00:00Z", "configuration": {"copies": 1},
-               "createdBy": {"userPrincipalName": "ada@contoso.com"},
-               "status": {"state": "paused", "description": "held", "details": ["releaseWait"]},
-               "documents": [{"id": "d1", "displayName": "report.pdf", "contentType": "application/pdf", "size": 10}]})
-    }
-
-    fn graph_error(status: u16, code: &str) -> ResponseTemplate {
-        ResponseTemplate::new(status)
-            .insert_header("request-id", "req-42")
-            .set_body_json(json!({"error": {"code": code, "message": "Please retry again later.",
-                                  "innerError": {"request-id": "inner-42", "date": "2026-03-01T12:00:00"}}}))
-    }
-
-    fn client_request_id(request: &Received) -> String {
-        request
-            .headers
-            .get("client-request-id")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    async fn graph_requests(server: &MockServer) -> Vec<Received> {
-        let all = server.received_requests().await.unwrap();
-        all.into_iter()
-            .filter(|request| request.url.path().starts_with("/v1.0/"))
-            .collect()
-    }
+    use wiremock::{Mock, MockServer, ResponseTemplate};
 
     #[tokio::test]
     async fn get_job_sends_the_bearer_token_a_client_request_id_and_the_expand() {
@@ -544,35 +497,6 @@ mod tests {
         );
         let sent = graph_requests(&server).await;
         assert!(uuid::Uuid::parse_str(&client_request_id(&sent[0])).is_ok());
-    }
-
-    #[tokio::test]
-    async fn every_attempt_carries_a_new_client_request_id() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 1).await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(graph_error(503, "serviceNotAvailable"))
-            .up_to_n_times(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        client_for(&server, &recorder)
-            .get_job("p1", "j1", &[])
-            .await
-            .unwrap();
-        let sent = graph_requests(&server).await;
-        assert_eq!(sent.len(), 2, "the 503 is retried");
-        assert_ne!(client_request_id(&sent[0]), client_request_id(&sent[1]));
-        assert_eq!(
-            recorder.attempts(),
-            [("get_job", Some(503), 1), ("get_job", Some(200), 2)]
-        );
     }
 
     #[tokio::test]
@@ -710,107 +634,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_429_with_retry_after_2_is_retried_after_the_retry_after_delay() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 1).await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(graph_error(429, "TooManyRequests").insert_header("Retry-After", "2"))
-            .up_to_n_times(1)
-            .with_priority(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
-            .with_priority(2)
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        client_for(&server, &recorder)
-            .get_job("p1", "j1", &[])
-            .await
-            .unwrap();
-        assert_eq!(recorder.sleeps(), [Duration::from_secs(2)]);
-    }
-
-    #[tokio::test]
-    async fn a_retry_after_http_date_is_honoured_relative_to_the_injected_clock() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 1).await;
-        // The test clock reads 2026-03-01 12:00:00 UTC.
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(
-                graph_error(503, "serviceNotAvailable")
-                    .insert_header("Retry-After", "Sun, 01 Mar 2026 12:00:09 GMT"),
-            )
-            .up_to_n_times(1)
-            .with_priority(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
-            .with_priority(2)
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        client_for(&server, &recorder)
-            .get_job("p1", "j1", &[])
-            .await
-            .unwrap();
-        assert_eq!(recorder.sleeps(), [Duration::from_secs(9)]);
-    }
-
-    #[tokio::test]
-    async fn retries_are_bounded_and_the_last_error_is_returned() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 1).await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(graph_error(503, "serviceNotAvailable"))
-            .expect(4)
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        let mut options = options_for(&server, &recorder);
-        options.retry = RetryPolicy {
-            max_attempts: 4,
-            ..RetryPolicy::default()
-        };
-        let error = GraphClient::new(options)
-            .unwrap()
-            .get_job("p1", "j1", &[])
-            .await
-            .unwrap_err();
-        assert_eq!(error.status(), Some(503));
-        assert!(error.is_transient());
-        assert_eq!(error.request_id(), Some("req-42"));
-        assert!(error.to_string().contains("after 4 attempts"), "{error}");
-        assert_eq!(recorder.sleeps().len(), 3);
-    }
-
-    #[tokio::test]
-    async fn a_retry_after_beyond_the_time_budget_gives_up_at_once() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 1).await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(graph_error(429, "TooManyRequests").insert_header("Retry-After", "600"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        let error = client_for(&server, &recorder)
-            .get_job("p1", "j1", &[])
-            .await
-            .unwrap_err();
-        assert_eq!(error.status(), Some(429));
-        assert!(recorder.sleeps().is_empty());
-    }
-
-    #[tokio::test]
     async fn a_graph_error_keeps_code_message_and_request_id() {
         let server = MockServer::start().await;
         token_endpoint(&server, 1).await;
@@ -833,161 +656,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("request-id req-42"), "{text}");
-    }
-
-    #[tokio::test]
-    async fn a_401_forces_one_token_refresh_and_one_retry() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 2).await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(graph_error(401, "InvalidAuthenticationToken"))
-            .expect(2)
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        let error = client_for(&server, &recorder)
-            .get_job("p1", "j1", &[])
-            .await
-            .unwrap_err();
-        assert_eq!(
-            error.status(),
-            Some(401),
-            "the second 401 is returned, not retried again"
-        );
-        assert_eq!(recorder.refreshes(), 2);
-    }
-
-    #[tokio::test]
-    async fn the_token_is_cached_and_reused_across_calls() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 1).await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
-            .expect(5)
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        let client = client_for(&server, &recorder);
-        for _ in 0..5 {
-            client.get_job("p1", "j1", &[]).await.unwrap();
-        }
-        assert_eq!(recorder.refreshes(), 1);
-    }
-
-    #[tokio::test]
-    async fn concurrent_calls_with_an_expired_token_cause_exactly_one_refresh() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 2).await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        let clock = crate::clock::ManualClock::new(time::macros::datetime!(2026-03-01 12:00 UTC));
-        let mut options = options_for(&server, &recorder);
-        options.clock = clock.clone();
-        let client = GraphClient::new(options).unwrap();
-        client.get_job("p1", "j1", &[]).await.unwrap();
-        clock.advance(time::Duration::hours(2));
-        let calls = (0..10).map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { client.get_job("p1", "j1", &[]).await })
-        });
-        for call in futures::future::join_all(calls).await {
-            call.unwrap().unwrap();
-        }
-        assert_eq!(
-            recorder.refreshes(),
-            2,
-            "one initial token, one refresh for ten concurrent calls"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_redirect_that_times_out_is_not_retried_and_its_outcome_is_unknown() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 1).await;
-        Mock::given(method("POST"))
-            .and(path("/v1.0/print/printers/p1/jobs/j1/redirect"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(job_json())
-                    .set_delay(Duration::from_secs(3)),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        let mut options = options_for(&server, &recorder);
-        options.request_timeout = Duration::from_millis(200);
-        let error = GraphClient::new(options)
-            .unwrap()
-            .redirect_job("p1", "j1", "p2", None)
-            .await
-            .unwrap_err();
-        assert!(error.is_outcome_unknown(), "{error}");
-        assert!(recorder.sleeps().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_redirect_answered_with_500_has_an_unknown_outcome() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 1).await;
-        Mock::given(method("POST"))
-            .and(path("/v1.0/print/printers/p1/jobs/j1/redirect"))
-            .respond_with(graph_error(500, "generalException"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        let error = client_for(&server, &recorder)
-            .redirect_job("p1", "j1", "p2", None)
-            .await
-            .unwrap_err();
-        assert!(error.is_outcome_unknown(), "{error}");
-        assert_eq!(error.request_id(), Some("req-42"));
-    }
-
-    #[tokio::test]
-    async fn a_throttled_redirect_is_retried_and_sends_destination_and_configuration() {
-        let server = MockServer::start().await;
-        token_endpoint(&server, 1).await;
-        let redirect = || {
-            Mock::given(method("POST"))
-                .and(path("/v1.0/print/printers/p1/jobs/j1/redirect"))
-                .and(body_json(
-                    json!({"destinationPrinterId": "p2", "configuration": {"copies": 3}}),
-                ))
-        };
-        redirect()
-            .respond_with(graph_error(429, "TooManyRequests").insert_header("Retry-After", "1"))
-            .up_to_n_times(1)
-            .with_priority(1)
-            .mount(&server)
-            .await;
-        redirect()
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"id": "24123", "status": {"state": "processing"}})),
-            )
-            .with_priority(2)
-            .mount(&server)
-            .await;
-        let configuration = PrintJobConfiguration {
-            copies: Some(3),
-            ..PrintJobConfiguration::default()
-        };
-        let recorder = Recorder::default();
-        let job = client_for(&server, &recorder)
-            .redirect_job("p1", "j1", "p2", Some(&configuration))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(job.id, "24123");
-        assert_eq!(recorder.sleeps(), [Duration::from_secs(1)]);
     }
 
     #[tokio::test]
@@ -1102,41 +770,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_transient_token_endpoint_failure_is_retried_like_a_graph_call() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path(TOKEN_PATH))
-            .respond_with(
-                ResponseTemplate::new(503)
-                    .set_body_json(json!({"error": "temporarily_unavailable"})),
-            )
-            .up_to_n_times(1)
-            .with_priority(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(TOKEN_PATH))
-            .respond_with(token("app-token", 3600))
-            .with_priority(2)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(JOB_PATH))
-            .and(header("authorization", "Bearer app-token"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let recorder = Recorder::default();
-        client_for(&server, &recorder)
-            .get_job("p1", "j1", &[])
-            .await
-            .unwrap();
-        assert_eq!(recorder.refreshes(), 2);
-        assert_eq!(recorder.sleeps().len(), 1);
-    }
-
-    #[tokio::test]
     async fn no_more_requests_than_the_concurrency_limit_are_in_flight() {
         let server = MockServer::start().await;
         token_endpoint(&server, 1).await;
@@ -1192,9 +825,11 @@ mod tests {
             crate::graph::Credential::ClientSecret(_)
         ));
 
-        let china: crate::config::GraphSettings =
-            toml::from_str("cloud = \"china\"\nclient_secret = \"s\"").unwrap();
-        let error = GraphOptions::from_settings(&china).unwrap_err().to_string();
+        let error = toml::from_str::<crate::config::GraphSettings>(
+            "cloud = \"china\"\nclient_secret = \"s\"",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("not available"), "{error}");
     }
 }

@@ -351,3 +351,234 @@ mod tests {
         assert!(delays[9] >= Duration::from_secs(1), "{delays:?}");
     }
 }
+
+/// The retry rules as a whole Graph call meets them (against wiremock): which answers are retried,
+/// after which delay, how often, and which calls are never retried because their outcome is unknown.
+#[cfg(test)]
+mod client_calls {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::graph::client::GraphClient;
+    use crate::graph::model::PrintJobConfiguration;
+    use crate::graph::test_support::{
+        JOB_PATH, Recorder, client_for, client_request_id, graph_error, graph_requests, job_json,
+        options_for, token_endpoint,
+    };
+    use serde_json::json;
+    use wiremock::matchers::{body_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[tokio::test]
+    async fn every_attempt_carries_a_new_client_request_id() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(graph_error(503, "serviceNotAvailable"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        client_for(&server, &recorder)
+            .get_job("p1", "j1", &[])
+            .await
+            .unwrap();
+        let sent = graph_requests(&server).await;
+        assert_eq!(sent.len(), 2, "the 503 is retried");
+        assert_ne!(client_request_id(&sent[0]), client_request_id(&sent[1]));
+        assert_eq!(
+            recorder.attempts(),
+            [("get_job", Some(503), 1), ("get_job", Some(200), 2)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_429_with_retry_after_2_is_retried_after_the_retry_after_delay() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(graph_error(429, "TooManyRequests").insert_header("Retry-After", "2"))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        client_for(&server, &recorder)
+            .get_job("p1", "j1", &[])
+            .await
+            .unwrap();
+        assert_eq!(recorder.sleeps(), [Duration::from_secs(2)]);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_http_date_is_honoured_relative_to_the_injected_clock() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        // The test clock reads 2026-03-01 12:00:00 UTC.
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(
+                graph_error(503, "serviceNotAvailable")
+                    .insert_header("Retry-After", "Sun, 01 Mar 2026 12:00:09 GMT"),
+            )
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(job_json()))
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        client_for(&server, &recorder)
+            .get_job("p1", "j1", &[])
+            .await
+            .unwrap();
+        assert_eq!(recorder.sleeps(), [Duration::from_secs(9)]);
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded_and_the_last_error_is_returned() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(graph_error(503, "serviceNotAvailable"))
+            .expect(4)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        let mut options = options_for(&server, &recorder);
+        options.retry = RetryPolicy {
+            max_attempts: 4,
+            ..RetryPolicy::default()
+        };
+        let error = GraphClient::new(options)
+            .unwrap()
+            .get_job("p1", "j1", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), Some(503));
+        assert!(error.is_transient());
+        assert_eq!(error.request_id(), Some("req-42"));
+        assert!(error.to_string().contains("after 4 attempts"), "{error}");
+        assert_eq!(recorder.sleeps().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_beyond_the_time_budget_gives_up_at_once() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        Mock::given(method("GET"))
+            .and(path(JOB_PATH))
+            .respond_with(graph_error(429, "TooManyRequests").insert_header("Retry-After", "600"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        let error = client_for(&server, &recorder)
+            .get_job("p1", "j1", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), Some(429));
+        assert!(recorder.sleeps().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_redirect_that_times_out_is_not_retried_and_its_outcome_is_unknown() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        Mock::given(method("POST"))
+            .and(path("/v1.0/print/printers/p1/jobs/j1/redirect"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(job_json())
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        let mut options = options_for(&server, &recorder);
+        options.request_timeout = Duration::from_millis(200);
+        let error = GraphClient::new(options)
+            .unwrap()
+            .redirect_job("p1", "j1", "p2", None)
+            .await
+            .unwrap_err();
+        assert!(error.is_outcome_unknown(), "{error}");
+        assert!(recorder.sleeps().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_redirect_answered_with_500_has_an_unknown_outcome() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        Mock::given(method("POST"))
+            .and(path("/v1.0/print/printers/p1/jobs/j1/redirect"))
+            .respond_with(graph_error(500, "generalException"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let recorder = Recorder::default();
+        let error = client_for(&server, &recorder)
+            .redirect_job("p1", "j1", "p2", None)
+            .await
+            .unwrap_err();
+        assert!(error.is_outcome_unknown(), "{error}");
+        assert_eq!(error.request_id(), Some("req-42"));
+    }
+
+    #[tokio::test]
+    async fn a_throttled_redirect_is_retried_and_sends_destination_and_configuration() {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        let redirect = || {
+            Mock::given(method("POST"))
+                .and(path("/v1.0/print/printers/p1/jobs/j1/redirect"))
+                .and(body_json(
+                    json!({"destinationPrinterId": "p2", "configuration": {"copies": 3}}),
+                ))
+        };
+        redirect()
+            .respond_with(graph_error(429, "TooManyRequests").insert_header("Retry-After", "1"))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        redirect()
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"id": "24123", "status": {"state": "processing"}})),
+            )
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        let configuration = PrintJobConfiguration {
+            copies: Some(3),
+            ..PrintJobConfiguration::default()
+        };
+        let recorder = Recorder::default();
+        let job = client_for(&server, &recorder)
+            .redirect_job("p1", "j1", "p2", Some(&configuration))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.id, "24123");
+        assert_eq!(recorder.sleeps(), [Duration::from_secs(1)]);
+    }
+}

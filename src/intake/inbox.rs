@@ -1,7 +1,7 @@
 //! The inbox worker: turns the notifications the webhook stored into held jobs.
 //!
 //! For a task notification: a known task costs nothing; otherwise `resourceData.parentUrl` names the
-//! job and one `GET job` follows; without it, `GET task` first (design.md §1, the minimum).
+//! job and one `GET job` follows; without it, `GET task` first: the fewest calls that find the job.
 //! Lifecycle notifications go to the subscription manager, and a poll is asked for when notifications
 //! may have been lost (`missed`, `reauthorizationRequired`, `subscriptionRemoved`).
 //!

@@ -1,6 +1,6 @@
 //! Intake: learning of print tasks our trigger holds, and storing each one once as a held job.
 //!
-//! Three ways in, one lookup (design.md §1):
+//! Three ways in, one lookup (a notification's path through the modules is in `ARCHITECTURE.md`):
 //! - [`webhook`] — `POST /graph/notifications`: the validation handshake, the `clientState` check,
 //!   persisting what arrived in the inbox, then `202` within milliseconds (it never waits on Graph);
 //! - [`inbox`] — the worker that turns stored notifications into held jobs;

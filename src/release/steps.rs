@@ -1,6 +1,6 @@
 //! The release state machine: what to do next with a queued action. Pure: no I/O, no clock.
 //!
-//! Paths (design.md §1), with the step recorded in `actions.step` before (`…Sending`) and after
+//! Paths (the release path through the modules is in `ARCHITECTURE.md`), with the step recorded in `actions.step` before (`…Sending`) and after
 //! (`…Done`) each Graph call that may take effect:
 //!
 //! ```text
@@ -42,53 +42,8 @@
 use serde_json::Value;
 use time::Duration;
 
-use crate::store::model::text_enum;
-use crate::store::{Action, ActionKind, Outcome, TextEnum};
-
-/// Where an action stands; persisted (as the word in [`TextEnum`]) in `actions.step`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// Nothing sent yet.
-    Queued,
-    /// Intent: PATCH job {configuration} may have been sent.
-    PatchJobSending,
-    /// The configuration is on the job; the task is still to be completed.
-    PatchJobDone,
-    /// Intent: PATCH task {state: completed} may have been sent.
-    CompleteTaskSending,
-    /// Intent: POST redirect may have been sent. Never repeated without a probe.
-    RedirectSending,
-    /// Intent: POST abort may have been sent.
-    AbortSending,
-    /// The job is aborted; its task is still to be closed.
-    AbortDone,
-    /// Intent: PATCH task {state: aborted} may have been sent.
-    AbortTaskSending,
-}
-text_enum!(Step {
-    Queued => "queued",
-    PatchJobSending => "patch_job_sending",
-    PatchJobDone => "patch_job_done",
-    CompleteTaskSending => "complete_task_sending",
-    RedirectSending => "redirect_sending",
-    AbortSending => "abort_sending",
-    AbortDone => "abort_done",
-    AbortTaskSending => "abort_task_sending",
-});
-
-impl Step {
-    /// Whether this step is a write-ahead intent whose effect is unknown until settled.
-    pub fn is_intent(self) -> bool {
-        matches!(
-            self,
-            Self::PatchJobSending
-                | Self::CompleteTaskSending
-                | Self::RedirectSending
-                | Self::AbortSending
-                | Self::AbortTaskSending
-        )
-    }
-}
+pub use crate::job::Step;
+use crate::job::{Action, ActionKind, Outcome};
 
 /// A Graph call the executor makes for an action.
 #[derive(Debug, Clone, PartialEq)]
@@ -654,7 +609,7 @@ fn mismatch(kind: ActionKind, step: Step) -> Finish {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::ActionId;
+    use crate::job::{ActionId, TextEnum};
     use serde_json::json;
     use time::macros::datetime;
 

@@ -11,8 +11,9 @@
 //! - Once a day (by the injected clock) audit records older than `store.audit_retention` and
 //!   processed notifications older than [`INBOX_RETENTION`] are pruned.
 //!
-//! Invariant: the sweeper only enqueues; a job someone is releasing at the same moment is refused by
-//! the store (one unfinished action per job), which is the right answer either way.
+//! Invariant: the sweeper only enqueues, through [`ReleaseService::expire`]; a job someone is
+//! releasing at the same moment is refused by the store (one unfinished action per job), which is the
+//! right answer either way.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -21,9 +22,11 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::executor::Executor;
+use super::service::ReleaseService;
 use crate::clock::SharedClock;
-use crate::store::{ActionKind, EnqueueError, NewAction, Store, StoreError};
+use crate::store::{Store, StoreError};
+
+pub use super::service::SYSTEM;
 
 /// How long processed notifications are kept (for diagnosis) before they are pruned.
 pub const INBOX_RETENTION: Duration = Duration::days(7);
@@ -35,31 +38,29 @@ pub const MAX_NAP: StdDuration = StdDuration::from_secs(1);
 /// move (tests) must not make the loop spin.
 const MIN_NAP: StdDuration = StdDuration::from_millis(10);
 
-/// Who the audit log names for an expiry.
-pub const SYSTEM: &str = "system";
-
 /// Expires held jobs and prunes old records.
 #[derive(Debug, Clone)]
 pub struct Sweeper {
     store: Store,
-    executor: Executor,
+    release: ReleaseService,
     clock: SharedClock,
     hold_timeout: Duration,
     audit_retention: Duration,
 }
 
 impl Sweeper {
-    /// A sweeper with the `release.hold_timeout` and `store.audit_retention` settings.
+    /// A sweeper with the `release.hold_timeout` and `store.audit_retention` settings; it expires
+    /// through `release` and prunes `store`.
     pub fn new(
         store: Store,
-        executor: Executor,
+        release: ReleaseService,
         clock: SharedClock,
         hold_timeout: StdDuration,
         audit_retention: StdDuration,
     ) -> Self {
         Self {
             store,
-            executor,
+            release,
             clock,
             hold_timeout: Duration::try_from(hold_timeout).unwrap_or(Duration::MAX),
             audit_retention: Duration::try_from(audit_retention).unwrap_or(Duration::MAX),
@@ -120,39 +121,15 @@ impl Sweeper {
             .map(|submitted| submitted.saturating_add(self.hold_timeout)))
     }
 
-    /// Enqueues an `expire` action for every job held longer than the hold timeout; returns how many.
+    /// Expires every job held longer than the hold timeout, through the release service; returns
+    /// how many were queued.
     pub async fn expire_overdue(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let overdue = self
-            .store
-            .held_jobs_older_than(now.checked_sub(self.hold_timeout).unwrap_or(now))
+            .release
+            .held_jobs_submitted_before(now.checked_sub(self.hold_timeout).unwrap_or(now))
             .await?;
-        let mut queued = 0;
-        for job in overdue {
-            let action = NewAction {
-                task_id: job.job.task_id.clone(),
-                kind: ActionKind::Expire,
-                changes: None,
-                destination_printer_id: None,
-                station_id: None,
-                requested_by: SYSTEM.to_owned(),
-                requested_at: now,
-            };
-            match self.store.enqueue(&action).await {
-                Ok(_) => queued += 1,
-                // Someone acted on it (or it ended) since the query: nothing to expire.
-                Err(EnqueueError::NotHeld { .. } | EnqueueError::UnknownTask { .. }) => {}
-                Err(EnqueueError::Store(error)) => return Err(error),
-                Err(EnqueueError::Invalid(why)) => {
-                    tracing::error!(task = %job.job.task_id, %why, "cannot expire a held job");
-                }
-            }
-        }
-        if queued > 0 {
-            tracing::info!(queued, "held jobs expired by the hold timeout");
-            self.executor.wake();
-        }
-        Ok(queued)
+        self.release.expire(&overdue, now).await
     }
 
     /// Drops audit records past retention and old processed notifications.

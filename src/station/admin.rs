@@ -18,14 +18,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::api::{ActionAnswer, JobList, JobView, answer, parse_body};
 use super::error::{ApiError, ErrorBody};
-use super::policy::{self, ReleaseOptions};
 use super::state::StationState;
-use crate::store::{
-    ActionKind, AuditEvent, AuditFilter, AuditRecord, JobState, NewAction, TextEnum,
-};
+use crate::job::options::{self, ReleaseOptions};
+use crate::job::{HeldJob, TextEnum};
+use crate::store::{AuditEvent, AuditFilter, AuditRecord};
 
 /// Who admin actions are recorded as.
-pub const ADMIN: &str = "admin";
+pub use crate::release::service::ADMIN;
 
 /// Every job not yet ended.
 #[utoipa::path(
@@ -52,15 +51,15 @@ pub async fn all_jobs(
 }
 
 /// The held job `id`, or 404.
-async fn held_job(state: &StationState, id: &str) -> Result<crate::store::HeldJob, ApiError> {
+async fn held_job(state: &StationState, id: &str) -> Result<HeldJob, ApiError> {
     match state
-        .store()
+        .release()
         .held_job(id)
         .await
         .map_err(|e| ApiError::internal("reading a held job", &e))?
     {
-        Some(job) if job.state == JobState::Held => Ok(job),
-        _ => Err(ApiError::new(
+        Some(job) => Ok(job),
+        None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("there is no held job `{id}`; list them with `pullprintd jobs`"),
@@ -95,23 +94,18 @@ pub async fn release(
     let options: ReleaseOptions = parse_body(&body)?;
     let job = held_job(&state, &id).await?;
     let printer = state.printer(&job.job.printer_id).await;
-    let changes = policy::apply(
+    let changes = options::apply(
         &options,
         &job.job.configuration,
         printer.as_ref(),
         state.policy(),
     )
     .map_err(ApiError::refused)?;
-    let action = NewAction {
-        task_id: job.job.task_id,
-        kind: ActionKind::Release,
-        changes,
-        destination_printer_id: None,
-        station_id: None,
-        requested_by: ADMIN.to_owned(),
-        requested_at: state.now(),
-    };
-    answer(&id, state.release().submit(action).await)
+    let result = state
+        .release()
+        .admin_release(&job, changes, state.now())
+        .await;
+    answer(&id, result)
 }
 
 /// Deletes (aborts) job `id`.
@@ -135,16 +129,8 @@ pub async fn delete(
 ) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
     state.admin(&headers)?;
     let job = held_job(&state, &id).await?;
-    let action = NewAction {
-        task_id: job.job.task_id,
-        kind: ActionKind::Delete,
-        changes: None,
-        destination_printer_id: None,
-        station_id: None,
-        requested_by: ADMIN.to_owned(),
-        requested_at: state.now(),
-    };
-    answer(&id, state.release().submit(action).await)
+    let result = state.release().admin_delete(&job, state.now()).await;
+    answer(&id, result)
 }
 
 /// `GET /api/v1/audit` filters.

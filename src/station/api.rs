@@ -22,11 +22,12 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::policy::{self, Choices, ReleaseOptions};
 use super::state::{Station, StationState};
 use super::users::User;
-use crate::release::service::{SubmitError, Submitted};
-use crate::store::{ActionKind, EnqueueError, HeldJob, JobState, NewAction, Outcome, TextEnum};
+use crate::job::options::{self, Choices, ReleaseOptions};
+use crate::job::{HeldJob, Outcome, TextEnum};
+use crate::release::service::{AtStation, SubmitError, Submitted};
+use crate::store::EnqueueError;
 
 /// `POST /api/v1/sessions` body: a card number, or a user and PIN.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -336,7 +337,7 @@ pub async fn list_jobs(
     let (session, _) = state.session(&headers)?;
     let jobs = state
         .release()
-        .held_jobs_for(&session.upn)
+        .held_jobs(&session.upn)
         .await
         .map_err(|e| ApiError::internal("listing held jobs", &e))?;
     // Printer names come from the capabilities cache (one GET per printer per ten minutes), so a
@@ -365,17 +366,12 @@ pub async fn list_jobs(
 
 /// The person's own held job `id`, or 404.
 async fn own_job(state: &StationState, upn: &str, id: &str) -> Result<HeldJob, ApiError> {
-    let job = state
-        .store()
-        .held_job(id)
+    state
+        .release()
+        .own_held_job(upn, id)
         .await
-        .map_err(|e| ApiError::internal("reading a held job", &e))?;
-    match job {
-        Some(job) if job.job.owner_upn.eq_ignore_ascii_case(upn) && job.state == JobState::Held => {
-            Ok(job)
-        }
-        _ => Err(ApiError::job_not_found(id)),
-    }
+        .map_err(|e| ApiError::internal("reading a held job", &e))?
+        .ok_or_else(|| ApiError::job_not_found(id))
 }
 
 /// What the person may choose for job `id` at this station's printer.
@@ -397,43 +393,37 @@ pub async fn job_options(
     let (session, station) = state.session(&headers)?;
     let job = own_job(&state, &session.upn, &id).await?;
     let printer = state.printer(&station.printer_id).await;
-    Ok(Json(policy::choices(
+    Ok(Json(options::choices(
         &job.job.configuration,
         printer.as_ref(),
         state.policy(),
     )))
 }
 
-/// Builds the action releasing `job` at `station` with `options` (checked), or a 422.
-async fn release_action(
+/// The changes releasing `job` at `station` with `options` sends (checked against the station's
+/// printer and the policy), or a 422.
+async fn checked_changes(
     state: &StationState,
     job: &HeldJob,
     station: &Station,
-    requested_by: &str,
     options: &ReleaseOptions,
-) -> Result<NewAction, ApiError> {
+) -> Result<Option<Value>, ApiError> {
     let printer = state.printer(&station.printer_id).await;
-    let changes = policy::apply(
+    options::apply(
         options,
         &job.job.configuration,
         printer.as_ref(),
         state.policy(),
     )
-    .map_err(ApiError::refused)?;
-    let find_me = job.job.printer_id != station.printer_id;
-    Ok(NewAction {
-        task_id: job.job.task_id.clone(),
-        kind: if find_me {
-            ActionKind::Redirect
-        } else {
-            ActionKind::Release
-        },
-        changes,
-        destination_printer_id: find_me.then(|| station.printer_id.clone()),
-        station_id: Some(station.id.clone()),
-        requested_by: requested_by.to_owned(),
-        requested_at: state.now(),
-    })
+    .map_err(ApiError::refused)
+}
+
+/// Where `station` releases.
+fn at(station: &Station) -> AtStation<'_> {
+    AtStation {
+        station_id: &station.id,
+        printer_id: &station.printer_id,
+    }
 }
 
 /// Turns the release service's answer into the API's, without ever claiming more than happened.
@@ -528,8 +518,12 @@ pub async fn release_job(
     let station = station.clone();
     let options: ReleaseOptions = parse_body(&body)?;
     let job = own_job(&state, &session.upn, &id).await?;
-    let action = release_action(&state, &job, &station, &session.upn, &options).await?;
-    answer(&id, state.release().submit(action).await)
+    let changes = checked_changes(&state, &job, &station, &options).await?;
+    let result = state
+        .release()
+        .release(&job, at(&station), &session.upn, changes, state.now())
+        .await;
+    answer(&id, result)
 }
 
 /// Releases every held job of the person with the same options; lists each job's outcome.
@@ -554,21 +548,22 @@ pub async fn release_all(
     let options: ReleaseOptions = parse_body(&body)?;
     let jobs = state
         .release()
-        .held_jobs_for(&session.upn)
+        .held_jobs(&session.upn)
         .await
         .map_err(|e| ApiError::internal("listing held jobs", &e))?;
     // Every job is checked before any is released: a refused choice releases nothing.
-    let mut actions = Vec::with_capacity(jobs.len());
-    for job in &jobs {
-        actions.push(release_action(&state, job, &station, &session.upn, &options).await?);
+    let mut checked = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let changes = checked_changes(&state, &job, &station, &options).await?;
+        checked.push((job, changes));
     }
-    let submitted = futures::future::join_all(actions.into_iter().map(|action| {
-        let service = state.release().clone();
-        async move { service.submit(action).await }
-    }))
-    .await;
-    let results = jobs
+    let submitted = state
+        .release()
+        .release_all(&checked, at(&station), &session.upn, state.now())
+        .await;
+    let results = checked
         .iter()
+        .map(|(job, _)| job)
         .zip(submitted)
         .map(|(job, result)| {
             let id = job.job.task_id.clone();
@@ -609,14 +604,9 @@ pub async fn delete_job(
     let (session, station) = state.session(&headers)?;
     let station_id = station.id.clone();
     let job = own_job(&state, &session.upn, &id).await?;
-    let action = NewAction {
-        task_id: job.job.task_id,
-        kind: ActionKind::Delete,
-        changes: None,
-        destination_printer_id: None,
-        station_id: Some(station_id),
-        requested_by: session.upn,
-        requested_at: state.now(),
-    };
-    answer(&id, state.release().submit(action).await)
+    let result = state
+        .release()
+        .delete(&job, &station_id, &session.upn, state.now())
+        .await;
+    answer(&id, result)
 }

@@ -10,9 +10,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::api::{ActionAnswer, JobList, JobView};
-use super::policy::ReleaseOptions;
 use crate::config::Settings;
 use crate::exit;
+use crate::job::ReleaseOptions;
 
 /// A failed admin call: what to print and the exit code.
 #[derive(Debug, thiserror::Error)]

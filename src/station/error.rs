@@ -92,7 +92,7 @@ impl ApiError {
     }
 
     /// 422: a release option the printer or the policy does not allow.
-    pub fn refused(refusal: super::policy::Refusal) -> Self {
+    pub fn refused(refusal: crate::job::Refusal) -> Self {
         let mut error = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "option_refused",

@@ -5,7 +5,6 @@
 //! - [`sessions`] — opaque session tokens bound to a station, expiring after inactivity.
 //! - [`directory`] — unknown cards looked up in Entra ID as `employeeId`s, cached.
 //! - [`cache`] — a time-to-live cache in front of Graph reads (printer capabilities, card lookups).
-//! - [`policy`] — which release options a person may choose, per printer and `[release]` policy.
 //! - [`state`] — what the handlers share, and the station, session and admin credential checks.
 //! - [`api`] — the station API: sign-in, the person's jobs, release (find-me), release-all, delete.
 //! - [`admin`] — the admin API: every job, admin release and delete, the audit log (JSON or CSV).
@@ -22,7 +21,6 @@ pub mod error;
 pub mod kiosk;
 pub mod lockout;
 pub mod openapi;
-pub mod policy;
 pub mod routes;
 pub mod sessions;
 pub mod state;

@@ -5,7 +5,8 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, api, error, policy};
+use super::{admin, api, error};
+use crate::job::options;
 
 /// The document.
 #[derive(OpenApi)]
@@ -21,7 +22,7 @@ use super::{admin, api, error, policy};
         admin::all_jobs, admin::release, admin::delete, admin::audit,
     ),
     components(schemas(
-        error::ErrorBody, error::ErrorDetail, policy::ReleaseOptions, policy::PageRange, policy::Choices,
+        error::ErrorBody, error::ErrorDetail, options::ReleaseOptions, options::PageRange, options::Choices,
         api::SignInRequest, api::SessionCreated, api::SessionUser, api::StationInfo, api::JobView,
         api::JobList, api::ActionAnswer, api::JobResult, api::ReleaseAllAnswer,
         admin::AuditView, admin::AuditList,

@@ -1,5 +1,5 @@
 //! The station's routes in one place: the kiosk page, the station API, the admin API and the OpenAPI
-//! document. [`crate::http`] merges this router into the daemon's.
+//! document. The daemon's HTTP router (`http`) merges this one into its own.
 
 use axum::Router;
 use axum::routing::{delete, get, post};

@@ -7,20 +7,18 @@
 //!   "queued". A partial unique index refuses a second unfinished action for the same task.
 //! - [`Store::finish`] finishes the action, ends the job and appends the audit record in one
 //!   transaction, and only once: finishing a finished action is [`StoreError::ActionNotPending`].
-//! - The step is the write-ahead intent of [`crate::release::steps`]; the store records it, the state
-//!   machine interprets it.
+//! - The step is the write-ahead intent ([`crate::job::Step`]); the store records it, the executor's
+//!   state machine interprets it.
 
 use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
 use super::audit::{self, NewAudit};
-use super::model::{
-    Action, ActionId, ActionKind, AuditEvent, JobState, NewAction, Outcome, TextEnum,
-};
+use super::model::AuditEvent;
 use super::timestamp::encode;
 use super::{RowExt, Store, StoreError, json_text};
-use crate::release::steps::Step;
+use crate::job::{Action, ActionId, ActionKind, JobState, NewAction, Outcome, Step, TextEnum};
 
 /// Why an action was not queued.
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,10 @@ use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
 use super::held_jobs::owner_key;
-use super::model::{AuditEvent, AuditFilter, AuditRecord, TextEnum};
+use super::model::{AuditEvent, AuditFilter, AuditRecord};
 use super::timestamp::encode;
 use super::{RowExt, Store, StoreError};
+use crate::job::TextEnum;
 
 /// One record to append; borrowed from the caller's data.
 pub(crate) struct NewAudit<'a> {

@@ -8,7 +8,7 @@ use std::error::Error as _;
 use std::fmt;
 use std::path::PathBuf;
 
-use super::model::ActionId;
+use crate::job::ActionId;
 
 /// Everything that can go wrong in the store.
 #[derive(thiserror::Error)]

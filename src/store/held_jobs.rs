@@ -9,12 +9,10 @@ use sqlx::sqlite::SqliteRow;
 use time::{Duration, OffsetDateTime};
 
 use super::audit::{self, NewAudit};
-use super::model::{
-    AuditEvent, DiscoveredVia, HeldJob, Inserted, JobState, MarkedGone, NewHeldJob, Outcome,
-    TextEnum,
-};
+use super::model::{AuditEvent, Inserted, MarkedGone};
 use super::timestamp::encode;
 use super::{RowExt, Store, StoreError, json_text};
+use crate::job::{DiscoveredVia, HeldJob, JobState, NewHeldJob, Outcome, TextEnum};
 
 /// The columns [`held_job`] reads, as a literal so queries stay `&'static str`.
 macro_rules! columns {

@@ -8,7 +8,7 @@
 //!   while the task is still `processing` returns `acting` → `held`: [`Store::return_to_held`]).
 //! - `intake_claims` — short leases so two intake paths do not both look up the same new task.
 //! - `actions` — the durable action queue ([`actions`](self::actions)), with the write-ahead step of
-//!   [`crate::release::steps`].
+//!   [`crate::job::Step`].
 //! - `inbox` — change notifications persisted before the webhook answers 202 ([`inbox`](self::inbox)).
 //! - `subscription` — our Graph subscription and its `clientState` ([`subscription`](self::subscription)).
 //! - `audit` — append-only log of what happened to each job ([`audit`](self::audit)).
@@ -52,10 +52,13 @@ pub use actions::{Closed, EnqueueError};
 pub use error::StoreError;
 pub use held_jobs::OurRedirect;
 pub use lock::{LockError, StoreLock};
-pub use model::{
-    Action, ActionId, ActionKind, AuditEvent, AuditFilter, AuditRecord, DiscoveredVia, HeldJob,
-    InboxItem, Inserted, JobState, MarkedGone, NewAction, NewHeldJob, Outcome, Subscription,
+// The job's records are the store's API too: callers may name them from either module.
+pub use crate::job::{
+    Action, ActionId, ActionKind, DiscoveredVia, HeldJob, JobState, NewAction, NewHeldJob, Outcome,
     TextEnum,
+};
+pub use model::{
+    AuditEvent, AuditFilter, AuditRecord, InboxItem, Inserted, MarkedGone, Subscription,
 };
 
 /// The file name [`Store::open_in`] uses inside a directory.

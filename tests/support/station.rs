@@ -1,0 +1,197 @@
+//! Shared test bed of the station tests: an in-process emulator with a held printer ("Queue", carrying
+//! our trigger) and a second one ("Lobby", a find-me destination), a users file with two people, and
+//! the whole daemon (`App`) serving the station API on a free port, with two stations (one at each
+//! printer) and an admin key. The world and the configuration come from the emulator's scenario
+//! builder (`pullprintd::emulator::scenario`).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+
+use pullprintd::app::AppOptions;
+use pullprintd::emulator::scenario::{
+    Person, PrinterSpec, RunningDaemon, Scenario, StationSpec, write_users_file,
+};
+use pullprintd::emulator::{Emulator, NewJob};
+use pullprintd::intake::poller::Poller;
+use pullprintd::store::DiscoveredVia;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const QUEUE_KEY: &str = "queue-station-key-0123456789";
+pub const LOBBY_KEY: &str = "lobby-station-key-0123456789";
+pub const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
+pub const ADA: &str = "ada@contoso.com";
+pub const ADA_CARD: &str = "0004521337";
+pub const ADA_PIN: &str = "2468";
+pub const BOB: &str = "bob@contoso.com";
+pub const BOB_CARD: &str = "0009990001";
+pub const BOB_PIN: &str = "1357";
+
+/// The running daemon and emulator.
+pub struct Bed {
+    pub emulator: Emulator,
+    pub dir: TempDir,
+    pub queue: String,
+    pub lobby: String,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    poller: Poller,
+    pub store: pullprintd::store::Store,
+    daemon: RunningDaemon,
+}
+
+impl Bed {
+    /// Starts everything; `extra` is TOML appended to the configuration (e.g. `[release]` keys).
+    pub async fn start(extra: &str) -> Bed {
+        let tenant = Scenario::default()
+            .printer("Queue", true)
+            .printer_spec(PrinterSpec {
+                name: "Lobby".to_owned(),
+                holds_jobs: false,
+                capabilities: Some(json!({
+                    "copiesPerJob": {"start": 1, "end": 10},
+                    "duplexModes": ["oneSided", "flipOnLongEdge"],
+                    "colorModes": ["blackAndWhite", "grayscale"],
+                    "mediaSizes": ["A4"]
+                })),
+            })
+            .start()
+            .await
+            .expect("emulator starts");
+        let queue = tenant.printer("Queue").to_owned();
+        let lobby = tenant.printer("Lobby").to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users.toml");
+        let person = |upn: &str, name: &str, card: &str, pin: &str| Person {
+            upn: upn.to_owned(),
+            display_name: name.to_owned(),
+            card: card.to_owned(),
+            pin: Some(pin.to_owned()),
+        };
+        write_users_file(
+            &users,
+            "",
+            &[
+                person(ADA, "Ada Lovelace", ADA_CARD, ADA_PIN),
+                person(BOB, "Bob Baker", BOB_CARD, BOB_PIN),
+            ],
+        )
+        .unwrap();
+        let mut config = tenant.daemon_config(&dir.path().join("state.db"));
+        config.request_timeout = Some("5s".to_owned());
+        config.intake = "mode = \"poll\"\npoll_interval = \"1h\"".to_owned();
+        config.stations = vec![
+            StationSpec {
+                id: "queue".to_owned(),
+                printer_id: queue.clone(),
+                key: QUEUE_KEY.to_owned(),
+            },
+            StationSpec {
+                id: "lobby".to_owned(),
+                printer_id: lobby.clone(),
+                key: LOBBY_KEY.to_owned(),
+            },
+        ];
+        config.admin_key = Some(ADMIN_KEY.to_owned());
+        // `[users]` and `[release]` come last so tests can set their keys through `extra`.
+        config.extra = if extra.contains("[users]") {
+            extra.replace(
+                "[users]",
+                &format!("[users]\nfile = \"{}\"", users.display()),
+            )
+        } else {
+            config.users_file = Some(users);
+            extra.to_owned()
+        };
+        let daemon = RunningDaemon::start(config.settings().unwrap(), AppOptions::default())
+            .await
+            .unwrap();
+        Bed {
+            emulator: tenant.emulator.clone(),
+            dir,
+            queue,
+            lobby,
+            addr: daemon.addr,
+            http: reqwest::Client::new(),
+            poller: daemon.poller.clone(),
+            store: daemon.store.clone(),
+            daemon,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Submits a job as `upn` on the queue printer and waits until intake holds it; returns its API id
+    /// (the task id).
+    pub async fn held_job(&self, upn: &str, name: &str, configuration: Value) -> (String, String) {
+        let submitted = self
+            .emulator
+            .control()
+            .submit_job(NewJob {
+                printer_id: self.queue.clone(),
+                user_principal_name: upn.into(),
+                user_display_name: None,
+                document_name: Some(name.into()),
+                configuration: Some(configuration),
+            })
+            .unwrap();
+        let task = submitted
+            .task_id
+            .expect("the queue printer has our trigger");
+        self.poller.poll(DiscoveredVia::Poll).await.unwrap();
+        // The daemon's own start-up reconciliation may have claimed the task first; then this poll
+        // skips it and the reconciliation stores it a moment later. Wait for the job to be held.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.store.held_job(&task).await.unwrap().is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the job is held within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        (task, submitted.job_id)
+    }
+
+    /// Signs in at the station with `key`; returns the session token.
+    pub async fn sign_in(&self, key: &str, body: Value) -> String {
+        let response = self.post(key, "/api/v1/sessions", body).await;
+        assert_eq!(response.status(), 201, "sign-in answers 201");
+        let created: Value = response.json().await.unwrap();
+        created["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn post(&self, bearer: &str, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, bearer: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, bearer: &str, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(self) {
+        self.daemon.stop().await.unwrap();
+        self.emulator.shutdown().await;
+    }
+}
