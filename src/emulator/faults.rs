@@ -32,6 +32,9 @@ pub struct Faults {
     /// Share (0–1) of items left out of a task-list page. Graph's lists are eventually consistent and
     /// a page can miss an item that exists; a direct `GET` of the item still finds it.
     pub list_omission_rate: f64,
+    /// Share (0–1) of job reads answered ambiguously, as a lagging replica might: the job `paused`,
+    /// no `tasks`, no `redirectedTo`, whatever really happened ("task gone, job paused").
+    pub ambiguous_read_rate: f64,
 }
 
 /// Faults of the Graph routes a rule matches.
@@ -229,6 +232,23 @@ impl FaultEngine {
             .and_then(serde_json::Value::as_array_mut)
         {
             items.retain(|_| !roll(&mut self.rng, rate));
+        }
+    }
+
+    /// Answers one job read ambiguously (`ambiguous_read_rate`): paused, no tasks, no redirect.
+    pub fn ambiguate_job(&mut self, job: &mut serde_json::Value) {
+        if !roll(&mut self.rng, self.faults.ambiguous_read_rate) {
+            return;
+        }
+        job["status"] = serde_json::json!({
+            "state": "paused",
+            "description": "The job is not a candidate for processing yet.",
+            "details": ["releaseWait"],
+            "isAcquiredByPrinter": false,
+        });
+        job["redirectedTo"] = serde_json::Value::Null;
+        if job.get("tasks").is_some() {
+            job["tasks"] = serde_json::json!([]);
         }
     }
 

@@ -481,9 +481,11 @@ async fn execute(
                 .as_ref()
                 .filter(|d| !d.admin)
                 .map(|d| d.upn.clone());
-            ok(shared
+            let mut job = shared
                 .world()
-                .get_job(&root, p, j, &expand, owner.as_deref())?)
+                .get_job(&root, p, j, &expand, owner.as_deref())?;
+            shared.fault_engine().ambiguate_job(&mut job);
+            ok(job)
         }
         UpdateJob(p, j) => ok(shared
             .world()

@@ -392,12 +392,28 @@ pub fn after_probe(action: &Action, probe: &Probe, observation: &Observation) ->
             // the task itself), unless the job was aborted. Never send a redirect again here.
             if job.task_state == Some(TaskState::Aborted) || job.job_state.is_abandoned() {
                 NextStep::Done(ended_elsewhere(job))
-            } else {
+            } else if job.task_state == Some(TaskState::Completed)
+                || matches!(job.job_state, JobState::Completed | JobState::Processing)
+            {
                 NextStep::Done(Finish {
                     outcome: Outcome::Redirected,
                     detail: "redirected: the task left processing after the redirect was sent"
                         .to_owned(),
                 })
+            } else {
+                // "Task gone, job still paused", no redirect named: proof of neither. Assuming
+                // the redirect happened could leave the job never printed; sending it again could
+                // print it twice. Read again later.
+                NextStep::Retry {
+                    resume_from: Step::RedirectSending,
+                    error: format!(
+                        "cannot tell whether the redirect happened: the job is {:?}, our task is \
+                         {}, and it names no redirect; reading it again later",
+                        job.job_state,
+                        task_word(job)
+                    ),
+                    retry_after: None,
+                }
             }
         }
         Step::AbortSending => {
@@ -1025,6 +1041,29 @@ mod tests {
                     assert_eq!(outcome(&todo), Some(expected), "{name}: {todo:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn task_gone_job_still_paused_after_a_redirect_is_read_again_later_never_assumed() {
+        let a = action(Redirect, Step::RedirectSending, None);
+        for probe in [
+            Probe::GetJobWithTasks,
+            Probe::GetJobWithTasksAfterRefusal {
+                reason: "no processing task".to_owned(),
+            },
+        ] {
+            let todo = after_probe(&a, &probe, &seen(JobState::Paused, None));
+            assert!(
+                matches!(
+                    &todo,
+                    NextStep::Retry {
+                        resume_from: Step::RedirectSending,
+                        ..
+                    }
+                ),
+                "{probe:?}: {todo:?}"
+            );
         }
     }
 

@@ -359,20 +359,25 @@ async fn the_sweeper_expires_a_held_job_within_a_second_of_its_deadline() {
     ));
     clock.set(submitted + time::Duration::seconds(59));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        engine.store.unfinished_actions().await.unwrap().is_empty(),
+    let state =
+        |store: Store, task: String| async move { store.held_job(&task).await.unwrap().unwrap() };
+    assert_eq!(
+        state(engine.store.clone(), task.clone()).await.state,
+        JobState::Held,
         "not before the deadline"
     );
     clock.set(submitted + time::Duration::milliseconds(60_001));
-    let store = engine.store.clone();
     // The sweeper looks at the clock at least every second.
     eventually(Duration::from_millis(1500), "the job is expired", || {
-        let store = store.clone();
-        async move { !store.unfinished_actions().await.unwrap().is_empty() }
+        let (store, task) = (engine.store.clone(), task.clone());
+        async move { state(store, task).await.state != JobState::Held }
     })
     .await;
-    let expire = engine.store.unfinished_actions().await.unwrap().pop();
-    assert_eq!(expire.map(|a| a.kind), Some(ActionKind::Expire));
+    eventually(Duration::from_secs(10), "the expiry carried out", || {
+        let (store, task) = (engine.store.clone(), task.clone());
+        async move { state(store, task).await.outcome == Some(pullprintd::store::Outcome::Expired) }
+    })
+    .await;
     stop.cancel();
     sweeping.await.unwrap();
     engine.stop().await;
@@ -527,4 +532,51 @@ async fn after_a_release_applied_50_copies_and_was_refused_printing_as_shown_pri
         "printed as submitted, not with the 50 copies Graph held"
     );
     engine.stop().await;
+}
+
+#[tokio::test]
+async fn task_gone_and_job_paused_after_an_uncertain_redirect_is_read_again_later_not_taken_as_redirected()
+ {
+    let bed = Bed::default().await;
+    let control = bed.emulator.control();
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let held = hold_one(&bed, clock.clone(), RetryPolicy::none()).await;
+    let id = held
+        .store
+        .enqueue(&action(
+            &held.task,
+            ActionKind::Redirect,
+            None,
+            Some(&bed.lobby),
+        ))
+        .await
+        .unwrap();
+    let drive = || async {
+        let queued = held.store.action(id).await.unwrap().unwrap();
+        held.executor.drive(queued).await.unwrap()
+    };
+    // The connection breaks before Graph acts: the outcome is unknown to the daemon.
+    control.set_faults(Faults {
+        routes: vec![RouteFault {
+            route: "redirectJob".into(),
+            rate_reset: 1.0,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    assert_eq!(drive().await, Driven::Rescheduled);
+    // The settling read is ambiguous: task gone, job paused, no redirect named.
+    control.set_faults(Faults {
+        ambiguous_read_rate: 1.0,
+        ..Faults::default()
+    });
+    assert_eq!(drive().await, Driven::Rescheduled, "not assumed redirected");
+    assert!(control.printed(&bed.lobby).is_empty());
+    // A clear read shows the job still held: the redirect is sent, once.
+    control.set_faults(Faults::default());
+    let Driven::Finished(outcome) = drive().await else {
+        panic!("the redirect finishes once the read is clear");
+    };
+    assert_eq!(outcome.outcome, pullprintd::store::Outcome::Redirected);
+    assert_eq!(control.printed(&bed.lobby).len(), 1, "printed once");
 }

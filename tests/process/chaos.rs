@@ -4,7 +4,8 @@
 //! Hundreds of jobs arrive while Graph answers at random with 429 (with `Retry-After`), 503 (with and
 //! without), 504, connection resets before and after the effect, answers lost after the effect;
 //! tokens expire every few seconds and the token endpoint fails now and then; notifications are
-//! dropped, duplicated and delayed; task-list pages miss items; and the daemon is killed with SIGKILL
+//! dropped, duplicated and delayed; task-list pages miss items and job reads are ambiguous ("task
+//! gone, job paused"); and the daemon is killed with SIGKILL
 //! at random moments and started again on the same store. The people act as people do: release with
 //! their own copies and colour, find-me release at the lobby, delete, or walk away (the hold timeout
 //! expires the job). At the end every job has ended exactly once (printed once with its owner's
@@ -110,6 +111,7 @@ fn random_faults(rng: &mut StdRng) -> Faults {
             delay_ms: 500,
         },
         list_omission_rate: rng.random_range(0.0..0.1),
+        ambiguous_read_rate: rng.random_range(0.0..0.05),
     }
 }
 
