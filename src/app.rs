@@ -152,6 +152,12 @@ impl App {
         }
         let lock = StoreLock::acquire(&settings.store.path)?;
         let store = Store::open(&settings.store.path).await?;
+        // We alone hold the store: lookup claims left by a process that died mid-lookup would keep
+        // intake off their tasks for minutes after a restart.
+        let stale = store.release_stale_claims().await?;
+        if stale > 0 {
+            tracing::info!(stale, "released lookup claims left by a previous run");
+        }
         let mut graph_options = GraphOptions::from_settings(&settings.graph)
             .map_err(|error| AppError::Config(error.to_string()))?;
         graph_options.clock = options.clock.clone();

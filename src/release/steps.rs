@@ -329,6 +329,19 @@ pub fn after_probe(action: &Action, probe: &Probe, observation: &Observation) ->
         Observation::Found(job) => job,
         Observation::JobNotFound => return NextStep::Done(job_not_found(action)),
     };
+    // "Task gone, job still paused", no redirect named: evidence of nothing (a lagging read, or a
+    // task closed a moment ago). Concluding "ended elsewhere" would leave a held job forgotten and
+    // its task processing; concluding "done" could lose a release. Read again later.
+    if job.task_state.is_none() && job.job_state == JobState::Paused && job.redirected_to.is_none()
+    {
+        return NextStep::Retry {
+            resume_from: action.step,
+            error: "an ambiguous read: our task is no longer listed but the job is still paused; \
+                    reading it again later"
+                .to_owned(),
+            retry_after: None,
+        };
+    }
     let processing = job.task_state == Some(TaskState::Processing);
     // Repeats the intent while the job is still held, unless Graph has just refused it.
     let again = |call: GraphCall| match refusal {
@@ -1041,6 +1054,26 @@ mod tests {
                     assert_eq!(outcome(&todo), Some(expected), "{name}: {todo:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn task_gone_job_still_paused_is_read_again_later_at_every_step() {
+        for (kind, step) in [
+            (Release, Step::Queued),
+            (Release, Step::PatchJobSending),
+            (Release, Step::PatchJobDone),
+            (Release, Step::CompleteTaskSending),
+            (Delete, Step::AbortSending),
+            (Delete, Step::AbortDone),
+            (Expire, Step::AbortTaskSending),
+        ] {
+            let a = action(kind, step, Some(changed()));
+            let todo = after_probe(&a, &Probe::GetJobWithTasks, &seen(JobState::Paused, None));
+            assert!(
+                matches!(&todo, NextStep::Retry { resume_from, .. } if *resume_from == step),
+                "{kind} at {step}: {todo:?}"
+            );
         }
     }
 

@@ -84,6 +84,17 @@ impl Store {
         Ok(())
     }
 
+    /// Drops every lookup claim; returns how many. Only for a daemon that has just taken the store's
+    /// lock ([`super::StoreLock`]): every claim then is a leftover of a process that died mid-lookup,
+    /// and would otherwise keep intake off its task for the rest of the lease.
+    pub async fn release_stale_claims(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM intake_claims")
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::db("releasing stale lookup claims"))?;
+        Ok(done.rows_affected())
+    }
+
     /// Stores a held job (and its `held` audit record, and drops its claim) in one transaction.
     /// A task or printer job already stored is [`Inserted::AlreadyKnown`] and changes nothing.
     pub async fn insert_held_job(&self, job: &NewHeldJob) -> Result<Inserted, StoreError> {

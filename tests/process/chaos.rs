@@ -139,6 +139,56 @@ async fn kill(child: &mut Child) {
     let _ = child.wait().await;
 }
 
+/// People act on the jobs the daemon holds: each as its owner chose (again if a release failed and
+/// the job came back on the list).
+async fn act(store: &Store, jobs: &mut HashMap<String, (String, Fate)>, lobby: &str) {
+    let Ok(held) = store.all_held_jobs().await else {
+        return;
+    };
+    for job in held.iter().filter(|h| h.state == JobState::Held) {
+        let Some((_, fate)) = jobs.get_mut(&job.job.task_id) else {
+            continue;
+        };
+        let task = &job.job.task_id;
+        let new = match fate {
+            Fate::Release { copies, color } => action(
+                task,
+                ActionKind::Release,
+                Some(json!({"copies": copies, "colorMode": color})),
+                None,
+            ),
+            Fate::Redirect => action(task, ActionKind::Redirect, None, Some(lobby)),
+            Fate::Delete => action(task, ActionKind::Delete, None, None),
+            Fate::Expire => continue,
+        };
+        match store.enqueue(&new).await {
+            Ok(_) => {}
+            // The hold timeout got there first: the job is expired, as if left alone.
+            Err(EnqueueError::NotHeld { .. }) => *fate = Fate::Expire,
+            Err(error) => panic!("cannot queue an action: {error}"),
+        }
+    }
+}
+
+/// What the daemon's store says about each task still `processing` on the emulator.
+async fn diagnose(store: &Store, control: &pullprintd::emulator::Control) -> String {
+    let unfinished = store.unfinished_actions().await.unwrap_or_default();
+    let mut lines = Vec::new();
+    for task in control.tasks().iter().filter(|t| t.state == "processing") {
+        let held = store.held_job(&task.id).await.ok().flatten();
+        let action = unfinished.iter().find(|a| a.task_id == task.id);
+        lines.push(format!(
+            "task {} (job {} on {}): store {:?}, action {:?}",
+            task.id,
+            task.job_id,
+            task.printer_id,
+            held.map(|h| (h.state, h.outcome)),
+            action.map(|a| (a.kind, a.step, a.attempts, a.last_error.clone())),
+        ));
+    }
+    lines.join("\n")
+}
+
 async fn chaos(mode: &Mode, seed: u64) {
     eprintln!("chaos seed: {seed} (replay with {SEED_ENV}={seed})");
     let started = Instant::now();
@@ -220,36 +270,7 @@ async fn chaos(mode: &Mode, seed: u64) {
             jobs.insert(job.task_id.unwrap(), (job.job_id, fate));
             submitted += 1;
         }
-        // People act on the jobs the daemon holds (each once).
-        if let Ok(held) = store.all_held_jobs().await {
-            for job in held.iter().filter(|h| h.state == JobState::Held) {
-                let Some((_, fate)) = jobs.get_mut(&job.job.task_id) else {
-                    continue;
-                };
-                let new = match fate {
-                    Fate::Release { copies, color } => action(
-                        &job.job.task_id,
-                        ActionKind::Release,
-                        Some(json!({"copies": copies, "colorMode": color})),
-                        None,
-                    ),
-                    Fate::Redirect => action(
-                        &job.job.task_id,
-                        ActionKind::Redirect,
-                        None,
-                        Some(&bed.lobby),
-                    ),
-                    Fate::Delete => action(&job.job.task_id, ActionKind::Delete, None, None),
-                    Fate::Expire => continue,
-                };
-                match store.enqueue(&new).await {
-                    Ok(_) => {}
-                    // The hold timeout got there first: the job is expired, as if left alone.
-                    Err(EnqueueError::NotHeld { .. }) => *fate = Fate::Expire,
-                    Err(error) => panic!("cannot queue an action: {error}"),
-                }
-            }
-        }
+        act(&store, &mut jobs, &bed.lobby).await;
         if let Some(status) = child.try_wait().unwrap() {
             let log = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("seed {seed}: the daemon exited by itself ({status}):\n{log}");
@@ -278,13 +299,15 @@ async fn chaos(mode: &Mode, seed: u64) {
         }
         if calm.elapsed() > mode.settle {
             let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: String = tail.lines().rev().take(60).collect::<Vec<_>>().join("\n");
+            let tail: String = tail.lines().rev().take(30).collect::<Vec<_>>().join("\n");
             panic!(
                 "seed {seed}: after {:?} of calm, {processing} tasks still processing and {open} jobs \
-                 not ended; the daemon's last lines (newest first):\n{tail}",
-                mode.settle
+                 not ended:\n{}\nthe daemon's last lines (newest first):\n{tail}",
+                mode.settle,
+                diagnose(&store, &control).await
             );
         }
+        act(&store, &mut jobs, &bed.lobby).await;
         // A job left alone must also pass its hold timeout before it ends.
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
