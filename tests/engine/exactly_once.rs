@@ -580,3 +580,78 @@ async fn task_gone_and_job_paused_after_an_uncertain_redirect_is_read_again_late
     assert_eq!(outcome.outcome, pullprintd::store::Outcome::Redirected);
     assert_eq!(control.printed(&bed.lobby).len(), 1, "printed once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_engine_with_work_due_and_graph_idle_still_stops_the_heartbeat() {
+    use sqlx::Connection as _;
+    let bed = Bed::default().await;
+    let store = Store::open_in(bed.dir.path()).await.unwrap();
+    let graph = bed.graph(SystemClock::shared(), RetryPolicy::default());
+    let intake = Intake::new(
+        store.clone(),
+        graph.clone(),
+        SystemClock::shared(),
+        &bed.definition,
+    );
+    for n in 0..3 {
+        bed.submit("ada@contoso.example", &format!("stuck-{n}.pdf"));
+    }
+    assert_eq!(
+        Poller::new(intake)
+            .poll(DiscoveredVia::Poll)
+            .await
+            .unwrap()
+            .stored,
+        3
+    );
+    for held in store.all_held_jobs().await.unwrap() {
+        store
+            .enqueue(&action(&held.job.task_id, ActionKind::Delete, None, None))
+            .await
+            .unwrap();
+    }
+    // Another process holds the store's write lock: every drive hangs on its first write, while
+    // Graph is idle and answers at once. One slot, three due actions.
+    let mut blocker = sqlx::SqliteConnection::connect(&format!(
+        "sqlite://{}",
+        bed.dir
+            .path()
+            .join(pullprintd::store::DEFAULT_FILE_NAME)
+            .display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let heartbeat = pullprintd::notify::Heartbeat::new();
+    let executor = Executor::new(
+        store.clone(),
+        graph,
+        SystemClock::shared(),
+        Completions::default(),
+        1,
+        Duration::from_secs(3600),
+        Observers {
+            metrics: Default::default(),
+            heartbeat: heartbeat.clone(),
+        },
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(executor.run(stop.clone(), Duration::from_millis(100)));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        !heartbeat.is_fresh(Duration::from_secs(2)),
+        "a stuck engine must let the watchdog restart the daemon"
+    );
+    // Once the store takes writes again the engine progresses and the heartbeat is fresh again.
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    eventually(Duration::from_secs(20), "the heartbeat beats again", || {
+        let heartbeat = heartbeat.clone();
+        async move { heartbeat.is_fresh(Duration::from_secs(2)) }
+    })
+    .await;
+    stop.cancel();
+    running.await.unwrap();
+}
