@@ -5,6 +5,10 @@
 #   docker build -t pullprintd .
 #   docker run --rm pullprintd --version
 #
+# With a binary built beforehand (`cargo build --release --locked`; a Debian 13 or older glibc host),
+# skip the Rust stage: `docker build --build-arg BINARY=prebuilt -t pullprintd .` copies
+# target/release/pullprintd instead. The runtime stage is the same either way.
+#
 # Configuration comes entirely from the environment (PULLPRINTD__SECTION__KEY) and secret files
 # (PULLPRINTD__GRAPH__CLIENT_SECRET_FILE=/run/secrets/client-secret); the baked-in
 # /etc/pullprintd/pullprintd.toml is empty (deploy/container.toml). deploy/compose.yaml is a complete
@@ -14,8 +18,11 @@
 # curl: the slim image has no curl, and installing it would add curl, libcurl and their TLS and
 # compression libraries (several MB, and their CVEs) to probe one local URL.
 
+# Where the binary comes from: `build` (compiled below) or `prebuilt` (target/release/pullprintd).
+ARG BINARY=build
+
 # ---- build ------------------------------------------------------------------------------------------
-FROM rust:1-bookworm AS build
+FROM rust:1-trixie AS build
 # aws-lc-sys (the crypto of rustls and jsonwebtoken) builds with the C compiler the image has; CMake is
 # its fallback on targets without a prepared build, so it is installed to keep the build portable.
 RUN apt-get update \
@@ -31,8 +38,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bin pullprintd \
     && install -D -m 0755 target/release/pullprintd /out/pullprintd
 
+# ---- prebuilt ---------------------------------------------------------------------------------------
+FROM scratch AS prebuilt
+COPY target/release/pullprintd /out/pullprintd
+
+FROM ${BINARY} AS binary
+
 # ---- runtime ----------------------------------------------------------------------------------------
-FROM debian:bookworm-slim AS runtime
+FROM debian:trixie-slim AS runtime
 # ca-certificates only: rustls verifies Microsoft's TLS certificates against the system roots.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
@@ -43,7 +56,7 @@ RUN groupadd --system --gid 10001 pullprintd \
        --no-create-home --shell /usr/sbin/nologin pullprintd \
     && install -d -o 10001 -g 10001 -m 0700 /var/lib/pullprintd \
     && install -d -m 0755 /etc/pullprintd
-COPY --from=build /out/pullprintd /usr/local/bin/pullprintd
+COPY --from=binary /out/pullprintd /usr/local/bin/pullprintd
 COPY deploy/container.toml /etc/pullprintd/pullprintd.toml
 # The fully commented example, for reference: docker run --rm --entrypoint cat IMAGE /usr/share/doc/pullprintd/pullprintd.toml
 COPY config/pullprintd.toml /usr/share/doc/pullprintd/pullprintd.toml

@@ -21,3 +21,8 @@ if ! command -v schemathesis >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check schemathesis
 fi
 scripts/schemathesis.sh
+
+# The deploy test: the .deb under real systemd (systemd-nspawn) and the image under podman, following the
+# README. Skipped with a message when run without root or its tools, except under CI=true.
+scripts/deploy-test.sh
+

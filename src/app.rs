@@ -24,7 +24,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{IntakeMode, Settings};
 use crate::exit;
 use crate::graph::{GraphClient, GraphOptions};
-use crate::health::Health;
+use crate::health::{GraphStatus, Health};
 use crate::http::{self, HttpState};
 use crate::intake::Intake;
 use crate::intake::inbox::InboxWorker;
@@ -216,6 +216,7 @@ impl App {
                 store: store.clone(),
                 graph: graph.clone(),
                 clock: clock.clone(),
+                metrics: metrics.clone(),
             },
         )
         .map_err(AppError::Config)?;
@@ -295,9 +296,6 @@ impl App {
             heartbeat,
         } = self;
         let mut tasks = JoinSet::new();
-        // Everything below stops on `stop`: the caller's shutdown, or a credential refused at start.
-        let stop_all = shutdown.child_token();
-        let shutdown = stop_all.clone();
 
         let mode = settings.intake.mode;
         let expects_subscription = settings.intake.public_url.is_some() && mode != IntakeMode::Poll;
@@ -307,10 +305,11 @@ impl App {
             clock: options.clock.clone(),
             expects_subscription,
             metrics: metrics.clone(),
+            graph_status: GraphStatus::default(),
         };
         let router = http::router(&HttpState {
             webhook,
-            health,
+            health: health.clone(),
             station,
         });
         let stop = shutdown.clone();
@@ -325,6 +324,7 @@ impl App {
         tasks.spawn(refresh_gauges(
             store.clone(),
             metrics,
+            options.clock.clone(),
             Duration::from_secs(15),
             shutdown.clone(),
         ));
@@ -370,21 +370,29 @@ impl App {
         );
         tasks.spawn(sweeper.run(options.sweep_every, new_jobs, shutdown.clone()));
 
-        // READY only once Entra ID has accepted the credential; a refused one stops the daemon (78).
+        // READY once the store is open and the listener bound. Entra ID and Graph may be away at boot:
+        // that is a readiness reason (/readyz, the status line), not a start condition, and releases
+        // queue meanwhile.
+        tasks.spawn(first_token(
+            graph.clone(),
+            health.graph_status.clone(),
+            shutdown.clone(),
+        ));
         let manager = options.service_manager.clone();
-        let started = tokio::select! {
-            () = shutdown.cancelled() => Ok(()),
-            started = first_token(&graph, &shutdown) => started,
-        };
-        if let Err(error) = &started {
-            tracing::error!(%error, "stopping: the Graph credential was refused");
-            stop_all.cancel();
-        } else if !shutdown.is_cancelled() {
-            tracing::info!("ready");
-            manager.ready("ready: releasing held jobs");
+        if !shutdown.is_cancelled() {
+            let status = status_line(&health.problems().await);
+            tracing::info!(%status, "ready");
+            manager.ready(&status);
             let watchdog = manager.clone();
             let (beats, stop) = (heartbeat, shutdown.clone());
             tasks.spawn(async move { watchdog.run_watchdog(beats, stop).await });
+            tasks.spawn(report_status(
+                health,
+                manager.clone(),
+                status,
+                STATUS_EVERY,
+                shutdown.clone(),
+            ));
         }
 
         shutdown.cancelled().await;
@@ -403,7 +411,6 @@ impl App {
         store.close().await;
         // Only now may another daemon take the store over.
         drop(lock);
-        started?;
         match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(AppError::Unavailable(format!(
@@ -416,28 +423,86 @@ impl App {
     }
 }
 
-/// Waits for the first app token, retrying while Entra ID is unreachable (the network may come up
-/// after the daemon); a credential Entra ID refuses is a configuration error.
-async fn first_token(graph: &GraphClient, shutdown: &CancellationToken) -> Result<(), AppError> {
+/// How often the readiness reasons are looked at for systemd's status line.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+/// systemd's status line: `ready` or `ready; waiting for: REASON; REASON`.
+fn status_line(problems: &[String]) -> String {
+    if problems.is_empty() {
+        "ready: releasing held jobs".to_owned()
+    } else {
+        format!(
+            "ready (releases are queued); not ready for: {}",
+            problems.join("; ")
+        )
+    }
+}
+
+/// Keeps systemd's status line equal to the readiness reasons (sent only when they change).
+async fn report_status(
+    health: Health,
+    manager: crate::notify::ServiceManager,
+    mut last: String,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(every);
     loop {
-        match graph.ensure_token().await {
-            Ok(()) => return Ok(()),
-            Err(error) if error.is_transient() => {
-                tracing::warn!(%error, "no Graph token yet; trying again in 10 s");
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(Duration::from_secs(10)) => {}
-                }
-            }
-            Err(error) => return Err(AppError::Config(error.to_string())),
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let status = status_line(&health.problems().await);
+        if status != last {
+            tracing::info!(%status, "readiness changed");
+            manager.status(&status);
+            last = status;
         }
     }
 }
 
-/// Keeps the gauges that are read from the store current: held jobs, subscription expiry.
+/// Gets the first app token, retrying while Entra ID is unreachable (the network may come up after
+/// the daemon) every 10 s, and every 60 s while it refuses the credential (consent or a new secret
+/// may be granted meanwhile); why it failed is kept for `/readyz` and the status line.
+async fn first_token(graph: GraphClient, status: GraphStatus, shutdown: CancellationToken) {
+    loop {
+        let wait = match graph.ensure_token().await {
+            Ok(()) => {
+                status.set(None);
+                return;
+            }
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, "no Graph token yet; trying again in 10 s");
+                status.set(Some(format!(
+                    "Entra ID cannot be reached for a Graph token: {error}"
+                )));
+                Duration::from_secs(10)
+            }
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    "Entra ID refused the Graph credential; releases are queued until it is fixed"
+                );
+                status.set(Some(format!(
+                    "Entra ID refused the Graph credential: {error}. Fix graph.client_secret_file \
+                     (or the certificate) and restart"
+                )));
+                Duration::from_secs(60)
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Keeps the gauges that are read from the store current: held jobs, the action queue's depth and
+/// oldest age, subscription expiry.
 async fn refresh_gauges(
     store: Store,
     metrics: Metrics,
+    clock: SharedClock,
     every: Duration,
     shutdown: CancellationToken,
 ) {
@@ -449,6 +514,10 @@ async fn refresh_gauges(
         }
         if let Ok(held) = store.count_held_jobs().await {
             metrics.set_held_jobs(held);
+        }
+        if let Ok((depth, oldest)) = store.action_queue().await {
+            let age = oldest.map(|at| (clock.now() - at).as_seconds_f64());
+            metrics.set_action_queue(depth, age);
         }
         if let Ok(subscription) = store.subscription().await {
             metrics.set_subscription_expiry(subscription.map(|s| s.expires_at));

@@ -1,8 +1,11 @@
 //! The command line: sub-commands, their arguments, and the exit code each outcome maps to.
 //!
-//! Names are part of the public interface (unit files, scripts and the README use them): `run`,
-//! `demo`, `emulator`, `check-config`, `setup`, `doctor`, `hash-pin`, `healthcheck`, `jobs`,
-//! `release`, `delete`.
+//! Names are part of the public interface (unit files, scripts and the README use them): `run`, `demo`,
+//! `emulator`, `check-config`, `setup`, `doctor`, `hash-pin`, `healthcheck`, `jobs`, `release`, `delete`,
+//! `triggers`, `man`, `completions`.
+//!
+//! Each command reads only the secrets it uses ([`SecretNeeds`]): `jobs` the admin key, `setup` and
+//! `doctor` the Graph credential; so they work from a root shell while the service is stopped.
 //! Exit codes follow [`crate::exit`].
 
 use std::path::PathBuf;
@@ -10,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::config::{SecretNeeds, Settings};
 use crate::exit;
 use crate::telemetry::Telemetry;
 
@@ -121,6 +124,24 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigFile,
     },
+    /// Break-glass: remove pullprintd's task triggers so jobs print at once while pullprintd is
+    /// down for long, and put them back afterwards. An administrator signs in with a device code.
+    Triggers {
+        /// `remove` or `restore`.
+        #[command(subcommand)]
+        action: TriggersAction,
+    },
+    /// Write the man pages (pullprintd.1 and one per sub-command) into a folder.
+    Man {
+        /// The folder to write into (created when missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Delete (abort) a held job.
     Delete {
         /// The job's id, as `pullprintd jobs` lists it.
@@ -129,6 +150,32 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigFile,
     },
+}
+
+/// What `pullprintd triggers` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TriggersAction {
+    /// Delete pullprintd's trigger on every queue printer (jobs then print at once) and record
+    /// what was removed next to the store.
+    Remove {
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigFile,
+    },
+    /// Re-create exactly the triggers `remove` recorded.
+    Restore {
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigFile,
+    },
+}
+
+impl TriggersAction {
+    fn config(&self) -> &ConfigFile {
+        match self {
+            Self::Remove { config } | Self::Restore { config } => config,
+        }
+    }
 }
 
 /// Parses the command line and runs the chosen command; returns the process exit code.
@@ -152,27 +199,37 @@ pub fn main(telemetry: &Telemetry) -> ExitCode {
 fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
     match cli.command {
         Command::CheckConfig { config } => check_config(&config.path, telemetry),
+        Command::Man { out } => crate::admin::docs::write_man_pages(&out),
+        Command::Completions { shell } => crate::admin::docs::print_completions(shell),
+        Command::Triggers { action } => {
+            match load_settings(&action.config().path, SecretNeeds::GRAPH, telemetry) {
+                Ok(settings) => block_on(triggers(settings, action)),
+                Err(code) => code,
+            }
+        }
         Command::HashPin => hash_pin(),
         Command::Demo { listen, job_every } => block_on(demo(listen, job_every)),
         Command::Emulator { listen, record } => block_on(emulator(listen, record)),
         Command::Setup { config, dry_run } => block_on(setup(config.path, dry_run, telemetry)),
         Command::Doctor { config } => block_on(doctor(config.path, telemetry)),
         Command::Healthcheck { url } => block_on(healthcheck(url)),
-        Command::Run { config } => match load_settings(&config.path, telemetry) {
+        Command::Run { config } => match load_settings(&config.path, SecretNeeds::ALL, telemetry) {
             Ok(settings) => block_on(run_daemon(settings)),
             Err(code) => code,
         },
-        Command::Jobs { config } => match load_settings(&config.path, telemetry) {
-            Ok(settings) => block_on(admin_jobs(settings)),
-            Err(code) => code,
-        },
+        Command::Jobs { config } => {
+            match load_settings(&config.path, SecretNeeds::ADMIN, telemetry) {
+                Ok(settings) => block_on(admin_jobs(settings)),
+                Err(code) => code,
+            }
+        }
         Command::Release {
             job,
             copies,
             duplex,
             color,
             config,
-        } => match load_settings(&config.path, telemetry) {
+        } => match load_settings(&config.path, SecretNeeds::ADMIN, telemetry) {
             Ok(settings) => {
                 let options = crate::job::options::ReleaseOptions {
                     copies,
@@ -184,16 +241,22 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
             }
             Err(code) => code,
         },
-        Command::Delete { job, config } => match load_settings(&config.path, telemetry) {
-            Ok(settings) => block_on(admin_delete(settings, job)),
-            Err(code) => code,
-        },
+        Command::Delete { job, config } => {
+            match load_settings(&config.path, SecretNeeds::ADMIN, telemetry) {
+                Ok(settings) => block_on(admin_delete(settings, job)),
+                Err(code) => code,
+            }
+        }
     }
 }
 
-/// Loads the configuration or reports why not (exit 78).
-pub fn load_settings(path: &std::path::Path, telemetry: &Telemetry) -> Result<Settings, u8> {
-    match Settings::load(path) {
+/// Loads the configuration, reading only the secrets the command needs, or reports why not (exit 78).
+pub fn load_settings(
+    path: &std::path::Path,
+    needs: SecretNeeds,
+    telemetry: &Telemetry,
+) -> Result<Settings, u8> {
+    match Settings::load_for(path, needs) {
         Ok(settings) => {
             telemetry.configure(&settings.log.level, settings.log.format);
             Ok(settings)
@@ -206,7 +269,7 @@ pub fn load_settings(path: &std::path::Path, telemetry: &Telemetry) -> Result<Se
 }
 
 fn check_config(path: &std::path::Path, telemetry: &Telemetry) -> u8 {
-    match load_settings(path, telemetry) {
+    match load_settings(path, SecretNeeds::ALL, telemetry) {
         Ok(settings) => {
             println!(
                 "# {}: valid. Effective settings (secrets redacted):\n",
@@ -277,7 +340,7 @@ fn graph_client(settings: &Settings, command: &str) -> Result<crate::graph::Grap
 }
 
 async fn setup(config: PathBuf, dry_run: bool, telemetry: &Telemetry) -> u8 {
-    let settings = match load_settings(&config, telemetry) {
+    let settings = match load_settings(&config, SecretNeeds::GRAPH, telemetry) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
@@ -315,7 +378,7 @@ async fn setup(config: PathBuf, dry_run: bool, telemetry: &Telemetry) -> u8 {
 }
 
 async fn doctor(config: PathBuf, telemetry: &Telemetry) -> u8 {
-    let settings = match load_settings(&config, telemetry) {
+    let settings = match load_settings(&config, SecretNeeds::GRAPH, telemetry) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
@@ -443,6 +506,52 @@ fn report_action(
         Err(error) => {
             eprintln!("pullprintd {command}: {error}");
             error.code
+        }
+    }
+}
+
+/// `pullprintd triggers remove|restore`.
+async fn triggers(settings: Settings, action: TriggersAction) -> u8 {
+    let client = match graph_client(&settings, "triggers") {
+        Ok(client) => client,
+        Err(code) => return code,
+    };
+    let on_prompt = |prompt: &crate::graph::DeviceCodePrompt| {
+        println!(
+            "A Printer Administrator must sign in to change task triggers.\n{}\n\
+             Waiting for the sign-in (the code expires in {})…",
+            prompt.message,
+            humantime::format_duration(prompt.expires_in)
+        );
+    };
+    let record = crate::admin::triggers::record_path(&settings.store.path);
+    let shutdown = crate::shutdown::on_signals();
+    let work = async {
+        match action {
+            TriggersAction::Remove { .. } => {
+                crate::admin::triggers::remove(&client, &settings.printing, &record, on_prompt)
+                    .await
+            }
+            TriggersAction::Restore { .. } => {
+                crate::admin::triggers::restore(&client, &record, on_prompt).await
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        () = shutdown.cancelled() => {
+            eprintln!("pullprintd triggers: interrupted; the record at {} says what was done", record.display());
+            return exit::UNAVAILABLE;
+        }
+    };
+    match outcome {
+        Ok(report) => {
+            print!("{report}");
+            exit::OK
+        }
+        Err(error) => {
+            eprintln!("pullprintd triggers: {error}");
+            error.exit_code()
         }
     }
 }

@@ -86,22 +86,174 @@ impl<'de> Deserialize<'de> for Secret {
 }
 
 /// Reads a secret or key file, trimming surrounding whitespace (`echo KEY > file` must work).
+/// A permission problem is reported as one, naming the path and the running user.
 pub fn read_secret_file(key: &str, path: &Path) -> Result<Secret, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|err| {
-        invalid(
-            key,
-            format!(
-                "cannot read {}: {err}. Check the path and that the pullprintd user may read it \
-                 (with systemd, LoadCredential= puts it under /run/credentials/pullprintd.service/)",
-                path.display()
-            ),
-        )
+        let problem = match err.kind() {
+            std::io::ErrorKind::PermissionDenied => permission_problem(path, key),
+            std::io::ErrorKind::NotFound => match std::env::var_os(CREDENTIALS_DIRECTORY) {
+                Some(dir) if path.starts_with(&dir) => format!(
+                    "the credential {} was not passed to the service: add a LoadCredential= line \
+                     for it to the unit (`systemctl edit pullprintd`), or name the file with an \
+                     absolute path",
+                    path.display()
+                ),
+                _ => format!(
+                    "{} does not exist. Check the path (a relative name is read from \
+                     $CREDENTIALS_DIRECTORY under systemd, else from the configuration file's folder)",
+                    path.display()
+                ),
+            },
+            _ => format!("cannot read {}: {err}", path.display()),
+        };
+        invalid(key, problem)
     })?;
     let value = text.trim();
     if value.is_empty() {
         return Err(invalid(key, format!("{} is empty", path.display())));
     }
     Ok(Secret::new(value))
+}
+
+/// Where a secret's `*_file` setting is read from.
+///
+/// An absolute path is read as it is. A relative name (`client-secret`, `secrets/admin.key`) is a
+/// *credential*:
+/// - under systemd, when the unit passes credentials (`$CREDENTIALS_DIRECTORY` is set), it is read
+///   from that folder, with `/` turned into `_`: this is how systemd names the files of a folder given
+///   to `LoadCredential=ID:FOLDER` (`LoadCredential=secrets:/etc/pullprintd/secrets` makes
+///   `secrets/admin.key` the credential `secrets_admin.key`), and a flat name is the `ID` of a
+///   `LoadCredential=ID:FILE` line;
+/// - otherwise (a root shell, a container, a test) it is read relative to the configuration file's
+///   folder: `secrets/admin.key` is `/etc/pullprintd/secrets/admin.key`, the very file systemd loads.
+///
+/// So one configuration works both in the running service (which cannot read root-only secrets
+/// itself) and for `setup`, `doctor` or `jobs` from a root shell while the service is stopped.
+#[derive(Debug, Clone, Default)]
+pub struct SecretPaths {
+    /// systemd's credential folder of the running unit (`$CREDENTIALS_DIRECTORY`).
+    pub credentials_directory: Option<PathBuf>,
+    /// The folder of the configuration file.
+    pub config_dir: Option<PathBuf>,
+}
+
+/// The environment variable systemd sets when a unit has credentials.
+pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+impl SecretPaths {
+    /// From `$CREDENTIALS_DIRECTORY` and the configuration file's folder.
+    pub fn from_env(config_file: Option<&Path>) -> Self {
+        Self {
+            credentials_directory: std::env::var_os(CREDENTIALS_DIRECTORY)
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
+            config_dir: config_file
+                .and_then(Path::parent)
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .map(Path::to_path_buf),
+        }
+    }
+
+    /// The file a `*_file` setting names.
+    pub fn resolve(&self, name: &Path) -> PathBuf {
+        if name.is_absolute() {
+            return name.to_path_buf();
+        }
+        if let Some(dir) = &self.credentials_directory {
+            let id = name.to_string_lossy().replace('/', "_");
+            return dir.join(id);
+        }
+        match &self.config_dir {
+            Some(dir) => dir.join(name),
+            None => name.to_path_buf(),
+        }
+    }
+}
+
+/// Which secrets a command reads: each command reads only what it uses, so `pullprintd jobs` works
+/// with only the admin key readable, and `doctor` with only the Graph credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretNeeds {
+    /// The Graph credential (client secret, or certificate and key).
+    pub graph: bool,
+    /// The station keys.
+    pub stations: bool,
+    /// The admin key.
+    pub admin: bool,
+}
+
+impl SecretNeeds {
+    /// Every secret (`run`, `check-config`).
+    pub const ALL: Self = Self {
+        graph: true,
+        stations: true,
+        admin: true,
+    };
+    /// Only the Graph credential (`setup`, `doctor`, `triggers`).
+    pub const GRAPH: Self = Self {
+        graph: true,
+        stations: false,
+        admin: false,
+    };
+    /// Only the admin key (`jobs`, `release`, `delete`).
+    pub const ADMIN: Self = Self {
+        graph: false,
+        stations: false,
+        admin: true,
+    };
+}
+
+/// The running user, for messages about permissions: `pullprintd (uid 998)`.
+pub fn running_user() -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    // /proc/self belongs to the process's effective uid; no libc call (and no unsafe) needed.
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "this user".to_owned();
+    };
+    let name = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let id = fields.nth(1)?;
+                (id == uid.to_string()).then(|| name.to_owned())
+            })
+        });
+    match name {
+        Some(name) => format!("user {name} (uid {uid})"),
+        None => format!("uid {uid}"),
+    }
+}
+
+/// Says which part of `path` the running user may not pass, and how to fix it, after an `EACCES`:
+/// a folder on the way that cannot be entered, or the file itself that cannot be read.
+pub fn permission_problem(path: &Path, what: &str) -> String {
+    let user = running_user();
+    let mut ancestors: Vec<&Path> = path
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .collect();
+    ancestors.reverse();
+    for folder in ancestors {
+        if let Err(err) = std::fs::metadata(folder.join("."))
+            && err.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return format!(
+                "permission denied: {user} cannot enter the folder {folder} on the way to {path} \
+                 ({what}). Let the pullprintd group in: `chgrp pullprintd {folder} && chmod g+x {folder}`",
+                folder = folder.display(),
+                path = path.display(),
+            );
+        }
+    }
+    format!(
+        "permission denied: {user} cannot read {path} ({what}). Make it group-readable by \
+         pullprintd (`chgrp pullprintd {path} && chmod g+r {path}`), or for a secret give it to the \
+         service with systemd's LoadCredential= and name it relatively (see README, Configure)",
+        path = path.display(),
+    )
 }
 
 /// A duration written for people: `30s`, `5m`, `4h`, `1h 30m`.
@@ -508,22 +660,38 @@ impl Default for LogSettings {
 }
 
 impl Settings {
-    /// Reads `path` (TOML), applies `PULLPRINTD__…` overrides, reads secret files, validates.
+    /// Reads `path` (TOML), applies `PULLPRINTD__…` overrides, reads every secret file, validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        if !path.exists() {
-            return Err(ConfigError::Load(format!(
-                "{} does not exist; copy config/pullprintd.toml from the distribution and edit it",
-                path.display()
-            )));
+        Self::load_for(path, SecretNeeds::ALL)
+    }
+
+    /// Like [`Settings::load`], reading only the secrets `needs` names (the others are checked to be
+    /// configured, not read): `pullprintd jobs` needs only the admin key.
+    pub fn load_for(path: &Path, needs: SecretNeeds) -> Result<Self, ConfigError> {
+        // Opened first so that a permission problem is said as one: `Path::exists` answers false
+        // for a file the user may not see, which read as "does not exist".
+        if let Err(err) = std::fs::File::open(path) {
+            return Err(ConfigError::Load(match err.kind() {
+                std::io::ErrorKind::NotFound => format!(
+                    "{} does not exist; copy config/pullprintd.toml from the distribution and edit it",
+                    path.display()
+                ),
+                std::io::ErrorKind::PermissionDenied => {
+                    permission_problem(path, "the configuration file")
+                }
+                _ => format!("cannot open {}: {err}", path.display()),
+            }));
         }
         let source = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .add_source(environment());
-        Self::from_builder(source)
+        Self::from_builder(source, &SecretPaths::from_env(Some(path)), needs)
     }
 
     fn from_builder(
         builder: config::ConfigBuilder<config::builder::DefaultState>,
+        paths: &SecretPaths,
+        needs: SecretNeeds,
     ) -> Result<Self, ConfigError> {
         let raw = builder
             .build()
@@ -531,20 +699,36 @@ impl Settings {
         let mut settings: Settings = raw
             .try_deserialize()
             .map_err(|err| ConfigError::Load(explain_serde(&err.to_string())))?;
-        settings.resolve_secrets()?;
-        settings.validate()?;
+        settings.resolve_secrets(paths, needs)?;
+        settings.validate(needs)?;
         Ok(settings)
     }
 
-    /// Parses TOML text (tests, and `check-config` on standard input), with the same validation.
+    /// Parses TOML text (tests, and `check-config` on standard input), with the same validation;
+    /// relative secret names are read from `$CREDENTIALS_DIRECTORY` or the current folder.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_toml_with(text, &SecretPaths::from_env(None), SecretNeeds::ALL)
+    }
+
+    /// [`Settings::from_toml`] with explicit secret locations and needs.
+    pub fn from_toml_with(
+        text: &str,
+        paths: &SecretPaths,
+        needs: SecretNeeds,
+    ) -> Result<Self, ConfigError> {
         Self::from_builder(
             config::Config::builder()
                 .add_source(config::File::from_str(text, config::FileFormat::Toml)),
+            paths,
+            needs,
         )
     }
 
-    fn resolve_secrets(&mut self) -> Result<(), ConfigError> {
+    fn resolve_secrets(
+        &mut self,
+        paths: &SecretPaths,
+        needs: SecretNeeds,
+    ) -> Result<(), ConfigError> {
         let graph = &mut self.graph;
         if let Some(path) = &graph.client_secret_file {
             if graph.client_secret.is_some() {
@@ -553,7 +737,19 @@ impl Settings {
                     "both client_secret and client_secret_file are set; keep only client_secret_file",
                 ));
             }
-            graph.client_secret = Some(read_secret_file("graph.client_secret_file", path)?);
+            if needs.graph {
+                let path = paths.resolve(path);
+                graph.client_secret = Some(read_secret_file("graph.client_secret_file", &path)?);
+                graph.client_secret_file = Some(path);
+            }
+        }
+        if needs.graph {
+            // The Graph client reads these two when it is built; here they only get their real place.
+            for file in [&mut graph.certificate_file, &mut graph.private_key_file] {
+                if let Some(path) = file.as_mut() {
+                    *path = paths.resolve(path);
+                }
+            }
         }
         for (index, station) in self.stations.iter_mut().enumerate() {
             if let Some(path) = &station.key_file {
@@ -563,10 +759,14 @@ impl Settings {
                         "both key and key_file are set; keep only key_file",
                     ));
                 }
-                station.key = Some(read_secret_file(
-                    &format!("stations[{index}].key_file"),
-                    path,
-                )?);
+                if needs.stations {
+                    let path = paths.resolve(path);
+                    station.key = Some(read_secret_file(
+                        &format!("stations[{index}].key_file"),
+                        &path,
+                    )?);
+                    station.key_file = Some(path);
+                }
             }
         }
         if let Some(path) = &self.api.admin_key_file {
@@ -576,12 +776,16 @@ impl Settings {
                     "both admin_key and admin_key_file are set; keep only admin_key_file",
                 ));
             }
-            self.api.admin_key = Some(read_secret_file("api.admin_key_file", path)?);
+            if needs.admin {
+                let path = paths.resolve(path);
+                self.api.admin_key = Some(read_secret_file("api.admin_key_file", &path)?);
+                self.api.admin_key_file = Some(path);
+            }
         }
         Ok(())
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self, needs: SecretNeeds) -> Result<(), ConfigError> {
         let graph = &self.graph;
         if graph.tenant_id.trim().is_empty() {
             return Err(invalid(
@@ -595,7 +799,7 @@ impl Settings {
                 "missing: set it to the Application (client) ID of the pullprintd app registration",
             ));
         }
-        let has_secret = graph.client_secret.is_some();
+        let has_secret = graph.client_secret.is_some() || graph.client_secret_file.is_some();
         let has_cert = graph.certificate_file.is_some() || graph.private_key_file.is_some();
         match (has_secret, has_cert) {
             (true, true) => {
@@ -623,7 +827,9 @@ impl Settings {
                             "missing: a certificate credential needs both certificate_file and private_key_file",
                         ));
                     };
-                    read_secret_file(key, path)?;
+                    if needs.graph {
+                        read_secret_file(key, path)?;
+                    }
                 }
             }
             (true, false) => {}
@@ -685,6 +891,7 @@ impl Settings {
                 ));
             }
             match &station.key {
+                None if station.key_file.is_some() && !needs.stations => {}
                 None => {
                     return Err(invalid(
                         &format!("{key}.key_file"),
@@ -787,7 +994,7 @@ mod tests {
     #[test]
     fn the_example_configuration_knows_only_real_keys() {
         let example = include_str!("../config/pullprintd.toml").replace(
-            "client_secret_file = \"/run/credentials/pullprintd.service/client-secret\"",
+            "client_secret_file = \"secrets/client-secret\"",
             "client_secret = \"from-the-environment\"",
         );
         let s = Settings::from_toml(&example).unwrap();
@@ -901,6 +1108,46 @@ mod tests {
             assert!(!shown.contains("station-key-0123456789"), "{shown}");
             assert!(shown.contains("[REDACTED]"), "{shown}");
         }
+    }
+
+    #[test]
+    fn a_relative_secret_name_is_a_credential_under_systemd_and_a_file_beside_the_configuration_else()
+     {
+        let shell = SecretPaths {
+            credentials_directory: None,
+            config_dir: Some(PathBuf::from("/etc/pullprintd")),
+        };
+        let service = SecretPaths {
+            credentials_directory: Some(PathBuf::from("/run/credentials/pullprintd.service")),
+            ..shell.clone()
+        };
+        let name = Path::new("secrets/admin.key");
+        assert_eq!(
+            shell.resolve(name),
+            Path::new("/etc/pullprintd/secrets/admin.key")
+        );
+        assert_eq!(
+            service.resolve(name),
+            Path::new("/run/credentials/pullprintd.service/secrets_admin.key")
+        );
+        let absolute = Path::new("/srv/keys/admin.key");
+        assert_eq!(shell.resolve(absolute), absolute);
+        assert_eq!(service.resolve(absolute), absolute);
+    }
+
+    #[test]
+    fn only_the_secrets_a_command_needs_are_read() {
+        let text = "[graph]\ntenant_id = \"t\"\nclient_id = \"c\"\n\
+                    client_secret_file = \"/nonexistent/client-secret\"\n\
+                    [[stations]]\nid = \"lobby\"\nprinter_id = \"p\"\nkey_file = \"/nonexistent/lobby.key\"\n";
+        let paths = SecretPaths::default();
+        let settings = Settings::from_toml_with(text, &paths, SecretNeeds::ADMIN).unwrap();
+        assert!(settings.graph.client_secret.is_none());
+        let e = Settings::from_toml_with(text, &paths, SecretNeeds::GRAPH)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("graph.client_secret_file"), "{e}");
+        assert!(e.contains("does not exist"), "{e}");
     }
 
     #[test]

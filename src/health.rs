@@ -4,6 +4,11 @@
 //! app token was obtained and is still valid (the credential works), and — when Graph notifications
 //! are configured — the subscription exists and has not expired. Not ready answers 503 with a short
 //! JSON reason per failed check, so a load balancer or container runtime can say why.
+//!
+//! Graph's availability is a *reason*, never a start condition: the daemon tells systemd READY once
+//! the store and the listener are up, and releases queue while Entra ID or Graph are away. Why no
+//! token could be had (unreachable, or the credential refused) is kept in [`GraphStatus`] and shown
+//! here and on systemd's status line.
 
 use axum::Router;
 use axum::extract::State;
@@ -16,6 +21,32 @@ use crate::clock::SharedClock;
 use crate::graph::GraphClient;
 use crate::metrics::Metrics;
 use crate::store::Store;
+
+/// Why the last attempt to get a Graph token failed, if it did; shared by the token task and
+/// readiness. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct GraphStatus {
+    // A std mutex: a short string copied in and out, never held across an await.
+    problem: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl GraphStatus {
+    /// Records why no token could be had (`None`: a token was obtained).
+    pub fn set(&self, problem: Option<String>) {
+        *self
+            .problem
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = problem;
+    }
+
+    /// The last recorded problem.
+    pub fn get(&self) -> Option<String> {
+        self.problem
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
 
 /// What readiness looks at. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -30,6 +61,8 @@ pub struct Health {
     pub expects_subscription: bool,
     /// The metrics registry rendered at `/metrics`.
     pub metrics: Metrics,
+    /// Why the last token request failed (unreachable, or refused).
+    pub graph_status: GraphStatus,
 }
 
 impl Health {
@@ -41,7 +74,9 @@ impl Health {
             problems.push(format!("the store does not take writes: {error}"));
         }
         match self.graph.token_expires_at() {
-            None => problems.push("no Graph token has been obtained yet".to_owned()),
+            None => problems.push(self.graph_status.get().unwrap_or_else(|| {
+                "no Graph token has been obtained yet (releases are queued meanwhile)".to_owned()
+            })),
             Some(expiry) if expiry <= now => problems.push(format!(
                 "the Graph token expired at {expiry} and none was obtained since"
             )),

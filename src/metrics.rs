@@ -5,7 +5,10 @@
 //! - the Graph client, through [`GraphObserver`]: requests by operation and status, latency by
 //!   operation, retries, 429 answers, app token refreshes;
 //! - the release engine, through plain methods: actions by kind and outcome, notifications received /
-//!   forged / duplicate, held jobs, the subscription's expiry, the time from task creation to release.
+//!   forged / duplicate, held jobs, the action queue's depth and oldest age, the subscription's
+//!   expiry, the time from task creation to release;
+//! - the stations: sign-ins by outcome, lockouts;
+//! - the build: `pullprintd_build_info{version}`.
 //!
 //! Invariants: labels only ever carry bounded values (operation names are `&'static str` chosen by the
 //! Graph client, kinds and outcomes are the engine's words, HTTP statuses are numbers): never a job id,
@@ -58,6 +61,20 @@ struct NotificationLabels {
     kind: String,
 }
 
+/// Labels of the build information gauge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    /// The crate version.
+    version: &'static str,
+}
+
+/// Labels of the sign-in counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignInLabels {
+    /// `ok`, `failed` or `locked_out`.
+    outcome: &'static str,
+}
+
 /// The seconds buckets of Graph latency: 25 ms to ~51 s, doubling (Graph answers in tens of
 /// milliseconds when healthy, seconds when throttled; a 30 s timeout is the default ceiling).
 fn graph_latency_histogram() -> Histogram {
@@ -83,6 +100,10 @@ struct Inner {
     subscription_expiry: Gauge,
     token_refreshes: Counter,
     release_latency: Histogram,
+    action_queue_depth: Gauge,
+    action_queue_oldest: Gauge<f64, std::sync::atomic::AtomicU64>,
+    sign_ins: Family<SignInLabels, Counter>,
+    lockouts: Counter,
 }
 
 /// The process's metrics. Cheap to clone; every clone records into the same registry.
@@ -180,6 +201,44 @@ impl Metrics {
             "Time from the print task's creation to the job's release",
             release_latency.clone(),
         );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "Always 1; the label says which pullprintd version runs",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        let action_queue_depth = Gauge::default();
+        registry.register(
+            "action_queue_depth",
+            "Release actions accepted and not yet finished (waiting for Graph)",
+            action_queue_depth.clone(),
+        );
+        let action_queue_oldest = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "action_queue_oldest_age_seconds",
+            "How long ago the oldest unfinished release action was accepted; 0 when the queue is empty",
+            action_queue_oldest.clone(),
+        );
+        let sign_ins = Family::<SignInLabels, Counter>::default();
+        registry.register(
+            "sign_ins",
+            "Station sign-ins, by outcome: ok, failed (unknown card, user or PIN), locked_out (refused during a lockout)",
+            sign_ins.clone(),
+        );
+        for outcome in ["ok", "failed", "locked_out"] {
+            drop(sign_ins.get_or_create(&SignInLabels { outcome }));
+        }
+        let lockouts = Counter::default();
+        registry.register(
+            "sign_in_lockouts",
+            "Cards or people locked out after repeated failed sign-ins",
+            lockouts.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry: std::sync::Mutex::new(registry),
@@ -193,6 +252,10 @@ impl Metrics {
                 subscription_expiry,
                 token_refreshes,
                 release_latency,
+                action_queue_depth,
+                action_queue_oldest,
+                sign_ins,
+                lockouts,
             }),
         }
     }
@@ -247,6 +310,29 @@ impl Metrics {
         self.inner
             .subscription_expiry
             .set(expiry.map_or(0, OffsetDateTime::unix_timestamp));
+    }
+
+    /// The action queue: unfinished actions, and the age of the oldest in seconds (`None`: empty).
+    pub fn set_action_queue(&self, depth: u64, oldest_age: Option<f64>) {
+        self.inner
+            .action_queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        self.inner
+            .action_queue_oldest
+            .set(oldest_age.unwrap_or(0.0).max(0.0));
+    }
+
+    /// A station sign-in ended: `outcome` is `ok`, `failed` or `locked_out`.
+    pub fn sign_in(&self, outcome: &'static str) {
+        self.inner
+            .sign_ins
+            .get_or_create(&SignInLabels { outcome })
+            .inc();
+    }
+
+    /// A card or person was locked out.
+    pub fn lockout(&self) {
+        self.inner.lockouts.inc();
     }
 
     /// A job was released `seconds` after its print task was created.
@@ -308,6 +394,52 @@ mod tests {
     }
 
     #[test]
+    fn build_info_queue_age_and_sign_in_outcomes_are_exported() {
+        let metrics = Metrics::new();
+        metrics.set_action_queue(3, Some(42.5));
+        metrics.sign_in("failed");
+        metrics.sign_in("failed");
+        metrics.sign_in("ok");
+        metrics.lockout();
+        let text = metrics.render();
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            sample(
+                &text,
+                &format!("pullprintd_build_info{{version=\"{version}\"}}")
+            ),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(sample(&text, "pullprintd_action_queue_depth "), Some(3.0));
+        assert_eq!(
+            sample(&text, "pullprintd_action_queue_oldest_age_seconds "),
+            Some(42.5)
+        );
+        assert_eq!(
+            sample(&text, r#"pullprintd_sign_ins_total{outcome="failed"}"#),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(&text, r#"pullprintd_sign_ins_total{outcome="locked_out"}"#),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(&text, "pullprintd_sign_in_lockouts_total "),
+            Some(1.0)
+        );
+        // An empty queue has no oldest action: its age reads 0, not the last value.
+        metrics.set_action_queue(0, None);
+        assert_eq!(
+            sample(
+                &metrics.render(),
+                "pullprintd_action_queue_oldest_age_seconds "
+            ),
+            Some(0.0)
+        );
+    }
+
+    #[test]
     fn render_lists_the_unlabelled_families_and_notification_kinds_from_the_start() {
         let text = Metrics::new().render();
         for family in [
@@ -316,6 +448,11 @@ mod tests {
             "pullprintd_subscription_expiry_timestamp_seconds",
             "pullprintd_token_refreshes",
             "pullprintd_release_latency_seconds",
+            "pullprintd_build_info",
+            "pullprintd_action_queue_depth",
+            "pullprintd_action_queue_oldest_age_seconds",
+            "pullprintd_sign_ins",
+            "pullprintd_sign_in_lockouts",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {family} ")),
@@ -347,6 +484,11 @@ mod tests {
             "pullprintd_subscription_expiry_timestamp_seconds",
             "pullprintd_token_refreshes",
             "pullprintd_release_latency_seconds",
+            "pullprintd_build_info",
+            "pullprintd_action_queue_depth",
+            "pullprintd_action_queue_oldest_age_seconds",
+            "pullprintd_sign_ins",
+            "pullprintd_sign_in_lockouts",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {family} ")),

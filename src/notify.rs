@@ -1,4 +1,5 @@
-//! systemd service notifications (`Type=notify`): `READY=1` once everything is up, `WATCHDOG=1` only
+//! systemd service notifications (`Type=notify`): `READY=1` once the store and the listener are up
+//! (with a `STATUS=` line naming what is not ready yet, such as Graph), `WATCHDOG=1` only
 //! while the release engine makes progress, `STOPPING=1` when the drain starts.
 //!
 //! The watchdog is tied to a [`Heartbeat`] that the executor beats on progress: each step it
@@ -94,10 +95,15 @@ impl ServiceManager {
         Self { sink, watchdog }
     }
 
-    /// Everything is up: store open, listener bound, first token obtained.
+    /// The daemon serves: store open, listener bound (Graph may still be away; `status` says so).
     pub fn ready(&self, status: &str) {
         self.sink
             .send(&[NotifyState::Ready, NotifyState::Status(status)]);
+    }
+
+    /// A new status line (`systemctl status` shows it).
+    pub fn status(&self, status: &str) {
+        self.sink.send(&[NotifyState::Status(status)]);
     }
 
     /// The drain has begun.

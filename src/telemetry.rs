@@ -2,9 +2,15 @@
 //!
 //! Human-readable text by default, one JSON object per line on request (for log shippers). The level
 //! comes from `RUST_LOG` when set, else from the configuration (`[log] level`), else `info`. Under
-//! systemd, stderr goes to journald, which adds its own timestamps; `[log] format = "journald"` drops ours.
+//! systemd, stderr goes to journald, which adds its own timestamps; `[log] format = "journald"` drops ours
+//! and starts each line with its syslog priority (`<3>` error … `<7>` debug), which journald reads
+//! (`SyslogLevelPrefix=`, on by default), so `journalctl -p err` shows pullprintd's errors.
 //! Secrets never reach a log line: they are `SecretString`s whose `Debug` prints `[REDACTED]`.
 
+use tracing::{Level, Subscriber};
+use tracing_subscriber::fmt::format::{DefaultFields, Format, Full, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, reload, util::SubscriberInitExt};
 
 /// How log lines are written.
@@ -38,10 +44,39 @@ fn format_layer(format: LogFormat) -> FormatLayer {
         LogFormat::Json => Box::new(fmt::layer().json().with_writer(std::io::stderr)),
         LogFormat::Journald => Box::new(
             fmt::layer()
-                .without_time()
-                .with_ansi(false)
+                .event_format(SyslogPrefix(fmt::format().without_time().with_ansi(false)))
+                .fmt_fields(DefaultFields::new())
                 .with_writer(std::io::stderr),
         ),
+    }
+}
+
+/// The syslog priority journald reads from a `<N>` line prefix (sd-daemon(3)).
+pub fn syslog_priority(level: &Level) -> u8 {
+    match *level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        Level::DEBUG | Level::TRACE => 7,
+    }
+}
+
+/// Formats an event as `<N>` followed by tracing's own line, N being its syslog priority.
+struct SyslogPrefix(Format<Full, ()>);
+
+impl<S, N> FormatEvent<S, N> for SyslogPrefix
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "<{}>", syslog_priority(event.metadata().level()))?;
+        self.0.format_event(ctx, writer, event)
     }
 }
 

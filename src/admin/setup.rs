@@ -34,7 +34,7 @@ const DEFINITION_PERMISSION: &str = "the application permission PrintTaskDefinit
 const PRINTER_PERMISSION: &str = "the application permission Printer.Read.All \
      (Entra admin center → App registrations → API permissions → Grant admin consent)";
 /// What is needed for the task trigger operations (delegated, and an administrator signed in).
-const TRIGGER_PERMISSION: &str = "the delegated permission Printer.ReadWrite.All consented for this app, \
+pub(crate) const TRIGGER_PERMISSION: &str = "the delegated permission Printer.ReadWrite.All consented for this app, \
      and a signed-in user with the Printer Administrator role";
 
 /// How the task definition was settled.
@@ -306,7 +306,10 @@ impl SetupError {
 }
 
 /// Wraps a step's error, naming the permission when Graph answered 403.
-fn failed(step: &'static str, permission: &'static str) -> impl FnOnce(GraphError) -> SetupError {
+pub(crate) fn failed(
+    step: &'static str,
+    permission: &'static str,
+) -> impl FnOnce(GraphError) -> SetupError {
     move |source| {
         if source.is_forbidden() {
             SetupError::Forbidden {

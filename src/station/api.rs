@@ -199,10 +199,10 @@ pub async fn sign_in(
             pin: None,
         } if !card.trim().is_empty() => {
             let card = card.trim().to_owned();
-            state
-                .lockout()
-                .check(&card)
-                .map_err(|l| ApiError::locked_out(l.retry_after_secs))?;
+            state.lockout().check(&card).map_err(|l| {
+                state.metrics().sign_in("locked_out");
+                ApiError::locked_out(l.retry_after_secs)
+            })?;
             let user = find_card(&state, &card).await?;
             (card, user)
         }
@@ -212,10 +212,10 @@ pub async fn sign_in(
             pin: Some(pin),
         } if !upn.trim().is_empty() => {
             let upn = upn.trim().to_lowercase();
-            state
-                .lockout()
-                .check(&upn)
-                .map_err(|l| ApiError::locked_out(l.retry_after_secs))?;
+            state.lockout().check(&upn).map_err(|l| {
+                state.metrics().sign_in("locked_out");
+                ApiError::locked_out(l.retry_after_secs)
+            })?;
             let users = state.users();
             let subject = upn.clone();
             let user = tokio::task::spawn_blocking(move || users.verify_pin(&upn, &pin).cloned())
@@ -231,7 +231,9 @@ pub async fn sign_in(
     };
     let Some(user) = user else {
         tracing::info!(station = %station.id, "a sign-in failed");
+        state.metrics().sign_in("failed");
         if let Some(locked) = state.lockout().fail(&subject) {
+            state.metrics().lockout();
             return Err(ApiError::locked_out(locked.retry_after_secs));
         }
         return Err(ApiError::new(
@@ -241,6 +243,7 @@ pub async fn sign_in(
         ));
     };
     state.lockout().succeed(&subject);
+    state.metrics().sign_in("ok");
     let (token, session) = state
         .sessions()
         .create(&user.upn, &user.display_name, &station.id);

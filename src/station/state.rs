@@ -55,6 +55,8 @@ pub struct StationDeps {
     pub graph: GraphClient,
     /// Session expiry, lockout and caches.
     pub clock: SharedClock,
+    /// Sign-in outcomes and lockouts are counted here.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Shared by every station and admin handler. Cheap to clone.
@@ -76,6 +78,7 @@ struct Inner {
     release: ReleaseService,
     store: Store,
     clock: SharedClock,
+    metrics: crate::metrics::Metrics,
 }
 
 fn to_time(duration: StdDuration) -> Duration {
@@ -134,6 +137,7 @@ impl StationState {
                 release: deps.release,
                 store: deps.store,
                 clock: deps.clock,
+                metrics: deps.metrics,
             }),
         })
     }
@@ -146,6 +150,11 @@ impl StationState {
     /// The Entra ID card lookup, when enabled.
     pub fn directory(&self) -> Option<&DirectoryLookup> {
         self.inner.directory.as_ref()
+    }
+
+    /// The metrics (sign-in outcomes).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// Sign-in lockout.

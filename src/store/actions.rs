@@ -265,6 +265,22 @@ impl Store {
         row.opt_time("due")
     }
 
+    /// The action queue: how many actions are unfinished, and when the oldest of them was requested
+    /// (the `pullprintd_action_queue_*` gauges: a queue that grows or ages means Graph is not taking
+    /// releases).
+    pub async fn action_queue(&self) -> Result<(u64, Option<OffsetDateTime>), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(requested_at) AS oldest FROM actions WHERE finished_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::db("reading the action queue"))?;
+        Ok((
+            u64::try_from(row.int("n")?).unwrap_or(0),
+            row.opt_time("oldest")?,
+        ))
+    }
+
     /// Finishes an action as [`Outcome::Failed`] but puts its job back to `held` (not ended), with a
     /// `failed` audit record, in one transaction: a release or redirect Graph refused while the task is
     /// still `processing` must not leave the job blocked; its owner sees it again and may retry or

@@ -130,3 +130,187 @@ fn hash_pin_prints_an_argon2id_hash_and_refuses_short_pins() {
     assert_eq!(short.status.code(), Some(65));
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 4"));
 }
+
+// ---- secrets: credentials, the secrets each command needs, permission problems ------------------------
+
+/// A configuration naming every secret relatively, as the install steps write it.
+const RELATIVE: &str = r#"
+[graph]
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "00000000-0000-0000-0000-000000000001"
+client_secret_file = "secrets/client-secret"
+
+[intake]
+mode = "poll"
+
+[[stations]]
+id = "lobby"
+printer_id = "p1"
+key_file = "secrets/lobby.key"
+
+[api]
+listen = "127.0.0.1:9"
+admin_key_file = "secrets/admin.key"
+"#;
+
+fn secrets(dir: &Path, names: &[&str]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for name in names {
+        std::fs::write(dir.join(name), format!("{name}-0123456789abcdef\n")).unwrap();
+    }
+}
+
+#[test]
+fn relative_secret_names_are_read_from_the_configuration_folder_in_a_root_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    secrets(
+        &dir.path().join("secrets"),
+        &["client-secret", "lobby.key", "admin.key"],
+    );
+    let config = write(dir.path(), "pullprintd.toml", RELATIVE);
+    // From another working directory, without systemd: relative to the configuration file.
+    let out = Command::new(env!("CARGO_BIN_EXE_pullprintd"))
+        .args(["check-config", "--config", &config])
+        .current_dir("/")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn under_systemd_relative_secret_names_are_credentials_named_as_loadcredential_names_a_folders_files()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "pullprintd.toml", RELATIVE);
+    // Nothing in the configuration folder: only $CREDENTIALS_DIRECTORY holds them, as
+    // LoadCredential=secrets:/etc/pullprintd/secrets names them.
+    let credentials = dir.path().join("credentials");
+    secrets(
+        &credentials,
+        &[
+            "secrets_client-secret",
+            "secrets_lobby.key",
+            "secrets_admin.key",
+        ],
+    );
+    let out = pullprintd(
+        &["check-config", "--config", &config],
+        &[("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+
+    // A credential the unit does not pass is named, with the fix.
+    std::fs::remove_file(credentials.join("secrets_lobby.key")).unwrap();
+    let out = pullprintd(
+        &["check-config", "--config", &config],
+        &[("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("secrets_lobby.key"), "{stderr}");
+    assert!(stderr.contains("LoadCredential="), "{stderr}");
+}
+
+#[test]
+fn jobs_reads_only_the_admin_key_and_doctor_only_the_graph_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only the admin key exists: `jobs` gets past the configuration and fails only on the
+    // connection (nothing listens on port 9: exit 69), not on the missing client secret (78).
+    secrets(&dir.path().join("secrets"), &["admin.key"]);
+    let config = write(dir.path(), "pullprintd.toml", RELATIVE);
+    let out = pullprintd(&["jobs", "--config", &config], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(!stderr.contains("client-secret"), "{stderr}");
+
+    // Everything else still needs what it uses: check-config reads every secret.
+    let out = pullprintd(&["check-config", "--config", &config], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("graph.client_secret_file"), "{stderr}");
+}
+
+/// Runs the binary as an unprivileged user: through `setpriv` when the tests run as root (root reads
+/// everything), directly otherwise. None when that is not possible here.
+fn as_unprivileged(args: &[&str]) -> Option<Output> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
+    let mut command = if root {
+        let setpriv = Command::new("setpriv").arg("--version").output();
+        if setpriv.is_err() {
+            return None;
+        }
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_pullprintd"));
+        command
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_pullprintd"))
+    };
+    Some(command.args(args).env_remove("RUST_LOG").output().unwrap())
+}
+
+#[test]
+fn a_configuration_folder_the_user_cannot_enter_is_a_permission_problem_not_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("pullprintd");
+    std::fs::create_dir(&folder).unwrap();
+    let config = write(&folder, "pullprintd.toml", VALID);
+    // As the .deb's folder was before the fix: root:root 0750, and the user not in the group.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let Some(out) = as_unprivileged(&["check-config", "--config", &config]) else {
+        eprintln!("skipped: running as root without setpriv");
+        return;
+    };
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(!stderr.contains("does not exist"), "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot enter the folder {}", folder.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("uid "), "names the user: {stderr}");
+}
+
+#[test]
+fn a_secret_file_the_user_cannot_read_is_a_permission_problem_naming_the_file_and_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = dir.path().join("client-secret");
+    std::fs::write(&secret, "the-secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = write(
+        dir.path(),
+        "pullprintd.toml",
+        &VALID.replace(
+            "client_secret = \"the-secret-itself\"",
+            "client_secret_file = \"client-secret\"",
+        ),
+    );
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    if std::fs::metadata(&secret).is_ok() && as_unprivileged(&["--version"]).is_none() {
+        eprintln!("skipped: running as root without setpriv");
+        return;
+    }
+    // When not root, the file must be unreadable to this very user.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = as_unprivileged(&["check-config", "--config", &config]).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot read {}", secret.display())),
+        "{stderr}"
+    );
+}

@@ -12,6 +12,7 @@ use pullprintd::admin::doctor::{Verdict, doctor};
 use pullprintd::admin::setup::{
     DEFINITION_DISPLAY_NAME, DefinitionOutcome, SetupError, SetupReport, TriggerOutcome, setup,
 };
+use pullprintd::admin::triggers::{self, TriggersError, TriggersReport};
 use pullprintd::config::Settings;
 use pullprintd::emulator::{
     AppRegistration, DAEMON_DELEGATED_PERMISSIONS, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator,
@@ -145,6 +146,39 @@ impl Bed {
         control.calls_to("POST /print/taskDefinitions")
             + control.calls_to("POST /print/printers/{id}/taskTriggers")
             + control.calls_to("DELETE /print/printers/{id}/taskTriggers/{id}")
+    }
+}
+
+impl Bed {
+    /// Runs `triggers remove` or `restore` with `record`, approving the sign-in as an administrator.
+    async fn triggers(
+        &self,
+        settings: &Settings,
+        record: &std::path::Path,
+        remove: bool,
+    ) -> Result<TriggersReport, TriggersError> {
+        let (prompt_tx, prompt_rx) = oneshot::channel::<DeviceCodePrompt>();
+        let client = Self::client(settings);
+        let control = self.emulator.control();
+        let approve = async move {
+            if let Ok(prompt) = prompt_rx.await {
+                control
+                    .approve_device_code(&prompt.user_code, ADMIN, true)
+                    .expect("the prompted code is pending");
+            }
+        };
+        let on_prompt = move |prompt: &DeviceCodePrompt| {
+            let _ = prompt_tx.send(prompt.clone());
+        };
+        let run = async {
+            if remove {
+                triggers::remove(&client, &settings.printing, record, on_prompt).await
+            } else {
+                triggers::restore(&client, record, on_prompt).await
+            }
+        };
+        let (report, ()) = tokio::join!(run, approve);
+        report
     }
 }
 
@@ -551,4 +585,68 @@ async fn doctor_reports_missing_printers_a_missing_definition_and_a_webhook_that
     );
     assert!(text.contains("pullprintd setup"), "{text}");
     assert_eq!(report.exit_code(), 1);
+}
+
+// ---- triggers remove | restore (break-glass) -------------------------------------------------------
+
+#[tokio::test]
+async fn triggers_remove_lets_jobs_print_directly_and_restore_puts_exactly_those_triggers_back() {
+    let bed = Bed::start(&[]).await;
+    let lobby = bed.printer("Lobby");
+    let other = bed.printer("Other workflow's printer");
+    let foreign = bed
+        .emulator
+        .control()
+        .create_task_definition(None, "Other workflow");
+    bed.emulator
+        .control()
+        .create_trigger(&other, &foreign)
+        .unwrap();
+    let report = bed
+        .setup(&bed.settings(&queue(&[&lobby])), false)
+        .await
+        .unwrap();
+    let definition = report.definition.id().unwrap().to_owned();
+    let settings = bed.settings(&format!(
+        "task_definition_id = \"{definition}\"\n{}",
+        queue(&[&lobby, &other])
+    ));
+    assert_eq!(bed.held_by(&lobby).as_deref(), Some(definition.as_str()));
+    let dir = tempfile::tempdir().unwrap();
+    let record = triggers::record_path(&dir.path().join("state.db"));
+
+    let removed = bed.triggers(&settings, &record, true).await.unwrap();
+    let text = removed.to_string();
+    assert!(text.contains("REMOVED"), "{text}");
+    assert!(
+        text.contains("left alone"),
+        "the other workflow's trigger stays: {text}"
+    );
+    assert_eq!(
+        bed.held_by(&lobby),
+        None,
+        "without our trigger a job prints at once"
+    );
+    assert_eq!(
+        bed.held_by(&other).as_deref(),
+        Some(foreign.as_str()),
+        "another workflow's trigger is not touched"
+    );
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        recorded.contains(&lobby) && !recorded.contains(&other),
+        "{recorded}"
+    );
+
+    let restored = bed.triggers(&settings, &record, false).await.unwrap();
+    assert!(restored.to_string().contains("RESTORED"), "{restored}");
+    assert_eq!(
+        bed.held_by(&lobby).as_deref(),
+        Some(definition.as_str()),
+        "jobs are held for our definition again"
+    );
+    assert!(!record.exists(), "an exact restore leaves no record behind");
+
+    let again = bed.triggers(&settings, &record, false).await.unwrap_err();
+    assert!(again.to_string().contains("nothing to restore"), "{again}");
 }
