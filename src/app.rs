@@ -4,7 +4,8 @@
 //!
 //! Building does everything that can fail for a reason a person must fix (the configuration, the
 //! store file, the listen address) before anything runs, so `pullprintd run` exits at once with the
-//! right code ([`AppError::exit_code`]): 78 configuration, 69 unavailable, 70 internal.
+//! right code ([`AppError::exit_code`]): 78 configuration, 69 unavailable, 70 internal, 75 when another
+//! daemon holds the store's lock ([`StoreLock`]).
 //!
 //! Shutdown: on cancellation the listener stops accepting, the loops stop starting new work, and the
 //! executor lets the Graph calls under way finish for up to [`AppOptions::drain`]; anything cut off is
@@ -39,7 +40,7 @@ use crate::release::executor::{Executor, Observers};
 use crate::release::service::ReleaseService;
 use crate::release::sweeper::Sweeper;
 use crate::station::state::{StationDeps, StationState};
-use crate::store::{Store, StoreError};
+use crate::store::{LockError, Store, StoreError, StoreLock};
 
 /// What the caller injects; [`AppOptions::default`] is the production daemon.
 #[derive(Debug, Clone)]
@@ -48,7 +49,8 @@ pub struct AppOptions {
     pub clock: SharedClock,
     /// How often the subscription's expiry is checked.
     pub subscription_check: Duration,
-    /// How often the hold-timeout sweeper runs.
+    /// How often the hold-timeout sweeper re-reads its next deadline from the store as a backstop (it
+    /// expires each job at its deadline, and is woken when a job is stored).
     pub sweep_every: Duration,
     /// How long shutdown waits for Graph calls under way.
     pub drain: Duration,
@@ -80,6 +82,9 @@ pub enum AppError {
     /// A bug or a store that cannot be written (exit 70).
     #[error("internal error: {0}")]
     Internal(String),
+    /// Another daemon holds the store (exit 75: try again once it has stopped).
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl AppError {
@@ -89,6 +94,16 @@ impl AppError {
             Self::Config(_) => exit::CONFIG,
             Self::Unavailable(_) => exit::UNAVAILABLE,
             Self::Internal(_) => exit::SOFTWARE,
+            Self::Busy(_) => exit::TEMPFAIL,
+        }
+    }
+}
+
+impl From<LockError> for AppError {
+    fn from(error: LockError) -> Self {
+        match error {
+            LockError::Held { .. } => Self::Busy(error.to_string()),
+            LockError::Io { .. } => Self::Config(error.to_string()),
         }
     }
 }
@@ -106,6 +121,8 @@ impl From<StoreError> for AppError {
 /// The assembled daemon.
 #[derive(Debug)]
 pub struct App {
+    /// One daemon per store: held until the daemon has stopped.
+    lock: StoreLock,
     settings: Settings,
     options: AppOptions,
     store: Store,
@@ -134,7 +151,14 @@ impl App {
                     .to_owned(),
             ));
         }
+        let lock = StoreLock::acquire(&settings.store.path)?;
         let store = Store::open(&settings.store.path).await?;
+        // We alone hold the store: lookup claims left by a process that died mid-lookup would keep
+        // intake off their tasks for minutes after a restart.
+        let stale = store.release_stale_claims().await?;
+        if stale > 0 {
+            tracing::info!(stale, "released lookup claims left by a previous run");
+        }
         let mut graph_options = GraphOptions::from_settings(&settings.graph)
             .map_err(|error| AppError::Config(error.to_string()))?;
         graph_options.clock = options.clock.clone();
@@ -214,6 +238,7 @@ impl App {
             metrics.clone(),
         );
         Ok(App {
+            lock,
             settings,
             options,
             store,
@@ -261,6 +286,7 @@ impl App {
     /// Runs everything until `shutdown` is cancelled, then drains.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let App {
+            lock,
             settings,
             options,
             store,
@@ -340,6 +366,7 @@ impl App {
             }
             None => None,
         };
+        let new_jobs = intake.new_jobs();
         let worker = InboxWorker::new(intake, inbox_wake, poller, lifecycle);
         tasks.spawn(worker.run(shutdown.clone()));
 
@@ -350,7 +377,7 @@ impl App {
             settings.release.hold_timeout.0,
             settings.store.audit_retention.0,
         );
-        tasks.spawn(sweeper.run(options.sweep_every, shutdown.clone()));
+        tasks.spawn(sweeper.run(options.sweep_every, new_jobs, shutdown.clone()));
 
         // READY once the store is open and the listener bound. Entra ID and Graph may be away at boot:
         // that is a readiness reason (/readyz, the status line), not a start condition, and releases
@@ -391,6 +418,8 @@ impl App {
         }
         let served = server.await;
         store.close().await;
+        // Only now may another daemon take the store over.
+        drop(lock);
         match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(AppError::Unavailable(format!(

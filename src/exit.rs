@@ -14,5 +14,7 @@ pub const UNAVAILABLE: u8 = 69;
 pub const SOFTWARE: u8 = 70;
 /// An output file could not be created (`man --out`, the triggers record).
 pub const CANTCREAT: u8 = 73;
+/// A temporary failure: try again later (the store is in use by another pullprintd).
+pub const TEMPFAIL: u8 = 75;
 /// The configuration is wrong. systemd units mark this as `RestartPreventExitStatus=78`.
 pub const CONFIG: u8 = 78;

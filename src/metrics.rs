@@ -173,10 +173,11 @@ impl Metrics {
         let notifications = Family::<NotificationLabels, Counter>::default();
         registry.register(
             "notifications",
-            "Graph change notifications: received, forged (wrong clientState) or duplicate",
+            "Graph change notifications: received, forged (wrong clientState), duplicate, retried \
+             (a lookup failed and was put off) or dead_letter (given up, see the audit log)",
             notifications.clone(),
         );
-        for kind in ["received", "forged", "duplicate"] {
+        for kind in ["received", "forged", "duplicate", "retried", "dead_letter"] {
             // Creating the series is the point; the read guard is dropped at once.
             drop(notifications.get_or_create(&NotificationLabels {
                 kind: kind.to_owned(),

@@ -2,8 +2,11 @@
 //! (with a `STATUS=` line naming what is not ready yet, such as Graph), `WATCHDOG=1` only
 //! while the release engine makes progress, `STOPPING=1` when the drain starts.
 //!
-//! The watchdog is tied to a [`Heartbeat`] that the engine's loops beat on every turn (they turn at
-//! least every few seconds even when idle). A hung engine stops beating, the pings stop, and systemd
+//! The watchdog is tied to a [`Heartbeat`] that the executor beats on progress: each step it
+//! records, and each turn of its loop (at least every second) unless due actions wait for a slot
+//! while no Graph request is under way within its bounds. Waiting on a slow or throttling Graph is
+//! not a hang (a restart would stall the same way and drop every session); slots held by drives that
+//! neither progress nor wait on Graph are. A hung engine stops beating, the pings stop, and systemd
 //! restarts the service after `WatchdogSec=`; a restart is safe because every accepted action is in
 //! the store and resumes. Outside systemd (`NOTIFY_SOCKET` unset) every call is a no-op.
 

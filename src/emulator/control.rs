@@ -106,6 +106,13 @@ impl Control {
         Ok(submitted)
     }
 
+    /// Whether a job redirected onto a printer that carries a trigger is held there again with a new
+    /// `processing` task (`true`) or prints at once (`false`, the default): Microsoft does not say,
+    /// so the daemon must work either way (see the rules in `state`).
+    pub fn set_redirect_holds_again(&self, holds: bool) {
+        self.shared.world().redirect_holds_again = holds;
+    }
+
     /// Adds (or replaces, by UPN) a directory user.
     pub fn add_user(&self, user: DirectoryUser) -> DirectoryUser {
         self.shared.world().upsert_user(user)

@@ -29,6 +29,12 @@ pub struct Faults {
     pub token_failure_rate: f64,
     /// Faults in change-notification delivery.
     pub notifications: NotificationFaults,
+    /// Share (0–1) of items left out of a task-list page. Graph's lists are eventually consistent and
+    /// a page can miss an item that exists; a direct `GET` of the item still finds it.
+    pub list_omission_rate: f64,
+    /// Share (0–1) of job reads answered ambiguously, as a lagging replica might: the job `paused`,
+    /// no `tasks`, no `redirectedTo`, whatever really happened ("task gone, job paused").
+    pub ambiguous_read_rate: f64,
 }
 
 /// Faults of the Graph routes a rule matches.
@@ -38,6 +44,9 @@ pub struct RouteFault {
     /// `*` for every route, an operation name (`redirectJob`, `updateTask`, …) or a route key as the
     /// call counts show it (`POST /print/printers/{id}/jobs/{id}/redirect`); case-insensitive.
     pub route: String,
+    /// When set, the rule applies only to requests whose path contains this text (a job id: a
+    /// "poison" job whose reads always fail, while every other job is served).
+    pub path_contains: Option<String>,
     /// Added before the request is handled.
     pub latency_ms: u64,
     /// Share (0–1) of requests refused with 429 `TooManyRequests`.
@@ -50,6 +59,9 @@ pub struct RouteFault {
     pub retry_after_503_secs: Option<u64>,
     /// Share (0–1) of requests refused with 504 `gatewayTimeout` (not performed).
     pub rate_504: f64,
+    /// Share (0–1) of requests refused for good with 403 `accessDenied` (not performed): a refusal
+    /// that will not change, e.g. completing a task after a permission was withdrawn.
+    pub rate_403: f64,
     /// Share (0–1) of requests whose connection is closed without an answer, before the operation
     /// (not performed).
     pub rate_reset: f64,
@@ -63,12 +75,14 @@ impl Default for RouteFault {
     fn default() -> Self {
         Self {
             route: "*".to_owned(),
+            path_contains: None,
             latency_ms: 0,
             rate_429: 0.0,
             retry_after_secs: 1,
             rate_503: 0.0,
             retry_after_503_secs: None,
             rate_504: 0.0,
+            rate_403: 0.0,
             rate_reset: 0.0,
             fail_after_effect_rate: 0.0,
             after_effect: AfterEffect::GatewayTimeout,
@@ -89,6 +103,12 @@ pub enum AfterEffect {
     },
     /// Close the connection without sending the (successful) answer.
     Reset,
+    /// Answer 503 `serviceNotAvailable` with this `Retry-After` although the operation happened: a
+    /// front end that timed out on a back end that went on to act. A 503 proves nothing.
+    Unavailable {
+        /// The `Retry-After` seconds sent.
+        retry_after_secs: u64,
+    },
 }
 
 /// Faults of change-notification delivery.
@@ -156,15 +176,29 @@ impl FaultEngine {
     }
 
     /// Decides the faults of one Graph request, by operation name and route key.
+    #[cfg(test)]
     pub fn decide_route(&mut self, operation: &str, route_key: &str) -> RouteDecision {
+        self.decide_request(operation, route_key, "")
+    }
+
+    /// Decides the faults of one Graph request, by operation name, route key and path.
+    pub fn decide_request(
+        &mut self,
+        operation: &str,
+        route_key: &str,
+        path: &str,
+    ) -> RouteDecision {
         let Some(rule) = self
             .faults
             .routes
             .iter()
             .find(|r| {
-                r.route == "*"
+                (r.route == "*"
                     || r.route.eq_ignore_ascii_case(operation)
-                    || r.route.eq_ignore_ascii_case(route_key)
+                    || r.route.eq_ignore_ascii_case(route_key))
+                    && r.path_contains
+                        .as_deref()
+                        .is_none_or(|text| path.contains(text))
             })
             .cloned()
         else {
@@ -180,12 +214,42 @@ impl FaultEngine {
             decision.refuse = Some((503, rule.retry_after_503_secs));
         } else if roll(&mut self.rng, rule.rate_504) {
             decision.refuse = Some((504, None));
+        } else if roll(&mut self.rng, rule.rate_403) {
+            decision.refuse = Some((403, None));
         } else if roll(&mut self.rng, rule.rate_reset) {
             decision.reset = true;
         } else if roll(&mut self.rng, rule.fail_after_effect_rate) {
             decision.after_effect = Some(rule.after_effect);
         }
         decision
+    }
+
+    /// Leaves items out of one task-list page (`list_omission_rate`).
+    pub fn omit_listed(&mut self, page: &mut serde_json::Value) {
+        let rate = self.faults.list_omission_rate;
+        if let Some(items) = page
+            .get_mut("value")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            items.retain(|_| !roll(&mut self.rng, rate));
+        }
+    }
+
+    /// Answers one job read ambiguously (`ambiguous_read_rate`): paused, no tasks, no redirect.
+    pub fn ambiguate_job(&mut self, job: &mut serde_json::Value) {
+        if !roll(&mut self.rng, self.faults.ambiguous_read_rate) {
+            return;
+        }
+        job["status"] = serde_json::json!({
+            "state": "paused",
+            "description": "The job is not a candidate for processing yet.",
+            "details": ["releaseWait"],
+            "isAcquiredByPrinter": false,
+        });
+        job["redirectedTo"] = serde_json::Value::Null;
+        if job.get("tasks").is_some() {
+            job["tasks"] = serde_json::json!([]);
+        }
     }
 
     /// Decides whether one token request fails.

@@ -38,6 +38,18 @@
 //! | `GET /_emulator/deliveries` | → `[DeliveryRecord]` |
 //! | `GET`/`DELETE /_emulator/calls` | → [`CallCounts`] / reset |
 
+//!
+//! ## What Graph does not promise, on a switch
+//! The daemon must survive behaviour Microsoft allows or leaves open; each is off by default:
+//! - `Faults::list_omission_rate` — a task-list page leaves items out (lists are eventually
+//!   consistent); a direct `GET` of the item still finds it.
+//! - `RouteFault::path_contains` — a fault for the requests whose path contains a text: one "poison"
+//!   job whose reads always fail (503) while every other job is served.
+//! - `RouteFault::retry_after_secs` / `retry_after_503_secs` take any `u64`: a `Retry-After` of a day
+//!   or of 10^15 seconds.
+//! - [`Control::set_redirect_holds_again`] — a job redirected onto a printer that carries a trigger is
+//!   held there again with a new `processing` task (and notified), instead of printing at once.
+
 mod configuration;
 mod control;
 mod faults;

@@ -410,9 +410,12 @@ async fn execute(
         ListTasks(d) => {
             refuse_query_options(query, UNSUPPORTED)?;
             let after = skiptoken(query)?;
-            ok(shared
-                .world()
-                .list_tasks(&root, app, d, after, shared.page_size, self_link)?)
+            let mut page =
+                shared
+                    .world()
+                    .list_tasks(&root, app, d, after, shared.page_size, self_link)?;
+            shared.fault_engine().omit_listed(&mut page);
+            ok(page)
         }
         GetTask(d, t) => ok(shared.world().get_task(&root, app, d, t)?),
         UpdateTask(d, t) => ok(shared.world().update_task(&root, app, d, t, body)?),
@@ -478,17 +481,25 @@ async fn execute(
                 .as_ref()
                 .filter(|d| !d.admin)
                 .map(|d| d.upn.clone());
-            ok(shared
+            let mut job = shared
                 .world()
-                .get_job(&root, p, j, &expand, owner.as_deref())?)
+                .get_job(&root, p, j, &expand, owner.as_deref())?;
+            shared.fault_engine().ambiguate_job(&mut job);
+            ok(job)
         }
         UpdateJob(p, j) => ok(shared
             .world()
             .update_job(&root, p, j, app, body, evolvable_ok)?),
         RedirectJob(p, j) => {
-            ok(shared
-                .world()
-                .redirect_job(&root, p, j, app, body, evolvable_ok)?)
+            let (response, created) = {
+                let mut world = shared.world();
+                let response = world.redirect_job(&root, p, j, app, body, evolvable_ok)?;
+                (response, std::mem::take(&mut world.created_by_redirect))
+            };
+            for created in &created {
+                after_task_created(shared, Some(created));
+            }
+            ok(response)
         }
         AbortJob(p, j) => shared
             .world()
@@ -589,6 +600,17 @@ pub(crate) async fn handle(
                     &request_id,
                     &client_request_id,
                 ),
+                Some(AfterEffect::Unavailable { retry_after_secs }) => error_response(
+                    &shared,
+                    &GraphError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "serviceNotAvailable",
+                        "The service is temporarily unavailable. Please retry later.",
+                    )
+                    .with_retry_after(Some(retry_after_secs)),
+                    &request_id,
+                    &client_request_id,
+                ),
                 Some(AfterEffect::Delay { ms }) => {
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                     response
@@ -625,7 +647,9 @@ async fn run_pipeline(
             "Resource not found for the segment or the method is not supported by the emulator.",
         ));
     };
-    let decision = shared.fault_engine().decide_route(operation, route_key);
+    let decision = shared
+        .fault_engine()
+        .decide_request(operation, route_key, full_url);
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }
@@ -640,6 +664,11 @@ async fn run_pipeline(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "serviceNotAvailable",
                 "The service is temporarily unavailable. Please retry later.",
+            ),
+            403 => GraphError::new(
+                StatusCode::FORBIDDEN,
+                "accessDenied",
+                "Either the signed-in user or the app does not have permission for this operation.",
             ),
             _ => GraphError::new(
                 StatusCode::GATEWAY_TIMEOUT,

@@ -135,11 +135,48 @@ fn client_assertion(
         })
 }
 
+/// The longest token lifetime believed: Entra ID issues tokens for 60–90 minutes (up to a day with a
+/// configured policy); a larger `expires_in` is a server mistake and would keep a dead token cached.
+pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::hours(24);
+
 /// A successful token response.
 #[derive(Deserialize)]
 pub(crate) struct TokenResponse {
     pub(crate) access_token: SecretString,
-    pub(crate) expires_in: u64,
+    /// Seconds, as a number or (older endpoints) a string; read by [`TokenResponse::lifetime`].
+    #[serde(default)]
+    pub(crate) expires_in: Option<serde_json::Value>,
+}
+
+impl TokenResponse {
+    /// `expires_in` as a lifetime between zero (negative, missing or unreadable: use it once, ask
+    /// again next time) and [`MAX_TOKEN_LIFETIME`].
+    pub(crate) fn lifetime(&self) -> Duration {
+        token_lifetime(self.expires_in.as_ref())
+    }
+}
+
+/// Reads an `expires_in` value (number or numeric string) into a lifetime within
+/// `0..=`[`MAX_TOKEN_LIFETIME`]; never panics, never overflows.
+pub(crate) fn token_lifetime(expires_in: Option<&serde_json::Value>) -> Duration {
+    let seconds = match expires_in {
+        Some(serde_json::Value::Number(number)) => number
+            .as_i64()
+            .or_else(|| number.as_u64().map(|_| i64::MAX))
+            .or_else(|| {
+                number
+                    .as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.clamp(-1.0, 1e12) as i64)
+            }),
+        Some(serde_json::Value::String(text)) => text.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    Duration::seconds(
+        seconds
+            .unwrap_or(0)
+            .clamp(0, MAX_TOKEN_LIFETIME.whole_seconds()),
+    )
 }
 
 /// Entra ID's OAuth error body.
@@ -382,12 +419,11 @@ impl AppTokens {
         }
         tracing::debug!(endpoint = %self.token_endpoint, generation, "requesting an app token");
         let response = post_token_form(&self.http, &self.token_endpoint, &form).await?;
-        let lifetime =
-            Duration::seconds(i64::try_from(response.expires_in).unwrap_or(i64::MAX / 2));
+        let lifetime = response.lifetime();
         Ok(CachedToken {
             secret: response.access_token,
             obtained: now,
-            expires_at: now + lifetime,
+            expires_at: now.saturating_add(lifetime),
             generation,
         })
     }
@@ -501,6 +537,42 @@ mod tests {
         ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": expires_in, "access_token": token
         }))
+    }
+
+    #[tokio::test]
+    async fn a_huge_or_negative_expires_in_gives_a_bounded_token_lifetime_without_panicking() {
+        for expires_in in [
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MIN),
+            serde_json::json!(-3600),
+            serde_json::json!("1e400"),
+            serde_json::json!(1e300),
+        ] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                    "token_type": "Bearer", "expires_in": expires_in, "access_token": "t"
+                })))
+                .mount(&server)
+                .await;
+            let tokens = tokens(&server, &secret(), crate::clock::SystemClock::shared());
+            tokens.current().await.unwrap();
+            let expires_at = tokens.expires_at().unwrap();
+            assert!(
+                expires_at <= OffsetDateTime::now_utc() + MAX_TOKEN_LIFETIME,
+                "{expires_in}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_expires_in_reads_as_a_lifetime_between_zero_and_a_day(seconds in proptest::num::i64::ANY, big in proptest::num::u64::ANY, float in proptest::num::f64::ANY, text in ".{0,24}") {
+            for value in [serde_json::json!(seconds), serde_json::json!(big), serde_json::json!(float), serde_json::json!(text)] {
+                let lifetime = token_lifetime(Some(&value));
+                proptest::prop_assert!(lifetime >= Duration::ZERO && lifetime <= MAX_TOKEN_LIFETIME, "{value}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::activity::Activity;
 use super::auth::{AppTokens, Credential};
 use super::clouds::{Cloud, Endpoints};
 use super::device_code::DelegatedToken;
@@ -170,6 +171,8 @@ pub(crate) struct Inner {
     pub(crate) clock: SharedClock,
     /// Bounds the attempts in flight (a permit is held per attempt, not across back-off waits).
     in_flight: tokio::sync::Semaphore,
+    /// The requests under way (for the watchdog).
+    activity: Activity,
 }
 
 impl fmt::Debug for GraphClient {
@@ -272,6 +275,12 @@ impl GraphClient {
                 observer: options.observer,
                 clock: options.clock,
                 in_flight: tokio::sync::Semaphore::new(options.max_concurrent_requests.max(1)),
+                activity: Activity::new(
+                    options
+                        .retry
+                        .max_elapsed
+                        .saturating_add(options.request_timeout.saturating_mul(2)),
+                ),
             }),
         })
     }
@@ -291,6 +300,12 @@ impl GraphClient {
     /// Entra ID has accepted its credential.
     pub async fn ensure_token(&self) -> Result<(), GraphError> {
         self.inner.tokens.current().await.map(drop)
+    }
+
+    /// Whether a Graph request is under way and still within its bounds (retry budget included): the
+    /// daemon is waiting on Graph, not stuck (see `activity.rs`).
+    pub fn waiting_on_graph(&self) -> bool {
+        self.inner.activity.waiting_on_graph()
     }
 
     /// When the current app token expires; `None` before the first one. Never waits on a refresh.
@@ -330,6 +345,7 @@ impl GraphClient {
     /// THE request loop: every Graph call goes through here.
     pub(crate) async fn send(&self, request: Request<'_>) -> Result<Response, GraphError> {
         let inner = &self.inner;
+        let _underway = inner.activity.begin();
         let operation = request.operation;
         let mut schedule = Schedule::new(inner.retry);
         let mut attempt: u32 = 0;
@@ -429,7 +445,7 @@ impl GraphClient {
                 retry_after,
                 attempt,
             );
-            match classify_status(status, request.idempotency, retry_after.is_some()) {
+            match classify_status(status, request.idempotency) {
                 Verdict::Retry {
                     fresh_connection: fresh,
                 } => match schedule.next_delay(retry_after) {

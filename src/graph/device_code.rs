@@ -56,6 +56,8 @@ struct DeviceCodeResponse {
 
 /// The polling interval when Entra ID does not say.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// The longest poll interval honoured: a server-given interval beyond it is a mistake.
+const MAX_INTERVAL: Duration = Duration::from_secs(60);
 /// How much `slow_down` adds to the interval (RFC 8628 §3.5).
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
@@ -120,7 +122,10 @@ impl GraphClient {
         };
         on_prompt(&prompt);
 
-        let mut interval = code.interval.map_or(DEFAULT_INTERVAL, Duration::from_secs);
+        let mut interval = code
+            .interval
+            .map_or(DEFAULT_INTERVAL, Duration::from_secs)
+            .min(MAX_INTERVAL);
         let form = [
             ("client_id", inner.client_id.clone()),
             (
@@ -147,7 +152,8 @@ impl GraphClient {
                 #[derive(Deserialize)]
                 struct Token {
                     access_token: SecretString,
-                    expires_in: u64,
+                    #[serde(default)]
+                    expires_in: Option<serde_json::Value>,
                 }
                 let token: Token =
                     serde_json::from_slice(&body).map_err(|error| GraphError::InvalidResponse {
@@ -156,17 +162,16 @@ impl GraphClient {
                         detail: format!("not a token response: {error}"),
                         client_request_id: "n/a".to_owned(),
                     })?;
-                let lifetime =
-                    time::Duration::seconds(i64::try_from(token.expires_in).unwrap_or(3600));
+                let lifetime = super::auth::token_lifetime(token.expires_in.as_ref());
                 return Ok(DelegatedToken {
                     access_token: token.access_token,
-                    expires_at: inner.clock.now() + lifetime,
+                    expires_at: inner.clock.now().saturating_add(lifetime),
                 });
             }
             let error: OAuthErrorBody = serde_json::from_slice(&body).unwrap_or_default();
             match error.error.as_str() {
                 "authorization_pending" => {}
-                "slow_down" => interval += SLOW_DOWN_STEP,
+                "slow_down" => interval = interval.saturating_add(SLOW_DOWN_STEP).min(MAX_INTERVAL),
                 "authorization_declined" | "access_denied" => {
                     return Err(GraphError::DeviceCodeDeclined);
                 }

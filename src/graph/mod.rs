@@ -14,6 +14,7 @@
 //! Invariants: every request carries a fresh `client-request-id`; tokens and secrets are never logged;
 //! a redirect is never repeated once it may have reached Graph (see [`retry`]).
 
+mod activity;
 pub mod auth;
 pub mod client;
 pub mod clouds;

@@ -2,7 +2,7 @@
 //!
 //! Rules (Graph's throttling and best-practice pages):
 //! - 429, 503 and 504 are retried, and so is a connection that failed before the request was sent.
-//!   `Retry-After` (delta-seconds or an HTTP date) is honoured exactly; without it the delay is
+//!   `Retry-After` (delta-seconds or an HTTP date) is honoured up to a ceiling; without it the delay is
 //!   exponential with jitter (backon's `ExponentialBuilder`, driven by our own loop in `client.rs`
 //!   because the loop also refreshes tokens and switches connections).
 //! - After a 503 (or 504, or a broken connection) the next attempt goes over a NEW connection: Graph
@@ -11,6 +11,11 @@
 //! - Retries are bounded by count and by total time ([`RetryPolicy`]); when Graph asks to wait longer
 //!   than the remaining budget we give up at once with that error, and the durable action queue of
 //!   the caller takes over.
+//! - Every server-given delay has a ceiling, and all arithmetic on it is checked: a `Retry-After` is
+//!   read as at most [`RETRY_AFTER_CEILING`] (1 h, what the durable action queue honours at most; a
+//!   value beyond it, up to `u64::MAX` seconds or a date in the year 9999, is a server mistake, not
+//!   a reason to park a release for a day), and one wait inside a request's retries is at most
+//!   [`MAX_CLIENT_WAIT`] (5 min). Negative or unreadable values count as absent (back-off applies).
 //!
 //! Idempotency decides what happens when the outcome is uncertain:
 //! - GET, PATCH (absolute values), DELETE, subscription reauthorize and job **abort** are
@@ -20,9 +25,10 @@
 //! - POST **redirect** (and the creating POSTs: task definition, trigger, subscription) are
 //!   [`Idempotency::NotRepeatable`]: a second redirect could print the job twice or fail confusingly.
 //!   They are retried only when Graph certainly did not act: a connection that never got established,
-//!   a 429 (throttling rejects before the request is processed), and a 503 *with* `Retry-After` (the
-//!   service shedding load before processing). A timeout after sending, a connection broken
-//!   mid-response, or any other 5xx returns [`super::GraphError::OutcomeUnknown`]. The daemon settles a
+//!   and a 429 (throttling rejects before the request is processed). A 503 proves nothing, even with
+//!   `Retry-After`: a front end can time out on a back end that went on to act. So a 503, a timeout
+//!   after sending, a connection broken mid-response, or any other 5xx returns
+//!   [`super::GraphError::OutcomeUnknown`], settled only by reading. The daemon settles a
 //!   redirect by re-reading the source job: `redirectedTo` set, or our task no longer `processing`,
 //!   means the redirect happened; a job still held with its task `processing` means it did not and the
 //!   redirect can be sent again.
@@ -33,6 +39,13 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use futures::future::BoxFuture;
 use time::OffsetDateTime;
+
+/// The longest `Retry-After` honoured anywhere (the durable action queue's ceiling): larger values,
+/// and dates further ahead, are read as this.
+pub const RETRY_AFTER_CEILING: Duration = Duration::from_secs(3600);
+
+/// The longest single wait between two attempts of one request, whatever Graph asked for.
+pub const MAX_CLIENT_WAIT: Duration = Duration::from_secs(300);
 
 /// Bounds and shape of retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,17 +114,13 @@ pub(crate) enum Verdict {
 }
 
 /// Judges an HTTP error status.
-pub(crate) fn classify_status(
-    status: u16,
-    idempotency: Idempotency,
-    has_retry_after: bool,
-) -> Verdict {
+pub(crate) fn classify_status(status: u16, idempotency: Idempotency) -> Verdict {
     let repeatable = idempotency == Idempotency::Repeatable;
     match status {
         429 => Verdict::Retry {
             fresh_connection: false,
         },
-        503 if repeatable || has_retry_after => Verdict::Retry {
+        503 if repeatable => Verdict::Retry {
             fresh_connection: true,
         },
         504 if repeatable => Verdict::Retry {
@@ -136,15 +145,22 @@ pub(crate) fn classify_transport(error: &reqwest::Error, idempotency: Idempotenc
     }
 }
 
-/// Parses `Retry-After`: delta-seconds or an HTTP date (relative to `now`; a past date means 0).
-pub(crate) fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+/// Parses `Retry-After`: delta-seconds or an HTTP date (relative to `now`; a past date means 0),
+/// capped at [`RETRY_AFTER_CEILING`]. Negative numbers and anything unreadable give `None`.
+pub fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        // More digits than a u64 holds is still "a very long time", not garbage.
+        let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(seconds).min(RETRY_AFTER_CEILING));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     let now: std::time::SystemTime = now.into();
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(RETRY_AFTER_CEILING),
+    )
 }
 
 /// The delays of one request's retries.
@@ -180,8 +196,9 @@ impl Schedule {
         }
         // Always advance the back-off, so a later attempt without Retry-After still backs off further.
         let backoff = self.backoff.next();
-        let delay = retry_after.or(backoff)?;
-        (self.started.elapsed() + delay <= self.policy.max_elapsed).then_some(delay)
+        let delay = retry_after.or(backoff)?.min(MAX_CLIENT_WAIT);
+        let total = self.started.elapsed().checked_add(delay)?;
+        (total <= self.policy.max_elapsed).then_some(delay)
     }
 }
 
@@ -206,21 +223,73 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_after_of_a_day_or_of_u64_max_seconds_is_read_as_the_one_hour_ceiling() {
+        let now = datetime!(2026-03-01 12:00:00 UTC);
+        for huge in [
+            "86400",
+            "1000000000000000",
+            "18446744073709551615",
+            "99999999999999999999999999",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(
+                parse_retry_after(huge, now),
+                Some(RETRY_AFTER_CEILING),
+                "{huge}"
+            );
+        }
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[tokio::test]
+    async fn one_wait_inside_a_request_never_exceeds_five_minutes() {
+        let policy = RetryPolicy {
+            max_elapsed: Duration::MAX,
+            ..RetryPolicy::default()
+        };
+        let mut schedule = Schedule::new(policy);
+        assert_eq!(
+            schedule.next_delay(Some(Duration::MAX)),
+            Some(MAX_CLIENT_WAIT)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_retry_after_text_gives_a_bounded_delay_or_none(value in ".{0,40}", seconds in proptest::num::i128::ANY, year in 1i32..=9999) {
+            let now = datetime!(2026-03-01 12:00:00 UTC);
+            for text in [value, seconds.to_string(), format!("Mon, 01 Jan {year:04} 00:00:00 GMT")] {
+                if let Some(delay) = parse_retry_after(&text, now) {
+                    proptest::prop_assert!(delay <= RETRY_AFTER_CEILING, "{text}: {delay:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn the_schedule_never_overflows_whatever_the_retry_after(secs in proptest::num::u64::ANY, nanos in 0u32..1_000_000_000) {
+            let policy = RetryPolicy { max_elapsed: Duration::MAX, ..RetryPolicy::default() };
+            let mut schedule = Schedule::new(policy);
+            let delay = schedule.next_delay(Some(Duration::new(secs, nanos)));
+            proptest::prop_assert!(delay.is_none_or(|delay| delay <= MAX_CLIENT_WAIT));
+        }
+    }
+
+    #[test]
     fn a_redirect_is_retried_only_when_graph_certainly_did_not_act() {
         let once = Idempotency::NotRepeatable;
-        assert!(matches!(
-            classify_status(429, once, false),
-            Verdict::Retry { .. }
-        ));
-        assert!(matches!(
-            classify_status(503, once, true),
-            Verdict::Retry {
-                fresh_connection: true
-            }
-        ));
-        assert_eq!(classify_status(503, once, false), Verdict::OutcomeUnknown);
-        assert_eq!(classify_status(500, once, false), Verdict::OutcomeUnknown);
-        assert_eq!(classify_status(409, once, false), Verdict::Fail);
+        assert!(matches!(classify_status(429, once), Verdict::Retry { .. }));
+        assert_eq!(
+            classify_status(503, once),
+            Verdict::OutcomeUnknown,
+            "a 503 with Retry-After may still have been acted on: settled by reading"
+        );
+        assert_eq!(classify_status(500, once), Verdict::OutcomeUnknown);
+        assert_eq!(classify_status(409, once), Verdict::Fail);
     }
 
     #[test]
@@ -228,12 +297,12 @@ mod tests {
         let safe = Idempotency::Repeatable;
         for status in [429, 503, 504] {
             assert!(
-                matches!(classify_status(status, safe, false), Verdict::Retry { .. }),
+                matches!(classify_status(status, safe), Verdict::Retry { .. }),
                 "{status}"
             );
         }
-        assert_eq!(classify_status(500, safe, false), Verdict::Fail);
-        assert_eq!(classify_status(404, safe, false), Verdict::Fail);
+        assert_eq!(classify_status(500, safe), Verdict::Fail);
+        assert_eq!(classify_status(404, safe), Verdict::Fail);
     }
 
     #[tokio::test]

@@ -5,26 +5,58 @@
 //! Lifecycle notifications go to the subscription manager, and a poll is asked for when notifications
 //! may have been lost (`missed`, `reauthorizationRequired`, `subscriptionRemoved`).
 //!
-//! Invariants: an item is marked done only once it is settled (stored, known, or refused for good);
-//! an item whose lookup failed for a reason that may pass stays pending and is tried again after
-//! [`RETRY_PAUSE`]. Processing twice (after a crash) is harmless: intake dedupes by task id.
+//! Invariants:
+//! - an item is marked done only once it is settled (stored, known, or refused for good);
+//! - an item whose lookup failed for a reason that may pass is put off on its own schedule
+//!   (exponential from [`FIRST_RETRY`] up to [`MAX_RETRY_DELAY`], by the injected clock) and is not
+//!   read again before then, so a poison notification never holds up newer ones; items are looked up
+//!   [`CONCURRENCY`] at a time, so a slow one does not either;
+//! - after [`MAX_TRIES`] failed tries, or at once when it cannot be read or Graph refuses it for good,
+//!   an item is dead-lettered: kept with the reason, recorded in the audit log (`dead_letter`), counted
+//!   (`pullprintd_notifications_total{kind="dead_letter"}`), and a poll is asked for, the backstop for
+//!   its task;
+//! - processing twice (after a crash) is harmless: intake dedupes by task id.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::poller::Poller;
 use super::{Intake, IntakeError};
 use crate::graph::{ChangeNotification, LifecycleEvent, parse_parent_url};
-use crate::store::DiscoveredVia;
+use crate::store::{DiscoveredVia, InboxItem, StoreError};
 
-/// How long the worker waits before retrying items whose lookup failed transiently.
+/// How long the worker waits before retrying after the inbox itself could not be read, and the
+/// longest it sleeps while an item is put off (the injected clock may jump).
 pub const RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+/// The delay before an item's second try; it doubles with each failed try.
+pub const FIRST_RETRY: time::Duration = time::Duration::seconds(2);
+
+/// The longest an item is put off between two tries.
+pub const MAX_RETRY_DELAY: time::Duration = time::Duration::minutes(5);
+
+/// Tries of one item before it is dead-lettered: with the delays above, about 15 minutes of failures.
+pub const MAX_TRIES: u32 = 10;
+
+/// How many items are looked up at once.
+pub const CONCURRENCY: usize = 16;
 
 /// How many items are read per round.
 const BATCH: u32 = 100;
+
+/// How one try of an item ended.
+enum Tried {
+    /// Settled: mark it done.
+    Done,
+    /// Failed for a reason that may pass.
+    Failed(String),
+    /// Can never succeed: dead-letter it now.
+    Poison(String),
+}
 
 /// The inbox worker.
 #[derive(Debug, Clone)]
@@ -52,18 +84,23 @@ impl InboxWorker {
         }
     }
 
-    /// Works through the inbox whenever woken, until `shutdown`.
+    /// Works through the inbox whenever woken, and when a put-off item is due, until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
-            let pause = match self.drain().await {
-                Ok(true) => Some(RETRY_PAUSE),
-                Ok(false) => None,
+            let nap = match self.drain().await {
+                Ok(()) => match self.intake.store.inbox_next_retry().await {
+                    Ok(Some(_)) => RETRY_PAUSE,
+                    Ok(None) => Duration::from_secs(3600),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read the notification inbox");
+                        RETRY_PAUSE
+                    }
+                },
                 Err(error) => {
                     tracing::error!(%error, "cannot read the notification inbox");
-                    Some(RETRY_PAUSE)
+                    RETRY_PAUSE
                 }
             };
-            let nap = pause.unwrap_or(Duration::from_secs(3600));
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.wake.notified() => {}
@@ -72,40 +109,75 @@ impl InboxWorker {
         }
     }
 
-    /// Processes every pending item; `Ok(true)` when some must be tried again later.
-    pub async fn drain(&self) -> Result<bool, crate::store::StoreError> {
+    /// Processes every item due now; items that failed are put off or dead-lettered.
+    pub async fn drain(&self) -> Result<(), StoreError> {
         let store = &self.intake.store;
         loop {
-            let items = store.inbox_pending(BATCH).await?;
+            let items = store.inbox_due(BATCH, self.intake.clock.now()).await?;
             if items.is_empty() {
-                return Ok(false);
+                return Ok(());
             }
-            let mut done = Vec::with_capacity(items.len());
-            let mut retry_later = false;
-            for item in &items {
-                match serde_json::from_str::<ChangeNotification>(&item.payload) {
-                    Ok(notification) => match self.handle(&notification).await {
-                        Ok(()) => done.push(item.id),
-                        Err(error) if error.is_transient() => {
-                            tracing::warn!(%error, "a notification's lookup failed; retrying shortly");
-                            retry_later = true;
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, "a notification's task cannot be looked up; dropped (the poll is the backstop)");
-                            done.push(item.id);
-                        }
-                    },
-                    Err(error) => {
-                        tracing::warn!(%error, "an unreadable notification was dropped");
-                        done.push(item.id);
-                    }
+            let tried: Vec<(InboxItem, Tried)> = futures::stream::iter(items)
+                .map(|item| async move {
+                    let tried = self.try_item(&item).await;
+                    (item, tried)
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            let mut done = Vec::with_capacity(tried.len());
+            for (item, tried) in tried {
+                match tried {
+                    Tried::Done => done.push(item.id),
+                    Tried::Failed(error) => self.put_off(&item, &error).await?,
+                    Tried::Poison(reason) => self.dead_letter(&item, &reason).await?,
                 }
             }
             store.inbox_done(&done, self.intake.clock.now()).await?;
-            if retry_later {
-                return Ok(true);
-            }
         }
+    }
+
+    async fn try_item(&self, item: &InboxItem) -> Tried {
+        match serde_json::from_str::<ChangeNotification>(&item.payload) {
+            Ok(notification) => match self.handle(&notification).await {
+                Ok(()) => Tried::Done,
+                Err(error) if error.is_transient() => Tried::Failed(error.to_string()),
+                Err(error) => Tried::Poison(format!("Graph refused its lookup: {error}")),
+            },
+            Err(error) => Tried::Poison(format!("not a change notification: {error}")),
+        }
+    }
+
+    /// Records a failed try: put off with back-off, or dead-lettered after [`MAX_TRIES`].
+    async fn put_off(&self, item: &InboxItem, error: &str) -> Result<(), StoreError> {
+        let attempts = item.attempts.saturating_add(1);
+        if attempts >= MAX_TRIES {
+            let reason = format!("its lookup failed {attempts} times; last: {error}");
+            return self.dead_letter(item, &reason).await;
+        }
+        let delay = retry_delay(attempts);
+        let at = self.intake.clock.now().saturating_add(delay);
+        tracing::warn!(notification = item.id, attempts, %error, retry_at = %at, "a notification's lookup failed; put off");
+        self.intake.metrics().notification("retried");
+        self.intake.store.inbox_retry(item.id, attempts, at).await
+    }
+
+    async fn dead_letter(&self, item: &InboxItem, reason: &str) -> Result<(), StoreError> {
+        let task_id = serde_json::from_str::<ChangeNotification>(&item.payload)
+            .ok()
+            .and_then(|notification| {
+                let data = notification.resource_data.unwrap_or_default();
+                data.id
+                    .or_else(|| task_id_of(notification.resource.as_deref()))
+            });
+        tracing::error!(notification = item.id, task = ?task_id, %reason, "a notification is dead-lettered; the task-list poll is its backstop");
+        self.intake
+            .store
+            .inbox_dead_letter(item.id, task_id.as_deref(), reason, self.intake.clock.now())
+            .await?;
+        self.intake.metrics().notification("dead_letter");
+        self.poller.poll_now();
+        Ok(())
     }
 
     async fn handle(&self, notification: &ChangeNotification) -> Result<(), IntakeError> {
@@ -148,6 +220,13 @@ impl InboxWorker {
     }
 }
 
+/// The delay after the `attempts`-th failed try: [`FIRST_RETRY`] doubling, at most
+/// [`MAX_RETRY_DELAY`].
+pub fn retry_delay(attempts: u32) -> time::Duration {
+    let doublings = attempts.saturating_sub(1).min(16);
+    (FIRST_RETRY * 2_i32.pow(doublings)).min(MAX_RETRY_DELAY)
+}
+
 /// The task id at the end of `print/taskDefinitions/{d}/tasks/{t}`.
 fn task_id_of(resource: Option<&str>) -> Option<String> {
     let resource = resource?;
@@ -158,7 +237,16 @@ fn task_id_of(resource: Option<&str>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::task_id_of;
+    use super::*;
+
+    #[test]
+    fn an_items_retry_delay_doubles_from_two_seconds_up_to_five_minutes() {
+        assert_eq!(retry_delay(1), time::Duration::seconds(2));
+        assert_eq!(retry_delay(2), time::Duration::seconds(4));
+        assert_eq!(retry_delay(8), time::Duration::seconds(256));
+        assert_eq!(retry_delay(9), MAX_RETRY_DELAY);
+        assert_eq!(retry_delay(u32::MAX), MAX_RETRY_DELAY);
+    }
 
     #[test]
     fn the_task_id_is_read_from_the_resource_path_when_resource_data_lacks_it() {

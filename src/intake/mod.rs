@@ -9,6 +9,11 @@
 //! - [`reconcile`] — the start-up pass: one poll before anything else runs;
 //! - [`subscription`] — the Graph subscription's lifecycle (create, renew, reauthorize, recreate).
 //!
+//! A job that pullprintd itself redirected (find-me) and that the destination holds again with a new
+//! task (Graph does not say whether it does; the destination may carry our trigger too) is
+//! recognised by its `redirectedFrom` and our record of that redirect, and completed at once with the
+//! configuration the redirect carried: the person already released it.
+//!
 //! Invariants: a task is looked up at most once (the store's `task_known` / `claim_discovery`
 //! dedupe), with the fewest Graph calls: `GET job?$expand=documents` when the job's URL is known
 //! (from the task list or the notification's `parentUrl`), `GET task` first only when it is not.
@@ -22,13 +27,17 @@ pub mod webhook;
 use std::sync::Arc;
 
 use time::Duration;
+use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
 use crate::graph::{Expand, GraphClient, GraphError, JobRef, PrintJob, parse_parent_url};
 use crate::job::{JobFacts, ReleasePolicy, RuleSet};
 use crate::metrics::Metrics;
 use crate::release::service::ReleaseService;
-use crate::store::{DiscoveredVia, EnqueueError, Inserted, NewHeldJob, Store, StoreError};
+use crate::store::{
+    ActionKind, DiscoveredVia, EnqueueError, Inserted, NewAction, NewHeldJob, OurRedirect, Store,
+    StoreError,
+};
 
 /// How long a lookup claim keeps other intake paths off a task: longer than one lookup with the Graph
 /// client's retries, short enough that a lookup lost to a crash is retried by the next poll.
@@ -73,6 +82,8 @@ pub struct Intake {
     definition_id: String,
     metrics: Metrics,
     rules: Option<Rules>,
+    /// Notified whenever a new held job is stored (the sweeper's deadline may have moved).
+    new_jobs: Arc<Notify>,
 }
 
 /// `[[rules]]` and the release service that turns a rule's decision into a queued action.
@@ -98,6 +109,7 @@ impl Intake {
             definition_id: definition_id.into(),
             metrics: Metrics::new(),
             rules: None,
+            new_jobs: Arc::new(Notify::new()),
         }
     }
 
@@ -127,6 +139,11 @@ impl Intake {
     /// The metrics intake counts into.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Notified whenever a new held job is stored.
+    pub fn new_jobs(&self) -> Arc<Notify> {
+        Arc::clone(&self.new_jobs)
     }
 
     /// The store.
@@ -193,6 +210,17 @@ impl Intake {
                 return Err(error.into());
             }
         };
+        // A find-me release onto a printer that carries our trigger may be held there again (Graph
+        // does not say whether it is): the person already chose, so it is completed at once, and no
+        // rule is asked about it.
+        let ours = match print_job.redirected_from.as_deref().map(parse_parent_url) {
+            Some(Ok(source)) => {
+                self.store
+                    .our_redirect_of(&source.printer_id, &source.job_id)
+                    .await?
+            }
+            _ => None,
+        };
         let size = print_job.documents.as_ref().map(|documents| {
             documents
                 .iter()
@@ -201,9 +229,9 @@ impl Intake {
         });
         let requested = print_job.configuration.clone();
         let held = self.held_job(task_id, job, print_job, via);
-        let inserted = match &self.rules {
-            None => self.store.insert_held_job(&held).await?,
-            Some(rules) => {
+        let inserted = match (&self.rules, &ours) {
+            (None, _) | (_, Some(_)) => self.store.insert_held_job(&held).await?,
+            (Some(rules), None) => {
                 let decision = rules.set.decide(&JobFacts {
                     printer_id: &held.printer_id,
                     owner_upn: &held.owner_upn,
@@ -232,11 +260,48 @@ impl Intake {
             }
         };
         match inserted {
+            Inserted::New if ours.is_some() => {
+                self.complete_our_redirect(task_id, ours).await?;
+                Ok(Looked::Stored)
+            }
             Inserted::New => {
+                self.new_jobs.notify_one();
                 tracing::info!(task = task_id, printer = %held.printer_id, job = %held.job_id, owner = %held.owner_upn, %via, "job held");
                 Ok(Looked::Stored)
             }
             Inserted::AlreadyKnown => Ok(Looked::Skipped),
+        }
+    }
+
+    /// Queues the release of a job we redirected ourselves and the destination holds again, with the
+    /// configuration the redirect carried; the executor completes its task.
+    async fn complete_our_redirect(
+        &self,
+        task_id: &str,
+        ours: Option<OurRedirect>,
+    ) -> Result<(), IntakeError> {
+        let Some(ours) = ours else {
+            return Ok(());
+        };
+        let release = NewAction {
+            task_id: task_id.to_owned(),
+            kind: ActionKind::Release,
+            changes: Some(ours.configuration),
+            destination_printer_id: None,
+            station_id: ours.station_id,
+            requested_by: ours.requested_by,
+            requested_at: self.clock.now(),
+        };
+        match self.store.enqueue(&release).await {
+            Ok(action) => {
+                tracing::info!(task = task_id, %action, "a job we redirected is held again on its destination; completing it");
+                Ok(())
+            }
+            Err(EnqueueError::Store(error)) => Err(error.into()),
+            Err(error) => {
+                tracing::warn!(task = task_id, %error, "cannot complete a job we redirected");
+                Ok(())
+            }
         }
     }
 

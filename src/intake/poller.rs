@@ -5,8 +5,12 @@
 //! Invariants:
 //! - a known task costs nothing beyond its share of the list pages;
 //! - a held job is marked gone only if it was stored *before* the list was read (a job stored by the
-//!   webhook while the list was in flight is not in it, and is not gone) and is still `held` (a job
-//!   an action owns is settled by the executor from Graph's answer, see [`crate::store::MarkedGone`]);
+//!   webhook while the list was in flight is not in it, and is not gone), is still `held` (a job
+//!   an action owns is settled by the executor from Graph's answer, see [`crate::store::MarkedGone`]),
+//!   and a direct read of its task confirms it (`404`, or a state other than `processing`): Graph's
+//!   task list is eventually consistent and a page can miss an item, so absence from the list alone
+//!   proves nothing. A read that fails leaves the job held; the next poll asks again. This costs one
+//!   `GET task` per job that left the list, none for the others;
 //! - a poll can be requested at once ([`Poller::poll_now`]): after a `reauthorizationRequired` or
 //!   `missed` lifecycle notification, notifications may have been lost.
 
@@ -35,6 +39,8 @@ pub struct PollReport {
     pub stored: usize,
     /// Held jobs ended as gone.
     pub gone: usize,
+    /// Held jobs missing from the list whose task, read directly, is still `processing`.
+    pub missing_from_list: usize,
     /// Lookups that failed (retried at the next poll).
     pub failed: usize,
 }
@@ -134,6 +140,9 @@ impl Poller {
             let gone = held.state == crate::store::JobState::Held
                 && held.job.discovered_at < started
                 && !processing.contains(held.job.task_id.as_str());
+            if gone && !self.confirmed_gone(&held.job.task_id, &mut report).await {
+                continue;
+            }
             if gone {
                 let ended = intake
                     .store
@@ -152,5 +161,27 @@ impl Poller {
         }
         tracing::debug!(?report, "task list polled");
         Ok(report)
+    }
+
+    /// Whether a direct read of the task confirms that it left `processing` (or no longer exists).
+    async fn confirmed_gone(&self, task_id: &str, report: &mut PollReport) -> bool {
+        let intake = &self.intake;
+        match intake.graph.get_task(&intake.definition_id, task_id).await {
+            Ok(task) if task.status.state == PrintTaskProcessingState::Processing => {
+                tracing::info!(
+                    task = task_id,
+                    "a held job's task is missing from the task list but still processing; kept"
+                );
+                report.missing_from_list += 1;
+                false
+            }
+            Ok(_) => true,
+            Err(error) if error.is_not_found() => true,
+            Err(error) => {
+                tracing::warn!(task = task_id, %error, "cannot confirm that a held job's task is gone; the next poll asks again");
+                report.failed += 1;
+                false
+            }
+        }
     }
 }

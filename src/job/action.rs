@@ -68,6 +68,9 @@ pub struct Action {
     pub changes: Option<PrintJobConfiguration>,
     /// The job's configuration at intake: a PATCH is skipped when `changes` equals it.
     pub held_configuration: PrintJobConfiguration,
+    /// What Graph holds when it differs from `held_configuration`: a release changed it and then
+    /// failed, putting the job back on its owner's list. `None`: Graph holds `held_configuration`.
+    pub applied_configuration: Option<Applied>,
     /// The redirect's destination.
     pub destination_printer_id: Option<String>,
     /// The station the request came from, if any.
@@ -132,4 +135,13 @@ impl Step {
                 | Self::AbortTaskSending
         )
     }
+}
+
+/// What Graph holds of a job's configuration after a release changed it and then failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// The release's PATCH of this configuration was confirmed.
+    Known(Box<PrintJobConfiguration>),
+    /// The release's PATCH was sent and its outcome is unknown: counts as different from anything.
+    Unknown,
 }

@@ -20,7 +20,7 @@ pub mod options;
 pub mod rules;
 pub mod words;
 
-pub use action::{Action, ActionId, ActionKind, NewAction, Step};
+pub use action::{Action, ActionId, ActionKind, Applied, NewAction, Step};
 pub use held::{DiscoveredVia, HeldJob, JobState, NewHeldJob, Outcome};
 pub use options::{Choices, PageRange, Refusal, ReleaseOptions, ReleasePolicy};
 pub use rules::{Decision, HoldTerms, JobFacts, RuleAction, RuleSet};

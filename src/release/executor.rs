@@ -8,8 +8,12 @@
 //! - before any call that may take effect its intent is committed ([`Store::record_step`]); after it,
 //!   the completed step. A restart (even after `kill -9`) therefore resumes at the recorded step and
 //!   settles an intent by reading the job first: a redirect is never sent twice;
-//! - it wakes on [`Executor::wake`] (something was enqueued) and on a timer for the earliest
-//!   rescheduled action, never by polling the store in a tight loop;
+//! - it wakes on [`Executor::wake`] (something was enqueued), when a drive ends, and on a timer for
+//!   the earliest rescheduled action, never by polling the store in a tight loop;
+//! - the loop never waits for a free slot: due actions beyond the free slots wait for the next turn.
+//!   So the watchdog's heartbeat judges progress, not the loop's position: it beats when a drive
+//!   records a step, and on each turn unless actions wait for a slot while no Graph request is
+//!   under way within its bounds (then the drives holding the slots are stuck, not waiting on Graph);
 //! - on cancellation it starts nothing new and lets the actions under way finish their current call
 //!   (bounded by the caller's drain time); what is cut off stays a recorded intent, settled on restart.
 //!
@@ -33,6 +37,7 @@ use super::completions::{ActionOutcome, Completions};
 use super::steps::{self, Advance, Failure, NextStep, Step, TaskState};
 use crate::clock::SharedClock;
 use crate::graph::GraphClient;
+use crate::job::Applied;
 use crate::metrics::Metrics;
 use crate::notify::Heartbeat;
 use crate::store::{Action, ActionId, ActionKind, Outcome, Store, StoreError, TextEnum};
@@ -40,6 +45,10 @@ use crate::store::{Action, ActionId, ActionKind, Outcome, Store, StoreError, Tex
 /// The longest the executor sleeps without looking at the queue: the injected clock may jump (tests,
 /// a suspended laptop), and a timer computed from it would then be too late.
 const MAX_NAP: StdDuration = StdDuration::from_secs(1);
+
+/// The longest an action is put off, whatever Graph's `Retry-After` asked for (see
+/// [`crate::graph::retry::RETRY_AFTER_CEILING`]).
+pub const MAX_RETRY_DELAY: time::Duration = time::Duration::hours(1);
 
 /// How many due actions are read per round, beyond those already running.
 const BATCH: u32 = 64;
@@ -68,7 +77,7 @@ struct Inner {
     crash_at: Option<Step>,
     /// Actions by kind and outcome, time from submission to release.
     metrics: Metrics,
-    /// Beaten on every turn of the loop; the systemd watchdog pings only while it is fresh.
+    /// Beaten on progress (see the module docs); the systemd watchdog pings only while it is fresh.
     heartbeat: Arc<Heartbeat>,
 }
 
@@ -83,8 +92,16 @@ impl std::fmt::Debug for Executor {
 pub struct Observers {
     /// Actions by kind and outcome, time from submission to release.
     pub metrics: Metrics,
-    /// Beaten on every turn of the loop.
+    /// Beaten on progress: a step recorded, or a turn of the loop that is not stuck.
     pub heartbeat: Arc<Heartbeat>,
+}
+
+/// What one round of [`Executor::start_due`] did.
+enum Started {
+    /// Every due action is running.
+    All,
+    /// Some due actions wait for a free slot.
+    SlotsFull,
 }
 
 /// How one drive of an action ended.
@@ -143,10 +160,18 @@ impl Executor {
             if shutdown.is_cancelled() {
                 break;
             }
-            // The loop turns at least every MAX_NAP: a stale heartbeat means it is stuck.
-            self.inner.heartbeat.beat();
+            // The loop turns at least every MAX_NAP. It is alive if it keeps up with the queue, or
+            // if what holds the slots is waiting on Graph (slow or throttling, not us).
             match self.start_due(&mut tasks, first, &shutdown).await {
-                Ok(()) => first = false,
+                Ok(Started::All) => {
+                    first = false;
+                    self.inner.heartbeat.beat();
+                }
+                Ok(Started::SlotsFull) => {
+                    if self.inner.graph.waiting_on_graph() {
+                        self.inner.heartbeat.beat();
+                    }
+                }
                 Err(error) => tracing::error!(%error, "cannot read the action queue; retrying"),
             }
             // Reap finished drives so the set does not grow.
@@ -186,13 +211,14 @@ impl Executor {
         }
     }
 
-    /// Starts a drive for each due action not already running, as permits allow.
+    /// Starts a drive for each due action not already running, as free slots allow; never waits for
+    /// a slot (a drive ending wakes the loop).
     async fn start_due(
         &self,
         tasks: &mut JoinSet<()>,
         all: bool,
         shutdown: &CancellationToken,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Started, StoreError> {
         let actions = if all {
             self.inner.store.unfinished_actions().await?
         } else {
@@ -204,19 +230,15 @@ impl Executor {
                 .await?
         };
         for action in actions {
+            if shutdown.is_cancelled() {
+                return Ok(Started::All);
+            }
             if !self.mark_running(action.id) {
                 continue;
             }
-            let permit = tokio::select! {
-                permit = Arc::clone(&self.inner.permits).acquire_owned() => permit,
-                () = shutdown.cancelled() => {
-                    self.unmark_running(action.id);
-                    return Ok(());
-                }
-            };
-            let Ok(permit) = permit else {
+            let Ok(permit) = Arc::clone(&self.inner.permits).try_acquire_owned() else {
                 self.unmark_running(action.id);
-                return Ok(());
+                return Ok(Started::SlotsFull);
             };
             let executor = self.clone();
             tasks.spawn(async move {
@@ -233,7 +255,7 @@ impl Executor {
                 executor.wake();
             });
         }
-        Ok(())
+        Ok(Started::All)
     }
 
     fn running_count(&self) -> usize {
@@ -267,6 +289,8 @@ impl Executor {
                 NextStep::Call(call) => {
                     let intent = call.intent();
                     store.record_step(action.id, intent, None).await?;
+                    // Progress: the watchdog's heartbeat.
+                    self.inner.heartbeat.beat();
                     self.crash_point(intent);
                     action.step = intent;
                     let reason = (action.kind == ActionKind::Expire)
@@ -306,8 +330,11 @@ impl Executor {
                 } => {
                     store.record_step(action.id, resume_from, None).await?;
                     let jitter = rand::rng().random::<f64>();
-                    let delay = steps::retry_delay(action.attempts, jitter, retry_after);
-                    let at = self.inner.clock.now() + delay;
+                    // Graph's Retry-After is honoured up to the queue's ceiling, and the date
+                    // arithmetic saturates: a server-given delay never panics the daemon.
+                    let delay = steps::retry_delay(action.attempts, jitter, retry_after)
+                        .min(MAX_RETRY_DELAY);
+                    let at = self.inner.clock.now().saturating_add(delay);
                     store.reschedule(action.id, at, &error).await?;
                     tracing::info!(action = %action.id, task = %action.task_id, step = %resume_from, %error, retry_at = %at, "action put off");
                     return Ok(Driven::Rescheduled);
@@ -319,7 +346,19 @@ impl Executor {
                         && still_processing;
                     let closed = if back_to_held {
                         tracing::warn!(action = %action.id, task = %action.task_id, detail = %finish.detail, "release failed; the job is held again");
-                        store.return_to_held(action.id, &finish.detail, now).await?
+                        // What Graph holds now, if this action changed it: recorded so that the
+                        // next release re-applies whatever differs from the person's choice.
+                        let applied = match action.step {
+                            Step::PatchJobDone | Step::CompleteTaskSending => {
+                                steps::configuration_to_patch(&action)
+                                    .map(|c| Applied::Known(Box::new(c)))
+                            }
+                            Step::PatchJobSending => Some(Applied::Unknown),
+                            _ => None,
+                        };
+                        store
+                            .return_to_held(action.id, &finish.detail, applied.as_ref(), now)
+                            .await?
                     } else {
                         if finish.outcome == Outcome::Failed {
                             tracing::error!(action = %action.id, task = %action.task_id, kind = %action.kind, detail = %finish.detail, "action failed");

@@ -43,7 +43,7 @@ use time::Duration;
 
 use crate::graph::PrintJobConfiguration;
 pub use crate::job::Step;
-use crate::job::{Action, ActionKind, Outcome};
+use crate::job::{Action, ActionKind, Applied, Outcome};
 
 /// A Graph call the executor makes for an action.
 #[derive(Debug, Clone, PartialEq)]
@@ -333,6 +333,19 @@ pub fn after_probe(action: &Action, probe: &Probe, observation: &Observation) ->
         Observation::Found(job) => job,
         Observation::JobNotFound => return NextStep::Done(job_not_found(action)),
     };
+    // "Task gone, job still paused", no redirect named: evidence of nothing (a lagging read, or a
+    // task closed a moment ago). Concluding "ended elsewhere" would leave a held job forgotten and
+    // its task processing; concluding "done" could lose a release. Read again later.
+    if job.task_state.is_none() && job.job_state == JobState::Paused && job.redirected_to.is_none()
+    {
+        return NextStep::Retry {
+            resume_from: action.step,
+            error: "an ambiguous read: our task is no longer listed but the job is still paused; \
+                    reading it again later"
+                .to_owned(),
+            retry_after: None,
+        };
+    }
     let processing = job.task_state == Some(TaskState::Processing);
     // Repeats the intent while the job is still held, unless Graph has just refused it.
     let again = |call: GraphCall| match refusal {
@@ -396,12 +409,28 @@ pub fn after_probe(action: &Action, probe: &Probe, observation: &Observation) ->
             // the task itself), unless the job was aborted. Never send a redirect again here.
             if job.task_state == Some(TaskState::Aborted) || job.job_state.is_abandoned() {
                 NextStep::Done(ended_elsewhere(job))
-            } else {
+            } else if job.task_state == Some(TaskState::Completed)
+                || matches!(job.job_state, JobState::Completed | JobState::Processing)
+            {
                 NextStep::Done(Finish {
                     outcome: Outcome::Redirected,
                     detail: "redirected: the task left processing after the redirect was sent"
                         .to_owned(),
                 })
+            } else {
+                // "Task gone, job still paused", no redirect named: proof of neither. Assuming
+                // the redirect happened could leave the job never printed; sending it again could
+                // print it twice. Read again later.
+                NextStep::Retry {
+                    resume_from: Step::RedirectSending,
+                    error: format!(
+                        "cannot tell whether the redirect happened: the job is {:?}, our task is \
+                         {}, and it names no redirect; reading it again later",
+                        job.job_state,
+                        task_word(job)
+                    ),
+                    retry_after: None,
+                }
             }
         }
         Step::AbortSending => {
@@ -455,13 +484,21 @@ pub fn retry_delay(attempts: u32, jitter: f64, retry_after: Option<Duration>) ->
     }
 }
 
-/// The configuration to PATCH onto the job, if the requested one differs from the held one.
-fn configuration_to_patch(action: &Action) -> Option<PrintJobConfiguration> {
-    action
+/// The configuration to PATCH onto the job: the person's choice (the requested changes, or the held
+/// configuration when they print as shown), if it differs from what Graph holds. Graph may hold
+/// something else than the held configuration: a release that changed it and then failed
+/// (`applied_configuration`; unknown counts as different).
+pub fn configuration_to_patch(action: &Action) -> Option<PrintJobConfiguration> {
+    let chosen = action
         .changes
         .as_ref()
-        .filter(|changes| **changes != action.held_configuration)
-        .cloned()
+        .unwrap_or(&action.held_configuration);
+    let differs = match &action.applied_configuration {
+        None => *chosen != action.held_configuration,
+        Some(Applied::Known(on_graph)) => chosen != &**on_graph,
+        Some(Applied::Unknown) => true,
+    };
+    differs.then(|| chosen.clone())
 }
 
 fn redirect_call(action: &Action) -> GraphCall {
@@ -628,6 +665,7 @@ mod tests {
             kind,
             changes,
             held_configuration: held_configuration(),
+            applied_configuration: None,
             destination_printer_id: (kind == ActionKind::Redirect)
                 .then(|| "printer-lobby".to_owned()),
             station_id: Some("lobby".to_owned()),
@@ -1022,6 +1060,49 @@ mod tests {
                     assert_eq!(outcome(&todo), Some(expected), "{name}: {todo:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn task_gone_job_still_paused_is_read_again_later_at_every_step() {
+        for (kind, step) in [
+            (Release, Step::Queued),
+            (Release, Step::PatchJobSending),
+            (Release, Step::PatchJobDone),
+            (Release, Step::CompleteTaskSending),
+            (Delete, Step::AbortSending),
+            (Delete, Step::AbortDone),
+            (Expire, Step::AbortTaskSending),
+        ] {
+            let a = action(kind, step, Some(changed()));
+            let todo = after_probe(&a, &Probe::GetJobWithTasks, &seen(JobState::Paused, None));
+            assert!(
+                matches!(&todo, NextStep::Retry { resume_from, .. } if *resume_from == step),
+                "{kind} at {step}: {todo:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn task_gone_job_still_paused_after_a_redirect_is_read_again_later_never_assumed() {
+        let a = action(Redirect, Step::RedirectSending, None);
+        for probe in [
+            Probe::GetJobWithTasks,
+            Probe::GetJobWithTasksAfterRefusal {
+                reason: "no processing task".to_owned(),
+            },
+        ] {
+            let todo = after_probe(&a, &probe, &seen(JobState::Paused, None));
+            assert!(
+                matches!(
+                    &todo,
+                    NextStep::Retry {
+                        resume_from: Step::RedirectSending,
+                        ..
+                    }
+                ),
+                "{probe:?}: {todo:?}"
+            );
         }
     }
 

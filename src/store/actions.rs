@@ -17,7 +17,9 @@ use super::audit::{self, NewAudit};
 use super::model::AuditEvent;
 use super::timestamp::encode;
 use super::{RowExt, Store, StoreError, json_text};
-use crate::job::{Action, ActionId, ActionKind, JobState, NewAction, Outcome, Step, TextEnum};
+use crate::job::{
+    Action, ActionId, ActionKind, Applied, JobState, NewAction, Outcome, Step, TextEnum,
+};
 
 /// Why an action was not queued.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +52,8 @@ pub enum EnqueueError {
 macro_rules! columns {
     () => {
         "a.id, a.task_id, h.definition_id, h.printer_id, h.job_id, a.kind, a.changes, \
-         h.configuration AS held_configuration, a.destination_printer_id, a.station_id, \
+         h.configuration AS held_configuration, h.applied_configuration, \
+         a.destination_printer_id, a.station_id, \
          a.requested_by, a.requested_at, a.step, a.attempts, a.next_attempt_at, a.last_error, \
          a.graph_request_id FROM actions a JOIN held_jobs h ON h.task_id = a.task_id"
     };
@@ -208,14 +211,18 @@ impl Store {
     /// Finishes an action as [`Outcome::Failed`] but puts its job back to `held` (not ended), with a
     /// `failed` audit record, in one transaction: a release or redirect Graph refused while the task is
     /// still `processing` must not leave the job blocked; its owner sees it again and may retry or
-    /// delete it. Finishing twice is [`StoreError::ActionNotPending`].
+    /// delete it. `applied` is the configuration Graph now holds when the action changed it (JSON
+    /// null: unknown); it is recorded on the job so a later release re-applies whatever differs from
+    /// the person's choice (`None` keeps what was recorded). Finishing twice is
+    /// [`StoreError::ActionNotPending`].
     pub async fn return_to_held(
         &self,
         id: ActionId,
         detail: &str,
+        applied: Option<&Applied>,
         now: OffsetDateTime,
     ) -> Result<Closed, StoreError> {
-        self.close_action(id, Outcome::Failed, detail, now, JobAfter::Held)
+        self.close_action(id, Outcome::Failed, detail, now, JobAfter::Held(applied))
             .await
     }
 
@@ -240,7 +247,7 @@ impl Store {
         outcome: Outcome,
         detail: &str,
         now: OffsetDateTime,
-        after: JobAfter,
+        after: JobAfter<'_>,
     ) -> Result<Closed, StoreError> {
         const DOING: &str = "closing an action";
         let mut tx = self.write(DOING).await?;
@@ -273,12 +280,15 @@ impl Store {
                 .bind(encode(now)),
                 AuditEvent::from(outcome),
             ),
-            JobAfter::Held => (
+            JobAfter::Held(applied) => (
                 sqlx::query(
-                    "UPDATE held_jobs SET state = 'held' WHERE task_id = $1 AND state = 'acting' \
+                    "UPDATE held_jobs SET state = 'held', \
+                     applied_configuration = COALESCE($2, applied_configuration) \
+                     WHERE task_id = $1 AND state = 'acting' \
                      RETURNING printer_id, job_id, owner_upn, configuration, submitted_at",
                 )
-                .bind(task_id.clone()),
+                .bind(task_id.clone())
+                .bind(applied.map(applied_text)),
                 AuditEvent::Failed,
             ),
         };
@@ -410,11 +420,12 @@ pub struct Closed {
 
 /// Where a closed action leaves its job.
 #[derive(Debug, Clone, Copy)]
-enum JobAfter {
+enum JobAfter<'a> {
     /// Ended with the action's outcome.
     Ended,
-    /// Back on its owner's list (a release Graph refused while the task still waits).
-    Held,
+    /// Back on its owner's list (a release Graph refused while the task still waits), with the
+    /// configuration Graph now holds if the action changed it.
+    Held(Option<&'a Applied>),
 }
 
 fn action(row: &SqliteRow) -> Result<Action, StoreError> {
@@ -428,6 +439,17 @@ fn action(row: &SqliteRow) -> Result<Action, StoreError> {
         kind: row.word::<ActionKind>("kind")?,
         changes: row.opt_json("changes")?,
         held_configuration: row.json("held_configuration")?,
+        applied_configuration: row
+            .opt_text("applied_configuration")?
+            .map(|text| match text.as_str() {
+                "null" => Ok(Applied::Unknown),
+                _ => serde_json::from_str(&text)
+                    .map(|c| Applied::Known(Box::new(c)))
+                    .map_err(|error| StoreError::Corrupt {
+                        what: format!("held_jobs.applied_configuration = {text:?} ({error})"),
+                    }),
+            })
+            .transpose()?,
         destination_printer_id: row.opt_text("destination_printer_id")?,
         station_id: row.opt_text("station_id")?,
         requested_by: row.text("requested_by")?,
@@ -440,4 +462,12 @@ fn action(row: &SqliteRow) -> Result<Action, StoreError> {
         last_error: row.opt_text("last_error")?,
         graph_request_id: row.opt_text("graph_request_id")?,
     })
+}
+
+/// `held_jobs.applied_configuration`: the configuration as JSON, or JSON `null` when unknown.
+fn applied_text(applied: &Applied) -> String {
+    match applied {
+        Applied::Known(configuration) => json_text(configuration),
+        Applied::Unknown => "null".to_owned(),
+    }
 }

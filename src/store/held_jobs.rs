@@ -87,6 +87,17 @@ impl Store {
         Ok(())
     }
 
+    /// Drops every lookup claim; returns how many. Only for a daemon that has just taken the store's
+    /// lock ([`super::StoreLock`]): every claim then is a leftover of a process that died mid-lookup,
+    /// and would otherwise keep intake off its task for the rest of the lease.
+    pub async fn release_stale_claims(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM intake_claims")
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::db("releasing stale lookup claims"))?;
+        Ok(done.rows_affected())
+    }
+
     /// Stores a held job (and its `held` audit record, and drops its claim) in one transaction.
     /// A task or printer job already stored is [`Inserted::AlreadyKnown`] and changes nothing.
     pub async fn insert_held_job(&self, job: &NewHeldJob) -> Result<Inserted, StoreError> {
@@ -275,6 +286,47 @@ impl Store {
         rows.iter().map(held_job).collect()
     }
 
+    /// Our own find-me redirect of the job `job_id` on `printer_id`, if we sent one: who asked, at
+    /// which station, and the configuration it carried (the requested changes, else the held one).
+    /// Intake uses it to recognise the redirected job when the destination holds it again.
+    pub async fn our_redirect_of(
+        &self,
+        printer_id: &str,
+        job_id: &str,
+    ) -> Result<Option<OurRedirect>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.requested_by, a.station_id, COALESCE(a.changes, h.configuration) AS sent \
+             FROM actions a JOIN held_jobs h ON h.task_id = a.task_id \
+             WHERE h.printer_id = $1 AND h.job_id = $2 AND a.kind = 'redirect' \
+             ORDER BY a.id DESC LIMIT 1",
+        )
+        .bind(printer_id)
+        .bind(job_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("reading our redirect of a job"))?;
+        row.map(|row| {
+            Ok(OurRedirect {
+                requested_by: row.text("requested_by")?,
+                station_id: row.opt_text("station_id")?,
+                configuration: row.json("sent")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// When the oldest job still `held` was submitted: the sweeper's next deadline is this plus the
+    /// hold timeout. `None` when nothing is held.
+    pub async fn oldest_held_submission(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let row = sqlx::query(
+            "SELECT submitted_at FROM held_jobs WHERE state = 'held' ORDER BY submitted_at LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("finding the oldest held job"))?;
+        row.map(|row| row.time("submitted_at")).transpose()
+    }
+
     /// Ends a `held` job whose task left `processing` elsewhere (completed or aborted outside
     /// pullprintd, or the job was deleted), with an audit record. A job an action owns is left to the
     /// executor, which settles it by reading Graph (see [`MarkedGone::NotHeld`]).
@@ -324,6 +376,17 @@ impl Store {
         tx.commit().await.map_err(StoreError::db(DOING))?;
         Ok(MarkedGone::Ended)
     }
+}
+
+/// A find-me redirect the daemon itself sent (see [`Store::our_redirect_of`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OurRedirect {
+    /// Who released the job.
+    pub requested_by: String,
+    /// At which station.
+    pub station_id: Option<String>,
+    /// The configuration the redirect carried: what the person chose.
+    pub configuration: crate::graph::PrintJobConfiguration,
 }
 
 /// The case-insensitive key of a UPN.

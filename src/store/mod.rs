@@ -13,6 +13,9 @@
 //! - `subscription` — our Graph subscription and its `clientState` ([`subscription`](self::subscription)).
 //! - `audit` — append-only log of what happened to each job ([`audit`](self::audit)).
 //!
+//! Beside the database, `pullprintd run` holds an exclusive lock file ([`StoreLock`]): one daemon per
+//! store.
+//!
 //! Invariants the store enforces, in SQL where it can:
 //! - at most one unfinished action per task (a partial unique index);
 //! - enqueueing an action flips its job from `held` to `acting` in the same transaction, and finishing
@@ -30,6 +33,7 @@ mod error;
 mod fault;
 mod held_jobs;
 mod inbox;
+mod lock;
 pub mod model;
 mod subscription;
 mod timestamp;
@@ -46,6 +50,8 @@ use sqlx::sqlite::{
 
 pub use actions::{Closed, EnqueueError};
 pub use error::StoreError;
+pub use held_jobs::OurRedirect;
+pub use lock::{LockError, StoreLock};
 // The job's records are the store's API too: callers may name them from either module.
 use crate::graph::PrintJobConfiguration;
 pub use crate::job::{

@@ -27,6 +27,9 @@ pub enum AuditEvent {
     Failed,
     /// See [`Outcome::Gone`].
     Gone,
+    /// A change notification was given up after its bounded tries (or could not be read at all);
+    /// the detail says why. The task-list poll remains the backstop for its task.
+    DeadLetter,
 }
 text_enum!(AuditEvent {
     Held => "held",
@@ -36,6 +39,7 @@ text_enum!(AuditEvent {
     Expired => "expired",
     Failed => "failed",
     Gone => "gone",
+    DeadLetter => "dead_letter",
 });
 
 impl From<Outcome> for AuditEvent {
@@ -79,6 +83,8 @@ pub struct InboxItem {
     pub received_at: OffsetDateTime,
     /// The JSON text of one changeNotification.
     pub payload: String,
+    /// Failed tries so far (see [`crate::intake::inbox`]).
+    pub attempts: u32,
 }
 
 /// Our Graph subscription.

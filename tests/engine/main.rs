@@ -14,6 +14,7 @@ mod station_support;
 mod actions;
 mod app;
 mod emulator_rules;
+mod exactly_once;
 mod graph_client_against_emulator;
 mod resilience_faults;
 mod resilience_parsing;

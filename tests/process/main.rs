@@ -6,10 +6,12 @@
 #[path = "../support/engine.rs"]
 mod engine_support;
 
+mod chaos;
 mod cli;
 mod daemon_systemd;
 mod demo;
 mod engine_crash;
 mod resilience_crash;
 mod rules_crash;
+mod store_lock;
 mod systemd_unit;

@@ -559,8 +559,53 @@ impl World {
             "completed".clone_into(&mut task.state);
             "The print job was redirected.".clone_into(&mut task.description);
         }
-        self.print(&new_id);
+        match self.hold_redirected(&new_id) {
+            Some(created) => {
+                response["status"] = job_status(&self.jobs[&new_id]);
+                self.created_by_redirect.push(created);
+            }
+            None => self.print(&new_id),
+        }
         Ok(response)
+    }
+
+    /// With `redirect_holds_again`, holds a redirected job on a destination with a trigger: `paused`,
+    /// with a new `processing` task. `None` when it prints at once instead.
+    fn hold_redirected(&mut self, job_id: &str) -> Option<TaskCreated> {
+        if !self.redirect_holds_again {
+            return None;
+        }
+        let printer_id = self.jobs.get(job_id)?.printer_id.clone();
+        let trigger = self
+            .printers
+            .get(&printer_id)?
+            .trigger_id
+            .as_ref()
+            .and_then(|id| self.triggers.get(id))
+            .cloned()?;
+        self.next_seq += 1;
+        let task = Task {
+            id: new_id(),
+            seq: self.next_seq,
+            definition_id: trigger.definition_id.clone(),
+            trigger_id: trigger.id,
+            printer_id: printer_id.clone(),
+            job_id: job_id.to_owned(),
+            state: "processing".to_owned(),
+            description: "The task is being processed.".to_owned(),
+        };
+        let created = TaskCreated {
+            definition_id: task.definition_id.clone(),
+            task_id: task.id.clone(),
+            printer_id,
+            job_id: job_id.to_owned(),
+        };
+        if let Some(job) = self.jobs.get_mut(job_id) {
+            job.state = JobState::Paused;
+            job.task_ids.push(task.id.clone());
+        }
+        self.tasks.insert(task.id.clone(), task);
+        Some(created)
     }
 
     /// A job as the control API shows it.

@@ -20,7 +20,11 @@
 //! - Redirect creates a new job (new id) on the destination, which prints it at once (the redirect
 //!   is the release; it is not held again even if the destination has a trigger [U]); the source job
 //!   becomes `completed` without printing, with `redirectedTo`, and its task becomes `completed`.
-//!   Redirecting to the same printer or to an unknown printer → 400 [U].
+//!   Redirecting to the same printer or to an unknown printer → 400 [U]. Microsoft does not say
+//!   whether a job redirected onto a printer that carries a trigger gets a new task, so the other
+//!   behaviour is a switch (`redirect_holds_again`, [`super::Control::set_redirect_holds_again`]):
+//!   then the new job is held on the destination (`paused`, with `redirectedFrom`) with a new
+//!   `processing` task of the destination's trigger, notified like any new task.
 //! - Task definitions, and their tasks, are visible only to the app that created them (Graph lists
 //!   the definitions "that the requesting app defined"); others get 404.
 
@@ -68,6 +72,10 @@ pub(crate) struct World {
     pub device_codes: HashMap<String, DeviceCode>,
     next_job_id: u64,
     next_seq: u64,
+    /// The switch of the module docs: a job redirected onto a printer with a trigger is held again.
+    pub redirect_holds_again: bool,
+    /// Tasks created by redirects, for the caller to notify once the world lock is released.
+    pub created_by_redirect: Vec<TaskCreated>,
 }
 
 fn new_id() -> String {
