@@ -35,8 +35,7 @@ use crate::job::{JobFacts, ReleasePolicy, RuleSet};
 use crate::metrics::Metrics;
 use crate::release::service::ReleaseService;
 use crate::store::{
-    ActionKind, DiscoveredVia, EnqueueError, Inserted, NewAction, NewHeldJob, OurRedirect, Store,
-    StoreError,
+    DiscoveredVia, EnqueueError, Inserted, NewHeldJob, OurRedirect, Store, StoreError,
 };
 
 /// How long a lookup claim keeps other intake paths off a task: longer than one lookup with the Graph
@@ -283,15 +282,7 @@ impl Intake {
         let Some(ours) = ours else {
             return Ok(());
         };
-        let release = NewAction {
-            task_id: task_id.to_owned(),
-            kind: ActionKind::Release,
-            changes: Some(ours.configuration),
-            destination_printer_id: None,
-            station_id: ours.station_id,
-            requested_by: ours.requested_by,
-            requested_at: self.clock.now(),
-        };
+        let release = ReleaseService::completion_of_our_redirect(task_id, ours, self.clock.now());
         match self.store.enqueue(&release).await {
             Ok(action) => {
                 tracing::info!(task = task_id, %action, "a job we redirected is held again on its destination; completing it");

@@ -21,7 +21,7 @@ use crate::job::{
     ActionId, ActionKind, Decision, HeldJob, HoldTerms, JobState, NewAction, NewHeldJob,
     ReleasePolicy, RuleAction,
 };
-use crate::store::{EnqueueError, Inserted, Store, StoreError};
+use crate::store::{EnqueueError, Inserted, OurRedirect, Store, StoreError};
 
 /// Who the audit log names for an administrator's action (admin API, CLI).
 pub const ADMIN: &str = "admin";
@@ -247,6 +247,25 @@ impl ReleaseService {
             self.executor.wake();
         }
         Ok(queued)
+    }
+
+    /// The release that completes a job the daemon redirected itself and the destination (a queue
+    /// printer) holds again as task `task_id`: the person already chose, so it prints at once with
+    /// the configuration the redirect carried, in the name of whoever released it.
+    pub fn completion_of_our_redirect(
+        task_id: &str,
+        ours: OurRedirect,
+        now: OffsetDateTime,
+    ) -> NewAction {
+        NewAction {
+            task_id: task_id.to_owned(),
+            kind: ActionKind::Release,
+            changes: Some(ours.configuration),
+            destination_printer_id: None,
+            station_id: ours.station_id,
+            requested_by: ours.requested_by,
+            requested_at: now,
+        }
     }
 
     /// The action a rule's `decision` asks for on `job` (`None` to hold it), and the audit note;
