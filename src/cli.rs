@@ -1,7 +1,8 @@
 //! The command line: sub-commands, their arguments, and the exit code each outcome maps to.
 //!
 //! Names are part of the public interface (design.md §3.1): `run`, `demo`, `emulator`,
-//! `check-config`, `setup`, `doctor`, `hash-pin`, `healthcheck`, `jobs`, `release`, `delete`.
+//! `check-config`, `setup`, `doctor`, `hash-pin`, `healthcheck`, `jobs`, `release`, `delete`,
+//! `unlock`.
 //! Exit codes follow [`crate::exit`].
 
 use std::path::PathBuf;
@@ -120,6 +121,14 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigFile,
     },
+    /// Lift the sign-in lockout of a person (UPN) or card number after repeated failures.
+    Unlock {
+        /// The person's UPN, or a card number.
+        person: String,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigFile,
+    },
     /// Delete (abort) a held job.
     Delete {
         /// The job's id, as `pullprintd jobs` lists it.
@@ -181,6 +190,10 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
                 };
                 block_on(admin_release(settings, job, options))
             }
+            Err(code) => code,
+        },
+        Command::Unlock { person, config } => match load_settings(&config.path, telemetry) {
+            Ok(settings) => block_on(admin_unlock(settings, person)),
             Err(code) => code,
         },
         Command::Delete { job, config } => match load_settings(&config.path, telemetry) {
@@ -412,6 +425,29 @@ async fn admin_release(
         Err(error) => Err(error),
     };
     report_action("release", &job, result)
+}
+
+/// `pullprintd unlock PERSON`.
+async fn admin_unlock(settings: Settings, person: String) -> u8 {
+    use crate::station::client::AdminClient;
+    let result = match AdminClient::new(&settings) {
+        Ok(client) => client.unlock(&person).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(true) => {
+            println!("{person}: sign-in lockout lifted");
+            exit::OK
+        }
+        Ok(false) => {
+            println!("{person}: no failures or lockout were recorded");
+            exit::OK
+        }
+        Err(error) => {
+            eprintln!("pullprintd unlock: {error}");
+            error.code
+        }
+    }
 }
 
 /// `pullprintd delete JOB`.

@@ -192,6 +192,7 @@ file = "{users}"
 
 [api]
 listen = "{listen}"
+admin_listen = "127.0.0.1:0"
 admin_key = "{admin_key}"
 
 [store]
@@ -205,6 +206,7 @@ path = "{store}"
         .map_err(|err| DemoError::Daemon(crate::app::AppError::Config(err.to_string())))?;
     let app = App::build(settings, AppOptions::default()).await?;
     let kiosk = format!("http://{}/", app.local_addr());
+    let admin = format!("http://{}/", app.admin_addr());
 
     // A few jobs waiting from the start, then a new one now and then.
     for (i, person) in PEOPLE.iter().enumerate() {
@@ -240,7 +242,14 @@ path = "{store}"
 
     println!(
         "{}",
-        banner(&kiosk, &graph_root, &lobby_key, &floor2_key, &admin_key)
+        banner(
+            &kiosk,
+            &admin,
+            &graph_root,
+            &lobby_key,
+            &floor2_key,
+            &admin_key
+        )
     );
     let outcome = app.run_until_stopped(shutdown).await;
     feeder.abort();
@@ -280,6 +289,7 @@ fn write_users_file(dir: &Path) -> std::io::Result<PathBuf> {
 
 fn banner(
     kiosk: &str,
+    admin: &str,
     emulator: &str,
     lobby_key: &str,
     floor2_key: &str,
@@ -288,6 +298,7 @@ fn banner(
     let mut text = format!(
         "\npullprintd demo — pull printing against the built-in Universal Print emulator\n\n\
          Kiosk page:   {kiosk}\n\
+         Admin API:    {admin}api/v1/admin/jobs  (and {admin}metrics; loopback only)\n\
          Emulator:     {emulator}  (control API under /_emulator/)\n\n\
          Station keys (enter one on the kiosk's setup screen):\n\
          \x20 lobby   (prints on \"Lobby MFP\")    {lobby_key}\n\

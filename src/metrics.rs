@@ -58,6 +58,13 @@ struct NotificationLabels {
     kind: String,
 }
 
+/// Labels of the sign-in counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignInLabels {
+    /// `ok`, `failed`, `locked_out`, `busy`, `station_budget`, `global_budget`, `invalid`.
+    outcome: &'static str,
+}
+
 /// The seconds buckets of Graph latency: 25 ms to ~51 s, doubling (Graph answers in tens of
 /// milliseconds when healthy, seconds when throttled; a 30 s timeout is the default ceiling).
 fn graph_latency_histogram() -> Histogram {
@@ -83,6 +90,8 @@ struct Inner {
     subscription_expiry: Gauge,
     token_refreshes: Counter,
     release_latency: Histogram,
+    sign_ins: Family<SignInLabels, Counter>,
+    pin_checks: Counter,
 }
 
 /// The process's metrics. Cheap to clone; every clone records into the same registry.
@@ -179,6 +188,19 @@ impl Metrics {
             "Time from the print task's creation to the job's release",
             release_latency.clone(),
         );
+        let sign_ins = Family::<SignInLabels, Counter>::default();
+        registry.register(
+            "sign_ins",
+            "Station sign-ins, by outcome (ok, failed, locked_out, busy, station_budget, \
+             global_budget, invalid)",
+            sign_ins.clone(),
+        );
+        let pin_checks = Counter::default();
+        registry.register(
+            "pin_checks",
+            "PIN verifications run (argon2); bounded by the lockout however many guesses arrive",
+            pin_checks.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry: std::sync::Mutex::new(registry),
@@ -192,6 +214,8 @@ impl Metrics {
                 subscription_expiry,
                 token_refreshes,
                 release_latency,
+                sign_ins,
+                pin_checks,
             }),
         }
     }
@@ -222,6 +246,24 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// A station sign-in ended with `outcome` (a word from the fixed set of [`SignInLabels`]).
+    pub fn sign_in(&self, outcome: &'static str) {
+        self.inner
+            .sign_ins
+            .get_or_create(&SignInLabels { outcome })
+            .inc();
+    }
+
+    /// One PIN verification (argon2) ran.
+    pub fn pin_checked(&self) {
+        self.inner.pin_checks.inc();
+    }
+
+    /// PIN verifications run so far.
+    pub fn pin_checks(&self) -> u64 {
+        self.inner.pin_checks.get()
     }
 
     /// A change notification: `kind` is `received`, `forged` or `duplicate`.

@@ -132,6 +132,7 @@ confirm_wait = "10s"
 
 [api]
 listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
 
 [store]
 path = "{store}"
