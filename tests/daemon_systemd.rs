@@ -50,11 +50,17 @@ fn terminate(child: &Child) {
 async fn under_systemd_the_daemon_says_ready_pings_the_watchdog_and_stops_cleanly() {
     let bed = Bed::default().await;
     let port = free_port();
+    let admin_port = free_port();
     let config = bed.dir.path().join("pullprintd.toml");
     std::fs::write(
         &config,
         bed.settings_toml("mode = \"poll\"\npoll_interval = \"1s\"", "state.db")
-            .replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+            .replace(
+                "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"",
+                &format!(
+                    "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\""
+                ),
+            ),
     )
     .unwrap();
     let socket_path = bed.dir.path().join("notify.sock");
@@ -91,7 +97,7 @@ async fn under_systemd_the_daemon_says_ready_pings_the_watchdog_and_stops_cleanl
     let base = format!("http://127.0.0.1:{port}");
     let readyz = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(readyz.status(), 200);
-    let metrics = reqwest::get(format!("{base}/metrics"))
+    let metrics = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
         .await
         .unwrap()
         .text()

@@ -137,6 +137,7 @@ async fn a_thousand_distinct_unknown_cards_spend_the_station_budget_and_reach_th
 
 #[tokio::test]
 async fn directory_errors_count_against_the_budget_instead_of_giving_free_guesses() {
+    // Graph answers 503 to every lookup; the daemon waits at most DIRECTORY_LOOKUP_WAIT for it.
     let bed = Bed::start("[users]\ndirectory_lookup = true\nstation_failure_budget = 5\n").await;
     bed.emulator.control().set_faults(Faults {
         routes: vec![RouteFault {
@@ -487,6 +488,9 @@ fn throwaway_certificate(
             "-addext",
             "subjectAltName=IP:127.0.0.1",
         ])
+        // A server certificate, not a CA: rustls refuses a CA certificate used as a server's.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")

@@ -189,6 +189,10 @@ pub const MAX_CARD_CHARS: usize = 64;
 /// The largest sign-in body accepted (bytes); larger ones answer 413.
 pub const MAX_SIGN_IN_BODY: usize = 4096;
 
+/// How long a card sign-in waits for the directory (Graph retries a failing lookup for longer):
+/// the person at the kiosk gets a 503 and can sign in with user and PIN instead.
+pub const DIRECTORY_LOOKUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How long a sign-in waits for a PIN-check permit before answering 429 `busy`.
 pub const PIN_CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -467,9 +471,17 @@ async fn find_card(state: &StationState, card: &str) -> Result<Option<User>, ()>
     let Some(directory) = state.directory() else {
         return Ok(None);
     };
-    directory.by_card(card).await.map_err(|error| {
-        tracing::warn!(%error, "the directory card lookup failed");
-    })
+    match tokio::time::timeout(DIRECTORY_LOOKUP_WAIT, directory.by_card(card)).await {
+        Ok(Ok(user)) => Ok(user),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the directory card lookup failed");
+            Err(())
+        }
+        Err(_) => {
+            tracing::warn!("the directory card lookup took too long; answering 503");
+            Err(())
+        }
+    }
 }
 
 /// Signs out (the session token is the bearer token). Unknown tokens are ignored.
