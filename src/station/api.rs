@@ -9,7 +9,10 @@
 //!   `release.confirm_wait`, `202 queued` when the action is durably queued but not yet confirmed;
 //! - releases are checked against the *station's* printer (where the paper comes out): a job held on
 //!   another printer is redirected there (find-me);
-//! - a PIN is checked with argon2 on the blocking pool, never on the async workers.
+//! - a PIN is checked with argon2 on the blocking pool, never on the async workers, holding one of a
+//!   bounded number of permits, and only after a failure-budget slot and a lockout attempt were
+//!   reserved for it (see [`sign_in`]);
+//! - session calls need the session token and the key of the station that made it.
 
 use axum::Json;
 use axum::body::Bytes;

@@ -1,10 +1,11 @@
 //! [`StationState`]: everything the station and admin handlers share — the configured stations and
-//! admin key, the users, lockout and sessions, the printer capabilities cache, the policy, and the
-//! release service and store they act through — and the credential checks on it.
+//! admin key, the users, lockout, failure budgets, PIN-check permits and sessions, the printer
+//! capabilities cache, the policy, and the release service and store they act through — and the
+//! credential checks on it.
 //!
 //! Invariants: station and admin keys are compared in constant time (every station's key is compared,
-//! so the time does not reveal which one matched); a session token is valid only for the station it
-//! was made at, which it identifies by itself.
+//! so the time does not reveal which one matched); a session token is accepted only together with the
+//! key of the station it was made at (`X-Station-Key`); wrong keys are logged at most once a minute.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
