@@ -49,13 +49,12 @@ async fn the_demo_serves_the_kiosk_and_held_jobs_within_seconds_and_stops_on_ctr
     // at the same time) the first token, the subscription handshake and reconciliation take a while.
     // An external process: polling its readiness endpoint is the signal there is.
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    let mut last = String::from("no answer");
     loop {
-        match reqwest::get(format!("{base}/readyz")).await {
+        let last = match reqwest::get(format!("{base}/readyz")).await {
             Ok(r) if r.status() == 200 => break,
-            Ok(r) => last = format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
-            Err(e) => last = e.to_string(),
-        }
+            Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => e.to_string(),
+        };
         assert!(
             std::time::Instant::now() < deadline,
             "the demo did not become ready; last /readyz answer: {last}"
