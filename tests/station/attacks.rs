@@ -583,3 +583,35 @@ async fn readyz_writes_the_store_at_most_once_per_ten_seconds_however_often_it_i
     assert_ne!(probe().await, first, "after 10 s the store is probed again");
     owned.stop().await;
 }
+
+#[tokio::test]
+async fn the_failure_that_locks_a_person_is_counted_once_as_a_lockout_and_later_refusals_as_locked_out()
+ {
+    let bed = Bed::start("").await;
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let pin = format!("{:04}", 9000 + n);
+        let response = bed
+            .post(
+                QUEUE_KEY,
+                "/api/v1/sessions",
+                json!({"user": BOB, "pin": pin}),
+            )
+            .await;
+        statuses.push(response.status().as_u16());
+    }
+    // Four plain failures, the fifth locks Bob, the sixth is refused before any check.
+    assert_eq!(statuses, [401, 401, 401, 401, 429, 429]);
+    assert_eq!(bed.metric("pullprintd_sign_in_lockouts_total").await, 1.0);
+    assert_eq!(
+        bed.metric("pullprintd_sign_ins_total{outcome=\"failed\"}")
+            .await,
+        4.0
+    );
+    assert_eq!(
+        bed.metric("pullprintd_sign_ins_total{outcome=\"locked_out\"}")
+            .await,
+        2.0
+    );
+    bed.stop().await;
+}
