@@ -44,19 +44,25 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Writes the configuration for a daemon against `emulator`; returns its path and port.
+/// Writes the configuration for a daemon against the emulator; returns its path and the port of its
+/// admin listener (the admin API and `/metrics`).
 fn configure(dir: &Path, ids: &Ids, poll: &str) -> (std::path::PathBuf, u16) {
     let port = free_port();
+    let admin_port = free_port();
     let text = support::settings_toml(
         dir,
         ids,
         USERS,
         &format!("mode = \"poll\"\npoll_interval = \"{poll}\""),
         &format!("127.0.0.1:{port}"),
+    )
+    .replace(
+        "admin_listen = \"127.0.0.1:0\"",
+        &format!("admin_listen = \"127.0.0.1:{admin_port}\""),
     );
     let path = dir.join("pullprintd.toml");
     std::fs::write(&path, text).expect("the configuration is written");
-    (path, port)
+    (path, admin_port)
 }
 
 /// Starts `pullprintd run` with a notify socket; returns it once it said READY=1, and how long that took.

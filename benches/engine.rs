@@ -404,9 +404,10 @@ async fn graph_calls() {
                         .await
                 }
                 None => bed
-                    .http
-                    .delete(bed.url(&format!("/api/v1/jobs/{id}")))
-                    .bearer_auth(token)
+                    .authorised(
+                        bed.http.delete(bed.url(&format!("/api/v1/jobs/{id}"))),
+                        token,
+                    )
                     .send()
                     .await
                     .expect("the delete is answered"),

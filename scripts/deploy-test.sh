@@ -201,10 +201,12 @@ sed -n '/<!-- install-steps:begin -->/,/<!-- install-steps:end -->/p' README.md 
 diff -u deploy/install-steps.sh "$work/steps.sh" >&2 || fail "the README's install steps differ from deploy/install-steps.sh"
 cp "$work/steps.sh" "$root/root/install-steps.sh"
 
-# The only test-specific settings: Graph is the emulator, the API on a free port, a quick poll. The
-# same variables are given to the steps' commands (setup, doctor) and, through a drop-in, to the unit.
+# The only test-specific settings: Graph is the emulator, the station and admin listeners on free ports
+# (the box shares the host's network), a quick poll. The same variables are given to the steps'
+# commands (setup, doctor, jobs) and, through a drop-in, to the unit.
 api_port=$(free_port)
-graph_env="PULLPRINTD__GRAPH__BASE_URL=$EMU PULLPRINTD__GRAPH__LOGIN_URL=$EMU PULLPRINTD__API__LISTEN=127.0.0.1:$api_port PULLPRINTD__INTAKE__POLL_INTERVAL=2s"
+admin_port=$(free_port)
+graph_env="PULLPRINTD__GRAPH__BASE_URL=$EMU PULLPRINTD__GRAPH__LOGIN_URL=$EMU PULLPRINTD__API__LISTEN=127.0.0.1:$api_port PULLPRINTD__API__ADMIN_LISTEN=127.0.0.1:$admin_port PULLPRINTD__INTAKE__POLL_INTERVAL=2s"
 mkdir -p "$root/etc/systemd/system/pullprintd.service.d"
 {
     echo "[Service]"
@@ -316,6 +318,7 @@ random_key >"$work/compose/secrets/admin.key"
 chown -R 10001:10001 "$work/compose/secrets"
 sed -i "s/11111111-1111-1111-1111-111111111111/$printer/" "$work/compose/branch.toml"
 c_port=$(free_port)
+c_admin_port=$(free_port)
 compose_for() { # TENANT -> compose.yaml for this test
     /usr/bin/python3 - "$work/compose/compose.yaml" "$1" <<PY
 import sys, yaml
@@ -332,6 +335,7 @@ env.update({
     "PULLPRINTD__PRINTING__QUEUE_PRINTERS": "$printer",
     "PULLPRINTD__INTAKE__POLL_INTERVAL": "2s",
     "PULLPRINTD__API__LISTEN": "127.0.0.1:$c_port",
+    "PULLPRINTD__API__ADMIN_LISTEN": "127.0.0.1:$c_admin_port",
 })
 svc.pop("build", None)
 svc.pop("ports", None)

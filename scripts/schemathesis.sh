@@ -2,7 +2,8 @@
 # Fuzzes the running station API against its own OpenAPI document (GET /api/v1/openapi.json) with
 # schemathesis: no answer may be a 5xx. Starts the emulator and `pullprintd run` on free ports with a
 # configuration generated into a temporary directory, then runs three bounded passes: with the admin
-# key (admin and audit routes), with a station key (sign-in, station), with a session token (jobs).
+# key against the admin listener (admin and audit routes), with a station key against the station
+# listener (sign-in, station), with a session token and its station's key (jobs).
 # Needs: python3 with `pip install schemathesis`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,7 @@ wait_for() {  # url, what
 
 emulator_port="$(free_port)"
 api_port="$(free_port)"
+admin_port="$(free_port)"
 "$bin" emulator --listen "127.0.0.1:$emulator_port" >"$work/emulator.log" 2>&1 &
 pids+=($!)
 sleep 0.2
@@ -75,9 +77,14 @@ key = "$station_key"
 [users]
 file = "$work/users.toml"
 session_idle = "1h"
+session_lifetime = "1h"
+# The fuzzer's many failed sign-ins must not spend the budget the later passes need.
+station_failure_budget = 100000
+global_failure_budget = 100000
 
 [api]
 listen = "127.0.0.1:$api_port"
+admin_listen = "127.0.0.1:$admin_port"
 admin_key = "$admin_key"
 
 [store]
@@ -86,22 +93,25 @@ CONFIG
 "$bin" run --config "$work/pullprintd.toml" >"$work/pullprintd.log" 2>&1 &
 pids+=($!)
 base="http://127.0.0.1:$api_port"
+admin="http://127.0.0.1:$admin_port"
 wait_for "$base/healthz" "pullprintd"
 
 session="$(curl -fsS -X POST "$base/api/v1/sessions" -H "Authorization: Bearer $station_key" \
     -H 'Content-Type: application/json' -d '{"card":"0004521337"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 
-run() {  # bearer, path regex
-    schemathesis run "$base/api/v1/openapi.json" \
+run() {  # base URL, bearer, path regex, extra header arguments…
+    local url="$1" bearer="$2" paths="$3"
+    shift 3
+    schemathesis run "$url/api/v1/openapi.json" \
         --checks not_a_server_error \
         --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}" \
         --max-time "${SCHEMATHESIS_MAX_TIME:-60}" \
         --seed 4242 \
-        --include-path-regex "$2" \
-        -H "Authorization: Bearer $1"
+        --include-path-regex "$paths" \
+        -H "Authorization: Bearer $bearer" "$@"
 }
-run "$admin_key" '^/api/v1/(admin|audit)'
-run "$station_key" '^/api/v1/(sessions|station)'
+run "$admin" "$admin_key" '^/api/v1/(admin|audit)'
+run "$base" "$station_key" '^/api/v1/(sessions|station)'
 # Not sessions/current here: signing out would end the session the job routes are fuzzed with.
-run "$session" '^/api/v1/jobs'
+run "$base" "$session" '^/api/v1/jobs' -H "X-Station-Key: $station_key"
 echo "schemathesis: no server errors"

@@ -39,8 +39,10 @@ use crate::release::completions::Completions;
 use crate::release::executor::{Executor, Observers};
 use crate::release::service::ReleaseService;
 use crate::release::sweeper::Sweeper;
+use crate::serve::{self, Limits};
 use crate::station::state::{StationDeps, StationState};
 use crate::store::{LockError, Store, StoreError, StoreLock};
+use crate::tls::ReloadableTls;
 
 /// What the caller injects; [`AppOptions::default`] is the production daemon.
 #[derive(Debug, Clone)]
@@ -126,8 +128,7 @@ pub struct App {
     settings: Settings,
     options: AppOptions,
     store: Store,
-    listener: tokio::net::TcpListener,
-    local_addr: SocketAddr,
+    listeners: Listeners,
     intake: Intake,
     poller: Poller,
     executor: Executor,
@@ -166,17 +167,7 @@ impl App {
         graph_options.observer = Some(Arc::new(metrics.clone()));
         let graph =
             GraphClient::new(graph_options).map_err(|error| AppError::Config(error.to_string()))?;
-        let listener = tokio::net::TcpListener::bind(settings.api.listen)
-            .await
-            .map_err(|error| {
-                AppError::Unavailable(format!(
-                    "cannot listen on api.listen = {}: {error} (is another process using the port?)",
-                    settings.api.listen
-                ))
-            })?;
-        let local_addr = listener.local_addr().map_err(|error| {
-            AppError::Unavailable(format!("the listener has no address: {error}"))
-        })?;
+        let listeners = Listeners::bind(&settings).await?;
         let client_state = store
             .client_state_or_create(crate::secrets::random_token)
             .await?;
@@ -242,8 +233,7 @@ impl App {
             settings,
             options,
             store,
-            listener,
-            local_addr,
+            listeners,
             intake,
             poller,
             executor,
@@ -258,9 +248,19 @@ impl App {
         })
     }
 
-    /// The address the API listens on (the real port when `api.listen` asked for port 0).
+    /// The address the stations' API listens on (the real port when `api.listen` asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listeners.stations.1
+    }
+
+    /// The address the admin API and `/metrics` listen on.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.listeners.admin.1
+    }
+
+    /// The address of the webhook's own listener, when `[intake] listen` is set.
+    pub fn intake_addr(&self) -> Option<SocketAddr> {
+        self.listeners.intake.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The release service (stations and the CLI act through it).
@@ -290,8 +290,7 @@ impl App {
             settings,
             options,
             store,
-            listener,
-            local_addr,
+            listeners,
             intake,
             poller,
             executor,
@@ -315,19 +314,14 @@ impl App {
             expects_subscription,
             metrics: metrics.clone(),
             graph_status: GraphStatus::default(),
+            store_probe: crate::health::StoreProbe::default(),
         };
-        let router = http::router(&HttpState {
+        let routes = HttpState {
             webhook,
             health: health.clone(),
             station,
-        });
-        let stop = shutdown.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
-        tracing::info!(%local_addr, "API listening");
+        };
+        let server = listeners.serve(&settings, &routes, &shutdown);
 
         tasks.spawn(executor.clone().run(shutdown.clone(), options.drain));
         tasks.spawn(refresh_gauges(
@@ -421,14 +415,195 @@ impl App {
         // Only now may another daemon take the store over.
         drop(lock);
         match served {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(AppError::Unavailable(format!(
-                "the API server failed: {error}"
-            ))),
+            Ok(()) => Ok(()),
             Err(error) => Err(AppError::Internal(format!(
                 "the API server panicked: {error}"
             ))),
         }
+    }
+}
+
+/// The bound listeners, each with its address and optional TLS: the stations' (`[api] listen`), the
+/// administrator's (`[api] admin_listen`) and the webhook's own (`[intake] listen`, optional).
+#[derive(Debug)]
+struct Listeners {
+    stations: (
+        tokio::net::TcpListener,
+        SocketAddr,
+        Option<Arc<ReloadableTls>>,
+    ),
+    admin: (
+        tokio::net::TcpListener,
+        SocketAddr,
+        Option<Arc<ReloadableTls>>,
+    ),
+    intake: Option<(tokio::net::TcpListener, SocketAddr)>,
+    intake_tls: Option<Arc<ReloadableTls>>,
+}
+
+async fn bind(
+    key: &str,
+    addr: SocketAddr,
+) -> Result<(tokio::net::TcpListener, SocketAddr), AppError> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
+        AppError::Unavailable(format!(
+            "cannot listen on {key} = {addr}: {error} (is another process using the port?)"
+        ))
+    })?;
+    let local = listener.local_addr().map_err(|error| {
+        AppError::Unavailable(format!("the listener {key} has no address: {error}"))
+    })?;
+    Ok((listener, local))
+}
+
+fn tls(
+    key: &str,
+    cert: Option<&std::path::Path>,
+    private_key: Option<&std::path::Path>,
+) -> Result<Option<Arc<ReloadableTls>>, AppError> {
+    match (cert, private_key) {
+        (Some(cert), Some(private_key)) => ReloadableTls::load(key, cert, private_key)
+            .map(|t| Some(Arc::new(t)))
+            .map_err(AppError::Config),
+        _ => Ok(None),
+    }
+}
+
+impl Listeners {
+    async fn bind(settings: &Settings) -> Result<Self, AppError> {
+        let api = &settings.api;
+        let station_tls = tls(
+            "api.tls_cert_file",
+            api.tls_cert_file.as_deref(),
+            api.tls_key_file.as_deref(),
+        )?;
+        let admin_tls = tls(
+            "api.admin_tls_cert_file",
+            api.admin_tls_cert_file.as_deref(),
+            api.admin_tls_key_file.as_deref(),
+        )?;
+        let intake_tls = tls(
+            "intake.tls_cert_file",
+            settings.intake.tls_cert_file.as_deref(),
+            settings.intake.tls_key_file.as_deref(),
+        )?;
+        let (listener, addr) = bind("api.listen", api.listen).await?;
+        let stations = (listener, addr, station_tls);
+        let (listener, addr) = bind("api.admin_listen", api.admin_addr()).await?;
+        let admin = (listener, addr, admin_tls);
+        let intake = match settings.intake.listen {
+            Some(listen) => Some(bind("intake.listen", listen).await?),
+            None => None,
+        };
+        Ok(Self {
+            stations,
+            admin,
+            intake,
+            intake_tls,
+        })
+    }
+
+    /// Serves every listener until `shutdown`; reloads their certificates on SIGHUP.
+    fn serve(
+        self,
+        settings: &Settings,
+        routes: &HttpState,
+        shutdown: &CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let limits = Limits {
+            header_read_timeout: settings.api.header_read_timeout.0,
+            request_timeout: settings.api.request_timeout.0,
+            max_connections: settings.api.max_connections,
+        };
+        let Listeners {
+            stations,
+            admin,
+            intake,
+            intake_tls,
+        } = self;
+        let separate_webhook = intake.is_some();
+        let mut certificates = Vec::new();
+        let mut servers = JoinSet::new();
+        let (listener, addr, tls) = stations;
+        tracing::info!(%addr, tls = tls.is_some(), webhook = !separate_webhook, "station API listening");
+        certificates.extend(tls.clone());
+        servers.spawn(serve::serve(
+            "stations",
+            listener,
+            http::station_router(routes, !separate_webhook),
+            tls,
+            limits,
+            shutdown.clone(),
+        ));
+        let (listener, addr, tls) = admin;
+        tracing::info!(%addr, tls = tls.is_some(), "admin API and metrics listening");
+        certificates.extend(tls.clone());
+        servers.spawn(serve::serve(
+            "admin",
+            listener,
+            http::admin_router(routes),
+            tls,
+            limits,
+            shutdown.clone(),
+        ));
+        if let Some((listener, addr)) = intake {
+            tracing::info!(%addr, tls = intake_tls.is_some(), "Graph notification webhook listening");
+            certificates.extend(intake_tls.clone());
+            servers.spawn(serve::serve(
+                "webhook",
+                listener,
+                http::webhook_router(routes),
+                intake_tls,
+                limits,
+                shutdown.clone(),
+            ));
+        }
+        if !certificates.is_empty() {
+            servers.spawn(reload_on_sighup(certificates, shutdown.clone()));
+        }
+        tokio::spawn(async move {
+            while let Some(done) = servers.join_next().await {
+                if let Err(error) = done
+                    && error.is_panic()
+                {
+                    std::panic::resume_unwind(error.into_panic());
+                }
+            }
+        })
+    }
+}
+
+/// Reads every listener's certificate again on SIGHUP (renewal without a restart).
+async fn reload_on_sighup(certificates: Vec<Arc<ReloadableTls>>, shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGHUP; certificates are read only at start");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                received = hangups.recv() => if received.is_none() { return },
+            }
+            for certificate in &certificates {
+                match certificate.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(error) => {
+                        tracing::error!(%error, "TLS certificate reload failed; the previous one stays in use");
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = certificates;
+        shutdown.cancelled().await;
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Names are part of the public interface (unit files, scripts and the README use them): `run`, `demo`,
 //! `emulator`, `check-config`, `setup`, `doctor`, `hash-pin`, `healthcheck`, `jobs`, `release`, `delete`,
-//! `triggers`, `man`, `completions`, `rules test`.
+//! `unlock`, `triggers`, `man`, `completions`, `rules test`.
 //!
 //! Each command reads only the secrets it uses ([`SecretNeeds`]): `jobs` the admin key, `setup` and
 //! `doctor` the Graph credential; so they work from a root shell while the service is stopped.
@@ -130,6 +130,14 @@ pub enum Command {
         /// What to do with the rules.
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// Lift the sign-in lockout of a person (UPN) or card number after repeated failures.
+    Unlock {
+        /// The person's UPN, or a card number.
+        person: String,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Break-glass: remove pullprintd's task triggers so jobs print at once while pullprintd is
     /// down for long, and put them back afterwards. An administrator signs in with a device code.
@@ -315,6 +323,12 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
                 job_file: job,
             },
         ),
+        Command::Unlock { person, config } => {
+            match load_settings(&config.path, SecretNeeds::ADMIN, telemetry) {
+                Ok(settings) => block_on(admin_unlock(settings, person)),
+                Err(code) => code,
+            }
+        }
         Command::Delete { job, config } => {
             match load_settings(&config.path, SecretNeeds::ADMIN, telemetry) {
                 Ok(settings) => block_on(admin_delete(settings, job)),
@@ -568,6 +582,29 @@ async fn admin_release(
         Err(error) => Err(error),
     };
     report_action("release", &job, result)
+}
+
+/// `pullprintd unlock PERSON`.
+async fn admin_unlock(settings: Settings, person: String) -> u8 {
+    use crate::station::client::AdminClient;
+    let result = match AdminClient::new(&settings) {
+        Ok(client) => client.unlock(&person).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(true) => {
+            println!("{person}: sign-in lockout lifted");
+            exit::OK
+        }
+        Ok(false) => {
+            println!("{person}: no failures or lockout were recorded");
+            exit::OK
+        }
+        Err(error) => {
+            eprintln!("pullprintd unlock: {error}");
+            error.code
+        }
+    }
 }
 
 /// `pullprintd delete JOB`.

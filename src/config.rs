@@ -195,7 +195,7 @@ impl SecretNeeds {
         stations: false,
         admin: false,
     };
-    /// Only the admin key (`jobs`, `release`, `delete`).
+    /// Only the admin key (`jobs`, `release`, `delete`, `unlock`).
     pub const ADMIN: Self = Self {
         graph: false,
         stations: false,
@@ -470,6 +470,16 @@ pub struct IntakeSettings {
     /// The public HTTPS URL Graph posts notifications to (ends in `/graph/notifications`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<url::Url>,
+    /// A listener serving only `/graph/notifications` (what a reverse proxy publishes to the
+    /// internet). Unset: the webhook is served on `[api] listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS on `listen`; read again on SIGHUP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for TLS on `listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 fn default_mode() -> IntakeMode {
@@ -485,6 +495,9 @@ impl Default for IntakeSettings {
             mode: default_mode(),
             poll_interval: default_poll_interval(),
             public_url: None,
+            listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -561,6 +574,31 @@ pub struct UsersSettings {
     /// A station session ends after this long without use (the kiosk signs out).
     #[serde(default = "default_session_idle")]
     pub session_idle: HumanDuration,
+    /// A station session ends this long after sign-in, however busy.
+    #[serde(default = "default_session_lifetime")]
+    pub session_lifetime: HumanDuration,
+    /// What a card number looks like (a regular expression the whole number must match, checked
+    /// before any lookup; at most 64 characters are ever accepted).
+    #[serde(default = "default_card_pattern")]
+    pub card_pattern: String,
+    /// A card alone does not sign in: the person also types their PIN.
+    #[serde(default)]
+    pub card_requires_pin: bool,
+    /// The shortest PIN accepted.
+    #[serde(default = "default_pin_min_length")]
+    pub pin_min_length: usize,
+    /// Failed sign-ins one station may have within `failure_window` before it answers 429.
+    #[serde(default = "default_station_failure_budget")]
+    pub station_failure_budget: u32,
+    /// Failed sign-ins all stations together may have within `failure_window`.
+    #[serde(default = "default_global_failure_budget")]
+    pub global_failure_budget: u32,
+    /// The sliding window of the failure budgets.
+    #[serde(default = "default_failure_window")]
+    pub failure_window: HumanDuration,
+    /// The most directory card lookups remembered at once.
+    #[serde(default = "default_directory_cache_size")]
+    pub directory_cache_size: usize,
 }
 
 fn default_directory_cache() -> HumanDuration {
@@ -568,6 +606,27 @@ fn default_directory_cache() -> HumanDuration {
 }
 fn default_session_idle() -> HumanDuration {
     HumanDuration(Duration::from_secs(60))
+}
+fn default_session_lifetime() -> HumanDuration {
+    HumanDuration(Duration::from_secs(15 * 60))
+}
+fn default_card_pattern() -> String {
+    "[0-9A-Za-z]{1,64}".to_owned()
+}
+fn default_pin_min_length() -> usize {
+    4
+}
+fn default_station_failure_budget() -> u32 {
+    20
+}
+fn default_global_failure_budget() -> u32 {
+    100
+}
+fn default_failure_window() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10 * 60))
+}
+fn default_directory_cache_size() -> usize {
+    10_000
 }
 
 impl Default for UsersSettings {
@@ -577,17 +636,52 @@ impl Default for UsersSettings {
             directory_lookup: false,
             directory_cache: default_directory_cache(),
             session_idle: default_session_idle(),
+            session_lifetime: default_session_lifetime(),
+            card_pattern: default_card_pattern(),
+            card_requires_pin: false,
+            pin_min_length: default_pin_min_length(),
+            station_failure_budget: default_station_failure_budget(),
+            global_failure_budget: default_global_failure_budget(),
+            failure_window: default_failure_window(),
+            directory_cache_size: default_directory_cache_size(),
         }
     }
 }
 
-/// `[api]`: the local HTTP listener.
+/// `[api]`: the HTTP listeners of the stations and of the administrator.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSettings {
-    /// Where the API, kiosk page, webhook and metrics listen.
+    /// Where the kiosk page and the station API listen (and `/healthz`, `/readyz`; and the webhook
+    /// while `[intake] listen` is unset).
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Where the admin API (`pullprintd jobs`, `release`, `delete`, `unlock`), the audit log and
+    /// `/metrics` listen; loopback by default. With `listen` on port 0 (tests), the default takes a
+    /// free port too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS on `listen` (with `tls_key_file`); read again on SIGHUP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for TLS on `listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM certificate chain for TLS on `admin_listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_tls_cert_file: Option<PathBuf>,
+    /// PEM private key for TLS on `admin_listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_tls_key_file: Option<PathBuf>,
+    /// A connection must send a complete request head within this (idle ones are closed after it).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: HumanDuration,
+    /// A request must be answered within this (408 otherwise).
+    #[serde(default = "default_http_request_timeout")]
+    pub request_timeout: HumanDuration,
+    /// The most connections open at once, per listener; more are closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// A file holding the admin key (CLI and admin endpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_key_file: Option<PathBuf>,
@@ -599,11 +693,46 @@ pub struct ApiSettings {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
+fn default_header_read_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+fn default_http_request_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+fn default_max_connections() -> usize {
+    512
+}
+
+/// `[api] admin_listen` when unset: loopback port 9090 (a free port when `listen` asks for one).
+pub const DEFAULT_ADMIN_PORT: u16 = 9090;
+
+impl ApiSettings {
+    /// Where the admin API listens: `admin_listen`, or loopback on [`DEFAULT_ADMIN_PORT`] (port 0
+    /// when `listen` asked for port 0, so parallel test daemons do not collide).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_listen.unwrap_or_else(|| {
+            let port = if self.listen.port() == 0 {
+                0
+            } else {
+                DEFAULT_ADMIN_PORT
+            };
+            SocketAddr::from(([127, 0, 0, 1], port))
+        })
+    }
+}
 
 impl Default for ApiSettings {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            admin_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            admin_tls_cert_file: None,
+            admin_tls_key_file: None,
+            header_read_timeout: default_header_read_timeout(),
+            request_timeout: default_http_request_timeout(),
+            max_connections: default_max_connections(),
             admin_key_file: None,
             admin_key: None,
         }
@@ -931,6 +1060,9 @@ impl Settings {
                 "must be at least 10s, or nobody can finish choosing options (60s is usual)",
             ));
         }
+        self.validate_users()?;
+        self.validate_listeners()?;
+        self.validate_keys()?;
         if self.release.max_copies == 0 {
             return Err(invalid("release.max_copies", "must be at least 1"));
         }
@@ -950,10 +1082,245 @@ impl Settings {
             .map_err(|error| invalid(&error.key, error.problem))
     }
 
+    fn validate_listeners(&self) -> Result<(), ConfigError> {
+        let api = &self.api;
+        for (cert_key, cert, key_key, key) in [
+            (
+                "api.tls_cert_file",
+                &api.tls_cert_file,
+                "api.tls_key_file",
+                &api.tls_key_file,
+            ),
+            (
+                "api.admin_tls_cert_file",
+                &api.admin_tls_cert_file,
+                "api.admin_tls_key_file",
+                &api.admin_tls_key_file,
+            ),
+            (
+                "intake.tls_cert_file",
+                &self.intake.tls_cert_file,
+                "intake.tls_key_file",
+                &self.intake.tls_key_file,
+            ),
+        ] {
+            match (cert, key) {
+                (Some(_), None) => {
+                    return Err(invalid(
+                        key_key,
+                        format!("missing: {cert_key} is set; TLS needs both"),
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(invalid(
+                        cert_key,
+                        format!("missing: {key_key} is set; TLS needs both"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if self.intake.tls_cert_file.is_some() && self.intake.listen.is_none() {
+            return Err(invalid(
+                "intake.listen",
+                "missing: intake.tls_cert_file is set but the webhook has no listener of its own",
+            ));
+        }
+        let mut addrs = vec![
+            ("api.listen", api.listen),
+            ("api.admin_listen", api.admin_addr()),
+        ];
+        if let Some(listen) = self.intake.listen {
+            addrs.push(("intake.listen", listen));
+        }
+        for (i, (a_key, a)) in addrs.iter().enumerate() {
+            for (b_key, b) in &addrs[i + 1..] {
+                if a.port() != 0 && a == b {
+                    return Err(invalid(
+                        b_key,
+                        format!("`{b}` is also {a_key}; every listener needs its own address"),
+                    ));
+                }
+            }
+        }
+        if api.header_read_timeout.0 < Duration::from_secs(1) {
+            return Err(invalid(
+                "api.header_read_timeout",
+                "must be at least 1s (10s is usual)",
+            ));
+        }
+        if api.request_timeout.0 < Duration::from_secs(1) {
+            return Err(invalid(
+                "api.request_timeout",
+                "must be at least 1s (30s is usual)",
+            ));
+        }
+        if api.max_connections == 0 {
+            return Err(invalid(
+                "api.max_connections",
+                "must be at least 1 (512 is usual)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Station keys are unique and none is the admin key (either would let one credential act as
+    /// another); secret files readable by other users are warned about.
+    fn validate_keys(&self) -> Result<(), ConfigError> {
+        let admin = self.api.admin_key.as_ref();
+        for (index, station) in self.stations.iter().enumerate() {
+            let Some(key) = &station.key else { continue };
+            if admin.is_some_and(|a| crate::secrets::constant_time_eq(a.expose(), key.expose())) {
+                return Err(invalid(
+                    &format!("stations[{index}].key_file"),
+                    format!(
+                        "the key of station `{}` is the admin key; give each its own (`openssl rand -hex 32`)",
+                        station.id
+                    ),
+                ));
+            }
+            for other in &self.stations[..index] {
+                if other
+                    .key
+                    .as_ref()
+                    .is_some_and(|o| crate::secrets::constant_time_eq(o.expose(), key.expose()))
+                {
+                    return Err(invalid(
+                        &format!("stations[{index}].key_file"),
+                        format!(
+                            "stations `{}` and `{}` have the same key; give each its own (`openssl rand -hex 32`)",
+                            other.id, station.id
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut files: Vec<(&str, &Path)> = Vec::new();
+        files.extend(
+            self.graph
+                .client_secret_file
+                .as_deref()
+                .map(|p| ("graph.client_secret_file", p)),
+        );
+        files.extend(
+            self.graph
+                .private_key_file
+                .as_deref()
+                .map(|p| ("graph.private_key_file", p)),
+        );
+        files.extend(
+            self.api
+                .admin_key_file
+                .as_deref()
+                .map(|p| ("api.admin_key_file", p)),
+        );
+        files.extend(
+            self.api
+                .tls_key_file
+                .as_deref()
+                .map(|p| ("api.tls_key_file", p)),
+        );
+        files.extend(
+            self.api
+                .admin_tls_key_file
+                .as_deref()
+                .map(|p| ("api.admin_tls_key_file", p)),
+        );
+        files.extend(
+            self.intake
+                .tls_key_file
+                .as_deref()
+                .map(|p| ("intake.tls_key_file", p)),
+        );
+        for station in &self.stations {
+            files.extend(
+                station
+                    .key_file
+                    .as_deref()
+                    .map(|p| ("stations.key_file", p)),
+            );
+        }
+        for (key, path) in files {
+            warn_if_readable_by_others(key, path);
+        }
+        Ok(())
+    }
+
+    fn validate_users(&self) -> Result<(), ConfigError> {
+        let users = &self.users;
+        if users.session_lifetime.0 < users.session_idle.0 {
+            return Err(invalid(
+                "users.session_lifetime",
+                "is shorter than users.session_idle; make it longer (15m is usual)",
+            ));
+        }
+        card_pattern(&users.card_pattern).map_err(|e| invalid("users.card_pattern", e))?;
+        if users.pin_min_length == 0 || users.pin_min_length > 64 {
+            return Err(invalid(
+                "users.pin_min_length",
+                "must be between 1 and 64 (4 is usual; 6 is better)",
+            ));
+        }
+        for (key, value) in [
+            ("users.station_failure_budget", users.station_failure_budget),
+            ("users.global_failure_budget", users.global_failure_budget),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    key,
+                    "must be at least 1, or nobody can ever mistype (20 per station and 100 in all are usual)",
+                ));
+            }
+        }
+        if users.failure_window.0 < Duration::from_secs(1) {
+            return Err(invalid(
+                "users.failure_window",
+                "must be at least 1s (10m is usual)",
+            ));
+        }
+        if users.directory_cache_size == 0 {
+            return Err(invalid(
+                "users.directory_cache_size",
+                "must be at least 1 (10000 is usual)",
+            ));
+        }
+        Ok(())
+    }
+
     /// The effective settings as TOML, with every secret shown as `[REDACTED]`.
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
     }
+}
+
+/// Logs a warning when a secret file may be read by users other than its owner and group.
+fn warn_if_readable_by_others(key: &str, path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o004 != 0
+        {
+            tracing::warn!(
+                setting = key,
+                path = %path.display(),
+                "a secret file is readable by every user on this machine; run `chmod o-rwx {}`",
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (key, path);
+}
+
+/// `[users] card_pattern` compiled to match a whole card number.
+pub fn card_pattern(pattern: &str) -> Result<regex::Regex, String> {
+    if pattern.trim().is_empty() {
+        return Err("empty; describe what the card reader types, e.g. \"[0-9]{8,10}\"".to_owned());
+    }
+    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|error| {
+        format!("`{pattern}` is not a regular expression ({error}); e.g. \"[0-9]{{8,10}}\"")
+    })
 }
 
 fn environment() -> config::Environment {
@@ -990,6 +1357,69 @@ mod tests {
 
     fn err(text: &str) -> String {
         Settings::from_toml(text).unwrap_err().to_string()
+    }
+
+    fn stations(first: &str, second: &str) -> String {
+        format!(
+            "{MINIMAL}\n[[stations]]\nid = \"a\"\nprinter_id = \"p\"\nkey = \"{first}\"\n\
+             [[stations]]\nid = \"b\"\nprinter_id = \"p\"\nkey = \"{second}\"\n"
+        )
+    }
+
+    #[test]
+    fn two_stations_with_one_key_or_a_station_with_the_admin_key_are_refused() {
+        let e = err(&stations("0123456789abcdef-one", "0123456789abcdef-one"));
+        assert!(
+            e.contains("stations[1].key_file") && e.contains("same key"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{}\n[api]\nadmin_key = \"0123456789abcdef-one\"\n",
+            stations("0123456789abcdef-one", "0123456789abcdef-two")
+        ));
+        assert!(
+            e.contains("stations[0].key_file") && e.contains("admin key"),
+            "{e}"
+        );
+        assert!(
+            Settings::from_toml(&stations("0123456789abcdef-one", "0123456789abcdef-two")).is_ok()
+        );
+    }
+
+    #[test]
+    fn listeners_need_their_own_addresses_and_tls_needs_both_files() {
+        let e = err(&format!(
+            "{MINIMAL}\n[api]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:8080\"\n"
+        ));
+        assert!(e.contains("api.admin_listen"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[api]\ntls_cert_file = \"/x.crt\"\n"));
+        assert!(e.contains("api.tls_key_file"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}\n[intake]\ntls_cert_file = \"/x.crt\"\ntls_key_file = \"/x.key\"\n"
+        ));
+        assert!(e.contains("intake.listen"), "{e}");
+        let s = Settings::from_toml(MINIMAL).unwrap();
+        assert_eq!(s.api.admin_addr().to_string(), "127.0.0.1:9090");
+        assert!(
+            s.intake.listen.is_none(),
+            "the webhook stays on api.listen by default"
+        );
+    }
+
+    #[test]
+    fn a_card_pattern_that_is_not_a_regular_expression_is_refused_with_an_example() {
+        let e = err(&format!("{MINIMAL}\n[users]\ncard_pattern = \"[0-9\"\n"));
+        assert!(
+            e.contains("users.card_pattern") && e.contains("[0-9]{8,10}"),
+            "{e}"
+        );
+        let pattern = card_pattern("[0-9]{4,10}").unwrap();
+        assert!(pattern.is_match("0004521337"));
+        assert!(!pattern.is_match("ada@contoso.com"));
+        assert!(
+            !pattern.is_match("12345678901"),
+            "the whole number must match"
+        );
     }
 
     #[test]

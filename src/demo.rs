@@ -165,6 +165,7 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<()
     let settings = config.settings()?;
     let app = App::build(settings, AppOptions::default()).await?;
     let kiosk = format!("http://{}/", app.local_addr());
+    let admin = format!("http://{}/", app.admin_addr());
 
     // A few jobs waiting from the start, then a new one now and then.
     for (i, person) in PEOPLE.iter().enumerate() {
@@ -200,7 +201,14 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<()
 
     println!(
         "{}",
-        banner(&kiosk, &graph_root, &lobby_key, &floor2_key, &admin_key)
+        banner(
+            &kiosk,
+            &admin,
+            &graph_root,
+            &lobby_key,
+            &floor2_key,
+            &admin_key
+        )
     );
     let outcome = app.run_until_stopped(shutdown).await;
     feeder.abort();
@@ -241,6 +249,7 @@ fn people() -> Vec<ScenarioPerson> {
 
 fn banner(
     kiosk: &str,
+    admin: &str,
     emulator: &str,
     lobby_key: &str,
     floor2_key: &str,
@@ -249,6 +258,7 @@ fn banner(
     let mut text = format!(
         "\npullprintd demo — pull printing against the built-in Universal Print emulator\n\n\
          Kiosk page:   {kiosk}\n\
+         Admin API:    {admin}api/v1/admin/jobs  (and {admin}metrics; loopback only)\n\
          Emulator:     {emulator}  (control API under /_emulator/)\n\n\
          Station keys (enter one on the kiosk's setup screen):\n\
          \x20 lobby   (prints on \"Lobby MFP\")    {lobby_key}\n\

@@ -1,6 +1,6 @@
 //! Health: `GET /healthz` (alive) and `GET /readyz` (able to do its job), and `GET /metrics`.
 //!
-//! Ready means: the store takes writes (a full disk or read-only file would lose releases), a Graph
+//! Ready means: the store takes writes (probed at most once per 10 s) (a full disk or read-only file would lose releases), a Graph
 //! app token was obtained and is still valid (the credential works), and — when Graph notifications
 //! are configured — the subscription exists and has not expired. Not ready answers 503 with a short
 //! JSON reason per failed check, so a load balancer or container runtime can say why.
@@ -21,6 +21,7 @@ use crate::clock::SharedClock;
 use crate::graph::GraphClient;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use time::OffsetDateTime;
 
 /// Why the last attempt to get a Graph token failed, if it did; shared by the token task and
 /// readiness. Cheap to clone.
@@ -63,6 +64,38 @@ pub struct Health {
     pub metrics: Metrics,
     /// Why the last token request failed (unreachable, or refused).
     pub graph_status: GraphStatus,
+    /// The last store write probe, reused for [`STORE_PROBE_EVERY`].
+    pub store_probe: StoreProbe,
+}
+
+/// How long one store write probe answers for: `/readyz` is unauthenticated, and each probe is a
+/// write and an fsync, so a flood of probes must not become a flood of disk writes.
+pub const STORE_PROBE_EVERY: time::Duration = time::Duration::seconds(10);
+
+/// The outcome of the last store write probe, shared by every `/readyz` (at most one write per
+/// [`STORE_PROBE_EVERY`]; concurrent probes wait for the one under way).
+#[derive(Debug, Clone, Default)]
+pub struct StoreProbe {
+    last: std::sync::Arc<tokio::sync::Mutex<Option<ProbeOutcome>>>,
+}
+
+/// When the store was last probed, and its problem then (if any).
+type ProbeOutcome = (OffsetDateTime, Option<String>);
+
+impl StoreProbe {
+    /// The store's problem, if any: from the last probe when it is recent, else from a new one.
+    pub async fn check(&self, store: &Store, now: OffsetDateTime) -> Option<String> {
+        let mut last = self.last.lock().await;
+        if let Some((at, outcome)) = &*last
+            && now - *at < STORE_PROBE_EVERY
+            && now >= *at
+        {
+            return outcome.clone();
+        }
+        let outcome = store.check_writable(now).await.err().map(|e| e.to_string());
+        *last = Some((now, outcome.clone()));
+        outcome
+    }
 }
 
 impl Health {
@@ -70,7 +103,7 @@ impl Health {
     pub async fn problems(&self) -> Vec<String> {
         let now = self.clock.now();
         let mut problems = Vec::new();
-        if let Err(error) = self.store.check_writable(now).await {
+        if let Some(error) = self.store_probe.check(&self.store, now).await {
             problems.push(format!("the store does not take writes: {error}"));
         }
         match self.graph.token_expires_at() {
@@ -96,11 +129,17 @@ impl Health {
         problems
     }
 
-    /// `/healthz`, `/readyz` and `/metrics`.
-    pub fn router(&self) -> Router {
+    /// `/healthz` and `/readyz` (every listener but the webhook's).
+    pub fn probes(&self) -> Router {
         Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
+            .with_state(self.clone())
+    }
+
+    /// `/metrics` (the administrator's listener only).
+    pub fn metrics_route(&self) -> Router {
+        Router::new()
             .route("/metrics", get(metrics))
             .with_state(self.clone())
     }

@@ -1,12 +1,14 @@
-//! The HTTP surface of the daemon on `api.listen`: one axum [`Router`] assembled from the parts
-//! that own each route.
+//! The HTTP surface of the daemon: one axum [`Router`] per listener, assembled from the parts that
+//! own each route. This file stays the single map of what listens where.
 //!
-//! - `POST /graph/notifications` — [`crate::intake::webhook`];
-//! - `GET /healthz`, `GET /readyz`, `GET /metrics` — [`crate::health`];
-//! - `GET /` (the kiosk page), `/api/v1/…` (station and admin API, OpenAPI document) —
-//!   [`crate::station::routes`].
-//!
-//! This file stays the single map of what listens: a new route family is merged in [`router`].
+//! - `[api] listen` (stations, office LAN): `GET /` (the kiosk page), the station API
+//!   (`/api/v1/sessions`, `/api/v1/station`, `/api/v1/jobs…`) and its OpenAPI document — both from
+//!   [`crate::station::routes`] — and `GET /healthz`, `GET /readyz` ([`crate::health`]); also
+//!   `POST /graph/notifications` while `[intake] listen` is unset.
+//! - `[api] admin_listen` (loopback by default): the admin API (`/api/v1/admin/…`, `/api/v1/audit`),
+//!   the OpenAPI document, `GET /metrics`, `GET /healthz`, `GET /readyz`.
+//! - `[intake] listen` (what a reverse proxy publishes to the internet): only
+//!   `POST /graph/notifications` ([`crate::intake::webhook`]).
 
 use axum::Router;
 
@@ -25,10 +27,30 @@ pub struct HttpState {
     pub station: StationState,
 }
 
-/// The daemon's router.
-pub fn router(state: &HttpState) -> Router {
+/// The stations' listener; with the webhook when it has no listener of its own.
+pub fn station_router(state: &HttpState, with_webhook: bool) -> Router {
+    let router =
+        Router::new()
+            .merge(state.health.probes())
+            .merge(crate::station::routes::station_router(
+                state.station.clone(),
+            ));
+    if with_webhook {
+        router.merge(state.webhook.router())
+    } else {
+        router
+    }
+}
+
+/// The administrator's listener.
+pub fn admin_router(state: &HttpState) -> Router {
     Router::new()
-        .merge(state.health.router())
-        .merge(state.webhook.router())
-        .merge(crate::station::routes::router(state.station.clone()))
+        .merge(state.health.probes())
+        .merge(state.health.metrics_route())
+        .merge(crate::station::routes::admin_router(state.station.clone()))
+}
+
+/// The webhook's own listener: `/graph/notifications` and nothing else.
+pub fn webhook_router(state: &HttpState) -> Router {
+    state.webhook.router()
 }

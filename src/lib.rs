@@ -22,13 +22,15 @@
 //! - [`release`] — what happens to a held job: [`ReleaseService`](release::service::ReleaseService),
 //!   the only way to act on one, the durable queue's executor, the step machine that settles each
 //!   action exactly once, and the hold-timeout sweeper.
-//! - [`app`] — the daemon assembled and run until stopped; [`http`] — its router; [`health`] —
-//!   `/healthz`, `/readyz` and `/metrics`.
+//! - [`app`] — the daemon assembled and run until stopped; [`http`] — its listeners' routers;
+//!   [`serve`] — serving them with timeouts and a connection cap; [`tls`] — their optional TLS;
+//!   [`health`] — `/healthz`, `/readyz` and `/metrics`.
 //! - [`station`] — release stations: the station and admin API, the kiosk page, sign-in by card or PIN,
 //!   sessions and lockout, the OpenAPI document and the admin CLI client.
 //! - [`admin`] — one-time provisioning (`setup`) and the health check of a deployment (`doctor`).
 //! - [`metrics`] — the Prometheus metrics behind `/metrics`, fed by the Graph client and the engine.
-//! - [`secrets`] — random tokens and constant-time comparison of secrets.
+//! - [`secrets`] — random tokens and constant-time comparison of secrets; [`log_throttle`] — one log
+//!   line per interval for events an attacker can repeat.
 //! - [`emulator`] — a Universal Print emulator that enforces Microsoft's documented rules; the demo,
 //!   the tests and the benchmarks run against it.
 //! - [`clock`] — injected time, so tests can move days ahead without waiting.
@@ -48,11 +50,14 @@ pub mod health;
 pub mod http;
 pub mod intake;
 pub mod job;
+pub mod log_throttle;
 pub mod metrics;
 pub mod notify;
 pub mod release;
 pub mod secrets;
+pub mod serve;
 pub mod shutdown;
 pub mod station;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

@@ -7,7 +7,7 @@
 //! - the release engine, through plain methods: actions by kind and outcome, notifications received /
 //!   forged / duplicate, held jobs, the action queue's depth and oldest age, the subscription's
 //!   expiry, the time from task creation to release;
-//! - the stations: sign-ins by outcome, lockouts;
+//! - the stations: sign-ins by outcome, lockouts, PIN checks (argon2 runs);
 //! - the build: `pullprintd_build_info{version}`.
 //!
 //! Invariants: labels only ever carry bounded values (operation names are `&'static str` chosen by the
@@ -68,10 +68,21 @@ struct BuildLabels {
     version: &'static str,
 }
 
+/// The outcomes of a station sign-in, each a label value of `pullprintd_sign_ins_total`.
+const SIGN_IN_OUTCOMES: [&str; 7] = [
+    "ok",
+    "failed",
+    "locked_out",
+    "busy",
+    "station_budget",
+    "global_budget",
+    "invalid",
+];
+
 /// Labels of the sign-in counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SignInLabels {
-    /// `ok`, `failed` or `locked_out`.
+    /// One of [`SIGN_IN_OUTCOMES`].
     outcome: &'static str,
 }
 
@@ -104,6 +115,7 @@ struct Inner {
     action_queue_oldest: Gauge<f64, std::sync::atomic::AtomicU64>,
     sign_ins: Family<SignInLabels, Counter>,
     lockouts: Counter,
+    pin_checks: Counter,
 }
 
 /// The process's metrics. Cheap to clone; every clone records into the same registry.
@@ -227,10 +239,12 @@ impl Metrics {
         let sign_ins = Family::<SignInLabels, Counter>::default();
         registry.register(
             "sign_ins",
-            "Station sign-ins, by outcome: ok, failed (unknown card, user or PIN), locked_out (refused during a lockout)",
+            "Station sign-ins, by outcome: ok, failed (unknown card, user or PIN), locked_out \
+             (refused during a lockout), busy (every PIN check permit taken), station_budget and \
+             global_budget (too many failures recently), invalid (a malformed request)",
             sign_ins.clone(),
         );
-        for outcome in ["ok", "failed", "locked_out"] {
+        for outcome in SIGN_IN_OUTCOMES {
             drop(sign_ins.get_or_create(&SignInLabels { outcome }));
         }
         let lockouts = Counter::default();
@@ -238,6 +252,12 @@ impl Metrics {
             "sign_in_lockouts",
             "Cards or people locked out after repeated failed sign-ins",
             lockouts.clone(),
+        );
+        let pin_checks = Counter::default();
+        registry.register(
+            "pin_checks",
+            "PIN verifications run (argon2); bounded by the lockout however many guesses arrive",
+            pin_checks.clone(),
         );
         Self {
             inner: Arc::new(Inner {
@@ -256,6 +276,7 @@ impl Metrics {
                 action_queue_oldest,
                 sign_ins,
                 lockouts,
+                pin_checks,
             }),
         }
     }
@@ -286,6 +307,24 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// A station sign-in ended with `outcome` (a word from the fixed set of [`SignInLabels`]).
+    pub fn sign_in(&self, outcome: &'static str) {
+        self.inner
+            .sign_ins
+            .get_or_create(&SignInLabels { outcome })
+            .inc();
+    }
+
+    /// One PIN verification (argon2) ran.
+    pub fn pin_checked(&self) {
+        self.inner.pin_checks.inc();
+    }
+
+    /// PIN verifications run so far.
+    pub fn pin_checks(&self) -> u64 {
+        self.inner.pin_checks.get()
     }
 
     /// A change notification: `kind` is `received`, `forged` or `duplicate`.
@@ -320,14 +359,6 @@ impl Metrics {
         self.inner
             .action_queue_oldest
             .set(oldest_age.unwrap_or(0.0).max(0.0));
-    }
-
-    /// A station sign-in ended: `outcome` is `ok`, `failed` or `locked_out`.
-    pub fn sign_in(&self, outcome: &'static str) {
-        self.inner
-            .sign_ins
-            .get_or_create(&SignInLabels { outcome })
-            .inc();
     }
 
     /// A card or person was locked out.
@@ -453,6 +484,7 @@ mod tests {
             "pullprintd_action_queue_oldest_age_seconds",
             "pullprintd_sign_ins",
             "pullprintd_sign_in_lockouts",
+            "pullprintd_pin_checks",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {family} ")),
@@ -489,6 +521,7 @@ mod tests {
             "pullprintd_action_queue_oldest_age_seconds",
             "pullprintd_sign_ins",
             "pullprintd_sign_in_lockouts",
+            "pullprintd_pin_checks",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {family} ")),

@@ -49,6 +49,8 @@ pub struct Bed {
     pub definition: String,
     pub addr: SocketAddr,
     pub http: reqwest::Client,
+    /// Session token → the key of the station it was made at (sent as `X-Station-Key`).
+    sessions: std::sync::Mutex<std::collections::HashMap<String, String>>,
     pub poller: Poller,
     pub store: Store,
     daemon: RunningDaemon,
@@ -165,6 +167,7 @@ impl Bed {
             definition: ids.definition,
             addr: daemon.addr,
             http,
+            sessions: std::sync::Mutex::default(),
             poller: daemon.poller.clone(),
             store: daemon.store.clone(),
             daemon,
@@ -221,17 +224,38 @@ impl Bed {
             .expect("the sign-in request is answered");
         assert_eq!(response.status(), 201, "sign-in answers 201");
         let created: Value = response.json().await.expect("a JSON session");
-        created["token"]
+        let token = created["token"]
             .as_str()
             .expect("the session has a token")
-            .to_owned()
+            .to_owned();
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(token.clone(), key.to_owned());
+        token
+    }
+
+    /// The request with `bearer`, and its station's key when `bearer` is a session token.
+    pub fn authorised(
+        &self,
+        request: reqwest::RequestBuilder,
+        bearer: &str,
+    ) -> reqwest::RequestBuilder {
+        let request = request.bearer_auth(bearer);
+        match self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(bearer)
+        {
+            Some(key) => request.header("x-station-key", key),
+            None => request,
+        }
     }
 
     /// POSTs `body` with `bearer`.
     pub async fn post(&self, bearer: &str, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .bearer_auth(bearer)
+        self.authorised(self.http.post(self.url(path)), bearer)
             .json(body)
             .send()
             .await

@@ -199,6 +199,7 @@ impl Tenant {
             users_file: None,
             users: String::new(),
             listen: "127.0.0.1:0".to_owned(),
+            admin_listen: "127.0.0.1:0".to_owned(),
             admin_key: None,
             store: store.to_owned(),
             extra: String::new(),
@@ -251,6 +252,8 @@ pub struct DaemonConfig {
     pub users: String,
     /// `api.listen`.
     pub listen: String,
+    /// `api.admin_listen` (any free loopback port by default, so parallel daemons never share one).
+    pub admin_listen: String,
     /// `api.admin_key`.
     pub admin_key: Option<String>,
     /// `store.path`.
@@ -311,7 +314,11 @@ impl DaemonConfig {
                 let _ = writeln!(text, "{}", self.users.trim_end());
             }
         }
-        let _ = write!(text, "\n[api]\nlisten = \"{}\"\n", self.listen);
+        let _ = write!(
+            text,
+            "\n[api]\nlisten = \"{}\"\nadmin_listen = \"{}\"\n",
+            self.listen, self.admin_listen
+        );
         if let Some(key) = &self.admin_key {
             let _ = writeln!(text, "admin_key = \"{key}\"");
         }
@@ -360,8 +367,12 @@ pub fn write_users_file(path: &Path, header: &str, people: &[Person]) -> std::io
 
 /// The whole daemon ([`App`]) running in this process until [`RunningDaemon::stop`].
 pub struct RunningDaemon {
-    /// Where the station API (and the webhook) listen.
+    /// Where the kiosk and the station API (and the webhook, unless it has its own) listen.
     pub addr: SocketAddr,
+    /// Where the admin API and `/metrics` listen.
+    pub admin_addr: SocketAddr,
+    /// The webhook's own listener, when `[intake] listen` is set.
+    pub intake_addr: Option<SocketAddr>,
     /// The daemon's store.
     pub store: Store,
     /// The daemon's release service.
@@ -381,6 +392,8 @@ impl RunningDaemon {
         let stop = CancellationToken::new();
         Ok(RunningDaemon {
             addr: app.local_addr(),
+            admin_addr: app.admin_addr(),
+            intake_addr: app.intake_addr(),
             store: app.store(),
             service: app.service(),
             webhook: app.webhook(),

@@ -1,7 +1,9 @@
 //! `POST /graph/notifications`: Graph's change notifications (and lifecycle notifications) arrive here.
 //!
 //! - Validation handshake: a POST with `?validationToken=…` is answered `200 text/plain` with the
-//!   URL-decoded token at once (Graph allows 10 s).
+//!   URL-decoded token at once (Graph allows 10 s); a token over 1 KiB answers 400.
+//! - Refusals (forged items, bodies that are not JSON) are counted in the metrics and logged at most
+//!   once a minute, so a flood of forgeries is not a flood of log lines.
 //! - A notification batch: each item's `clientState` is compared in constant time with ours; items that
 //!   do not match are *forged* and dropped without any Graph call (counted: [`Webhook::forged`]). The
 //!   genuine items are committed to the inbox in one transaction and THEN the answer is `202`, within
@@ -27,12 +29,16 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
+use crate::log_throttle::Throttle;
 use crate::metrics::Metrics;
 use crate::secrets::constant_time_eq;
 use crate::store::Store;
 
 /// The webhook's path, relative to the API listener; `intake.public_url` must end with it.
 pub const PATH: &str = "/graph/notifications";
+
+/// The longest `validationToken` echoed (bytes); longer ones answer 400.
+pub const MAX_VALIDATION_TOKEN: usize = 1024;
 
 /// The webhook's state. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -50,6 +56,8 @@ struct Inner {
     forged: AtomicU64,
     accepted: AtomicU64,
     metrics: Metrics,
+    /// One warning a minute about refused notifications, however many arrive.
+    refusals: Throttle,
 }
 
 impl Webhook {
@@ -70,6 +78,7 @@ impl Webhook {
                 forged: AtomicU64::new(0),
                 accepted: AtomicU64::new(0),
                 metrics,
+                refusals: Throttle::new(std::time::Duration::from_secs(60)),
             }),
         }
     }
@@ -98,6 +107,15 @@ async fn receive(
     body: Bytes,
 ) -> Response {
     if let Some(token) = query.get("validationToken") {
+        // Graph's tokens are short opaque strings; echoing anything larger would make this endpoint
+        // a reflector of attacker-chosen bulk.
+        if token.len() > MAX_VALIDATION_TOKEN {
+            return (
+                StatusCode::BAD_REQUEST,
+                "validationToken is longer than 1024 bytes; Graph never sends such tokens",
+            )
+                .into_response();
+        }
         return (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -108,7 +126,9 @@ async fn receive(
     let batch: Value = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(error) => {
-            tracing::warn!(%error, "a notification body that is not JSON was refused");
+            if let Some(suppressed) = webhook.inner.refusals.allow() {
+                tracing::warn!(%error, suppressed, "a notification body that is not JSON was refused");
+            }
             return (
                 StatusCode::BAD_REQUEST,
                 "the body is not a JSON changeNotificationCollection",
@@ -134,7 +154,13 @@ async fn receive(
         } else {
             inner.forged.fetch_add(1, Ordering::Relaxed);
             inner.metrics.notification("forged");
-            tracing::warn!("a notification with a wrong clientState was dropped (forged?)");
+            if let Some(suppressed) = inner.refusals.allow() {
+                tracing::warn!(
+                    suppressed,
+                    "a notification with a wrong clientState was dropped (forged?); see the \
+                     pullprintd_notifications{{kind=\"forged\"}} metric for the count"
+                );
+            }
         }
     }
     if !genuine.is_empty() {

@@ -319,7 +319,7 @@ fn to_csv(records: &[AuditView]) -> String {
 /// Quotes a CSV field when needed, and defuses spreadsheet formulas: a document name such as
 /// `=HYPERLINK(…)` comes from whoever printed it and must not run in the administrator's spreadsheet.
 fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
         value.to_owned()
@@ -329,6 +329,35 @@ fn csv_field(value: &str) -> String {
     } else {
         value
     }
+}
+
+/// `DELETE /api/v1/admin/lockouts/{person}` answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnlockAnswer {
+    /// Whether the person (or card) had failures or a lockout that were cleared.
+    pub cleared: bool,
+}
+
+/// Lifts the sign-in lockout of a person (UPN) or card number, and forgets its failures and its
+/// escalation level (`pullprintd unlock PERSON`).
+#[utoipa::path(
+    delete, path = "/api/v1/admin/lockouts/{person}", tag = "admin",
+    params(("person" = String, Path, description = "The person's UPN, or a card number")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cleared (or nothing was recorded)", body = UnlockAnswer),
+        (status = 401, description = "Wrong or missing admin key", body = ErrorBody),
+    )
+)]
+pub async fn unlock(
+    State(state): State<StationState>,
+    headers: HeaderMap,
+    Path(person): Path<String>,
+) -> Result<Json<UnlockAnswer>, ApiError> {
+    state.admin(&headers)?;
+    Ok(Json(UnlockAnswer {
+        cleared: state.lockout().unlock(&person),
+    }))
 }
 
 #[cfg(test)]
@@ -341,5 +370,7 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("\t=1+1"), "'\t=1+1");
+        assert_eq!(csv_field("\r=1+1"), "\"'\r=1+1\"");
     }
 }

@@ -9,7 +9,10 @@
 //!   `release.confirm_wait`, `202 queued` when the action is durably queued but not yet confirmed;
 //! - releases are checked against the *station's* printer (where the paper comes out): a job held on
 //!   another printer is redirected there (find-me);
-//! - a PIN is checked with argon2 on the blocking pool, never on the async workers.
+//! - a PIN is checked with argon2 on the blocking pool, never on the async workers, holding one of a
+//!   bounded number of permits, and only after a failure-budget slot and a lockout attempt were
+//!   reserved for it (see [`sign_in`]);
+//! - session calls need the session token and the key of the station that made it.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -20,8 +23,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use std::sync::Arc;
+
 use super::error::{ApiError, ErrorBody};
-use super::state::{Station, StationState};
+use super::lockout::{LockedOut, Subject};
+use super::state::{SignInRules, Station, StationState};
 use super::users::User;
 use crate::graph::PrintJobConfiguration;
 use crate::job::options::{self, Choices, ReleaseOptions};
@@ -29,7 +35,8 @@ use crate::job::{HeldJob, Outcome, TextEnum};
 use crate::release::service::{AtStation, SubmitError, Submitted};
 use crate::store::EnqueueError;
 
-/// `POST /api/v1/sessions` body: a card number, or a user and PIN.
+/// `POST /api/v1/sessions` body: a card number (with the PIN when `[users] card_requires_pin`), or
+/// a user and PIN. Each field is at most 256 bytes.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
@@ -39,7 +46,7 @@ pub struct SignInRequest {
     /// The user's UPN (with `pin`).
     #[serde(default)]
     pub user: Option<String>,
-    /// The user's PIN (with `user`).
+    /// The user's PIN (with `user`, or with `card`).
     #[serde(default)]
     pub pin: Option<String>,
 }
@@ -65,6 +72,11 @@ pub struct SessionCreated {
     /// When the session ends unless used (each call extends it).
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// Seconds of inactivity after which the session ends (each call starts them again). Relative,
+    /// so a station with a wrong clock still signs out on time.
+    pub idle_seconds: u64,
+    /// Seconds until the session ends however busy (`[users] session_lifetime`).
+    pub lifetime_seconds: u64,
 }
 
 /// `GET /api/v1/station`: the station the key belongs to.
@@ -172,7 +184,128 @@ fn parse_required<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         .map_err(|error| ApiError::bad_request(format!("the request body is not valid: {error}")))
 }
 
+/// The longest `card`, `user` or `pin` accepted (bytes); longer ones answer 422 naming the field.
+pub const MAX_FIELD_BYTES: usize = 256;
+
+/// The longest card number accepted, whatever `[users] card_pattern` says.
+pub const MAX_CARD_CHARS: usize = 64;
+
+/// The largest sign-in body accepted (bytes); larger ones answer 413.
+pub const MAX_SIGN_IN_BODY: usize = 4096;
+
+/// How long a card sign-in waits for the directory (Graph retries a failing lookup for longer):
+/// the person at the kiosk gets a 503 and can sign in with user and PIN instead.
+pub const DIRECTORY_LOOKUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a sign-in waits for a PIN-check permit before answering 429 `busy`.
+pub const PIN_CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A sign-in request, checked for shape and size.
+enum Credential {
+    Card(String),
+    CardAndPin(String, String),
+    UserAndPin(String, String),
+}
+
+fn capped(field: &'static str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.len() > MAX_FIELD_BYTES => Err(ApiError::bad_field(
+            field,
+            format!("`{field}` is longer than {MAX_FIELD_BYTES} bytes"),
+        )),
+        other => Ok(other),
+    }
+}
+
+impl Credential {
+    fn from_request(request: SignInRequest, rules: &SignInRules) -> Result<Self, ApiError> {
+        let card = capped("card", request.card)?.map(|c| c.trim().to_owned());
+        let user = capped("user", request.user)?.map(|u| u.trim().to_lowercase());
+        let pin = capped("pin", request.pin)?;
+        if let Some(card) = &card
+            && (card.chars().count() > MAX_CARD_CHARS || !rules.card_pattern.is_match(card))
+        {
+            return Err(ApiError::bad_field(
+                "card",
+                "this is not a card number this station accepts; swipe the card again or sign in \
+                 with user and PIN",
+            ));
+        }
+        match (card, user, pin) {
+            (Some(_), None, None) if rules.card_requires_pin => Err(ApiError::bad_request(
+                "this station needs the card and the PIN: send {\"card\":\"…\",\"pin\":\"…\"}",
+            )),
+            (Some(card), None, None) => Ok(Self::Card(card)),
+            (Some(card), None, Some(pin)) => Ok(Self::CardAndPin(card, pin)),
+            (None, Some(user), Some(pin)) if !user.is_empty() => Ok(Self::UserAndPin(user, pin)),
+            _ => Err(ApiError::bad_request(
+                "send {\"card\":\"…\"}, {\"card\":\"…\",\"pin\":\"…\"} or \
+                 {\"user\":\"name@domain\",\"pin\":\"…\"}",
+            )),
+        }
+    }
+}
+
+/// Why a sign-in did not produce a session.
+enum Refused {
+    /// The credential was checked and is wrong; `locked` when this failure (or one meanwhile)
+    /// locked the subject.
+    Failed(Option<LockedOut>),
+    /// Refused before any check: locked out, or every remaining attempt is under way.
+    Locked(LockedOut),
+    /// Every PIN-check permit is taken.
+    Busy,
+    /// The directory lookup failed (counted as a failure: an attacker must not get free guesses by
+    /// making Graph slow).
+    DirectoryDown,
+    /// A bug (a panicked PIN check).
+    Internal(ApiError),
+}
+
+impl Refused {
+    /// Whether the station's and the global failure budgets are charged.
+    fn is_failure(&self) -> bool {
+        matches!(self, Self::Failed(_) | Self::DirectoryDown)
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::Failed(None) | Self::DirectoryDown | Self::Internal(_) => "failed",
+            Self::Failed(Some(_)) | Self::Locked(_) => "locked_out",
+            Self::Busy => "busy",
+        }
+    }
+
+    fn into_error(self) -> ApiError {
+        match self {
+            Self::Failed(Some(locked)) | Self::Locked(locked) => {
+                ApiError::locked_out(locked.retry_after_secs)
+            }
+            Self::Failed(None) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "sign_in_failed",
+                "this card, user or PIN is not known; try again or ask the administrator",
+            ),
+            Self::Busy => ApiError::too_many(
+                "busy",
+                "the daemon is busy checking other sign-ins; try again in a moment",
+                1,
+            ),
+            Self::DirectoryDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "directory_unavailable",
+                "this card cannot be looked up right now; sign in with user and PIN, or try again shortly",
+            ),
+            Self::Internal(error) => error,
+        }
+    }
+}
+
 /// Signs a person in at the station whose key is the bearer token.
+///
+/// Order (each step bounds the next): the station key; the body's size, shape and field lengths;
+/// the card format; a slot in the station's and the global failure budgets; a reserved attempt for
+/// the card or person (lockout); a PIN-check permit; then the lookup and the argon2 check.
 #[utoipa::path(
     post, path = "/api/v1/sessions", tag = "station",
     request_body = SignInRequest,
@@ -181,7 +314,9 @@ fn parse_required<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         (status = 201, description = "Signed in", body = SessionCreated),
         (status = 400, description = "Neither a card nor a user and PIN", body = ErrorBody),
         (status = 401, description = "Unknown station key, card, user or wrong PIN", body = ErrorBody),
-        (status = 429, description = "Locked out after repeated failures (see Retry-After)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 KiB"),
+        (status = 422, description = "A field is too long, or the card number has the wrong format", body = ErrorBody),
+        (status = 429, description = "Locked out, the station's failure budget is spent, or busy (see Retry-After)", body = ErrorBody),
         (status = 503, description = "The directory card lookup is unavailable", body = ErrorBody),
     )
 )]
@@ -191,63 +326,51 @@ pub async fn sign_in(
     body: Bytes,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
     let station = state.station_by_key(&headers)?.clone();
-    let request: SignInRequest = parse_required(&body)?;
-    let (subject, user) = match request {
-        SignInRequest {
-            card: Some(card),
-            user: None,
-            pin: None,
-        } if !card.trim().is_empty() => {
-            let card = card.trim().to_owned();
-            state.lockout().check(&card).map_err(|l| {
-                state.metrics().sign_in("locked_out");
-                ApiError::locked_out(l.retry_after_secs)
-            })?;
-            let user = find_card(&state, &card).await?;
-            (card, user)
+    let metrics = state.metrics().clone();
+    let credential = parse_required(&body)
+        .and_then(|request| Credential::from_request(request, state.sign_in_rules()))
+        .inspect_err(|_| metrics.sign_in("invalid"))?;
+    let slot = state.budget().reserve(&station.id).map_err(|exhausted| {
+        metrics.sign_in(exhausted.scope.as_str());
+        ApiError::too_many(
+            "sign_in_budget",
+            format!(
+                "too many failed sign-ins here recently; try again in {} (or ask the administrator)",
+                humantime::format_duration(std::time::Duration::from_secs(
+                    exhausted.retry_after_secs
+                ))
+            ),
+            exhausted.retry_after_secs,
+        )
+    })?;
+    let user = match authenticate(&state, credential).await {
+        Ok(user) => {
+            slot.succeeded();
+            user
         }
-        SignInRequest {
-            card: None,
-            user: Some(upn),
-            pin: Some(pin),
-        } if !upn.trim().is_empty() => {
-            let upn = upn.trim().to_lowercase();
-            state.lockout().check(&upn).map_err(|l| {
-                state.metrics().sign_in("locked_out");
-                ApiError::locked_out(l.retry_after_secs)
-            })?;
-            let users = state.users();
-            let subject = upn.clone();
-            let user = tokio::task::spawn_blocking(move || users.verify_pin(&upn, &pin).cloned())
-                .await
-                .map_err(|e| ApiError::internal("checking the PIN", &e))?;
-            (subject, user)
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "send {\"card\":\"…\"} or {\"user\":\"name@domain\",\"pin\":\"…\"}",
-            ));
+        Err(refused) => {
+            if refused.is_failure() {
+                slot.failed();
+            } else {
+                slot.succeeded();
+            }
+            metrics.sign_in(refused.outcome());
+            if matches!(refused, Refused::Failed(Some(_))) {
+                // This failure reached the limit (or met a lockout set meanwhile).
+                metrics.lockout();
+            }
+            if matches!(refused, Refused::Failed(_)) {
+                tracing::info!(station = %station.id, "a sign-in failed");
+            }
+            return Err(refused.into_error());
         }
     };
-    let Some(user) = user else {
-        tracing::info!(station = %station.id, "a sign-in failed");
-        state.metrics().sign_in("failed");
-        if let Some(locked) = state.lockout().fail(&subject) {
-            state.metrics().lockout();
-            return Err(ApiError::locked_out(locked.retry_after_secs));
-        }
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "sign_in_failed",
-            "this card, user or PIN is not known; try again or ask the administrator",
-        ));
-    };
-    state.lockout().succeed(&subject);
-    state.metrics().sign_in("ok");
+    metrics.sign_in("ok");
     let (token, session) = state
         .sessions()
         .create(&user.upn, &user.display_name, &station.id);
     tracing::info!(station = %station.id, user = %user.upn, "signed in");
+    let idle = state.sessions().idle_timeout();
     Ok((
         StatusCode::CREATED,
         Json(SessionCreated {
@@ -257,26 +380,116 @@ pub async fn sign_in(
                 display_name: session.display_name,
             },
             expires_at: session.expires_at,
+            idle_seconds: u64::try_from(idle.whole_seconds()).unwrap_or(0),
+            lifetime_seconds: u64::try_from((session.ends_at - state.now()).whole_seconds())
+                .unwrap_or(0),
         }),
     ))
 }
 
-/// The users file first, then (if enabled) the directory.
-async fn find_card(state: &StationState, card: &str) -> Result<Option<User>, ApiError> {
+/// Checks a credential; the caller holds a budget slot.
+async fn authenticate(state: &StationState, credential: Credential) -> Result<User, Refused> {
+    let lockout = state.lockout();
+    match credential {
+        Credential::Card(card) => {
+            let attempt = lockout
+                .reserve(Subject::Card(&card))
+                .map_err(Refused::Locked)?;
+            match find_card(state, &card).await {
+                Ok(Some(user)) => match attempt.succeeded() {
+                    Ok(()) => Ok(user),
+                    Err(locked) => Err(Refused::Locked(locked)),
+                },
+                Ok(None) => Err(Refused::Failed(attempt.failed().err())),
+                Err(()) => {
+                    let _ = attempt.failed();
+                    Err(Refused::DirectoryDown)
+                }
+            }
+        }
+        Credential::CardAndPin(card, pin) => {
+            let attempt = lockout
+                .reserve(Subject::Card(&card))
+                .map_err(Refused::Locked)?;
+            match find_card(state, &card).await {
+                Ok(Some(user)) => {
+                    // A real card: what is guessed now is the person's PIN, counted against them.
+                    attempt.cancel();
+                    check_pin(state, user.upn, pin).await
+                }
+                Ok(None) => Err(Refused::Failed(attempt.failed().err())),
+                Err(()) => {
+                    let _ = attempt.failed();
+                    Err(Refused::DirectoryDown)
+                }
+            }
+        }
+        Credential::UserAndPin(upn, pin) => check_pin(state, upn, pin).await,
+    }
+}
+
+/// Reserves an attempt for `upn` and a PIN-check permit, then checks the PIN on the blocking pool;
+/// the attempt is settled there, so a client that hangs up mid-check still pays for its guess.
+async fn check_pin(state: &StationState, upn: String, pin: String) -> Result<User, Refused> {
+    let attempt = state
+        .lockout()
+        .reserve(Subject::Upn(&upn))
+        .map_err(Refused::Locked)?;
+    // A short wait for a permit smooths a morning rush at many kiosks; beyond it, 429 at once.
+    let permit = tokio::time::timeout(
+        PIN_CHECK_WAIT,
+        Arc::clone(state.pin_checks()).acquire_owned(),
+    )
+    .await;
+    let Ok(Ok(permit)) = permit else {
+        attempt.cancel();
+        return Err(Refused::Busy);
+    };
+    let users = state.users();
+    let metrics = state.metrics().clone();
+    let min_length = state.sign_in_rules().pin_min_length;
+    let checked = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        // A PIN shorter than any PIN can be is wrong without costing an argon2 run.
+        let user = if pin.chars().count() < min_length {
+            None
+        } else {
+            metrics.pin_checked();
+            users.verify_pin(&upn, &pin).cloned()
+        };
+        match user {
+            Some(user) => attempt.succeeded().map(|()| user).map_err(Refused::Locked),
+            None => Err(Refused::Failed(attempt.failed().err())),
+        }
+    })
+    .await;
+    checked.unwrap_or_else(|e| {
+        Err(Refused::Internal(ApiError::internal(
+            "checking the PIN",
+            &e,
+        )))
+    })
+}
+
+/// The users file first, then (if enabled) the directory; `Err` when the directory failed.
+async fn find_card(state: &StationState, card: &str) -> Result<Option<User>, ()> {
     if let Some(user) = state.users().by_card(card) {
         return Ok(Some(user.clone()));
     }
     let Some(directory) = state.directory() else {
         return Ok(None);
     };
-    directory.by_card(card).await.map_err(|error| {
-        tracing::warn!(%error, "the directory card lookup failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "directory_unavailable",
-            "this card cannot be looked up right now; sign in with user and PIN, or try again shortly",
-        )
-    })
+    match tokio::time::timeout(DIRECTORY_LOOKUP_WAIT, directory.by_card(card)).await {
+        Ok(Ok(user)) => Ok(user),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the directory card lookup failed");
+            Err(())
+        }
+        Err(_) => {
+            tracing::warn!("the directory card lookup took too long; answering 503");
+            Err(())
+        }
+    }
 }
 
 /// Signs out (the session token is the bearer token). Unknown tokens are ignored.
@@ -327,7 +540,7 @@ pub async fn station_info(
 /// The signed-in person's held jobs.
 #[utoipa::path(
     get, path = "/api/v1/jobs", tag = "station",
-    security(("bearer" = [])),
+    security(("bearer" = [], "stationKey" = [])),
     responses(
         (status = 200, description = "The person's held jobs, oldest first", body = JobList),
         (status = 401, description = "No valid session", body = ErrorBody),
@@ -381,7 +594,7 @@ async fn own_job(state: &StationState, upn: &str, id: &str) -> Result<HeldJob, A
 #[utoipa::path(
     get, path = "/api/v1/jobs/{id}/options", tag = "station",
     params(("id" = String, Path, description = "The job's id")),
-    security(("bearer" = [])),
+    security(("bearer" = [], "stationKey" = [])),
     responses(
         (status = 200, description = "The allowed choices and the current configuration", body = Choices),
         (status = 401, description = "No valid session", body = ErrorBody),
@@ -520,7 +733,7 @@ pub(crate) fn answer(
     post, path = "/api/v1/jobs/{id}/release", tag = "station",
     params(("id" = String, Path, description = "The job's id")),
     request_body(content = ReleaseOptions, description = "Optional: the options to change (Graph's printJobConfiguration names)"),
-    security(("bearer" = [])),
+    security(("bearer" = [], "stationKey" = [])),
     responses(
         (status = 200, description = "Graph confirmed: printing", body = ActionAnswer),
         (status = 202, description = "Queued: Graph is slow or down; it will print shortly", body = ActionAnswer),
@@ -556,7 +769,7 @@ pub async fn release_job(
 #[utoipa::path(
     post, path = "/api/v1/jobs/release-all", tag = "station",
     request_body(content = ReleaseOptions, description = "Optional: the options for every job"),
-    security(("bearer" = [])),
+    security(("bearer" = [], "stationKey" = [])),
     responses(
         (status = 200, description = "Each job's outcome (empty: nothing to print)", body = ReleaseAllAnswer),
         (status = 400, description = "Malformed body or unknown field", body = ErrorBody),
@@ -612,7 +825,7 @@ pub async fn release_all(
 #[utoipa::path(
     delete, path = "/api/v1/jobs/{id}", tag = "station",
     params(("id" = String, Path, description = "The job's id")),
-    security(("bearer" = [])),
+    security(("bearer" = [], "stationKey" = [])),
     responses(
         (status = 200, description = "Graph confirmed: deleted", body = ActionAnswer),
         (status = 202, description = "Queued: Graph is slow or down", body = ActionAnswer),

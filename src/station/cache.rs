@@ -6,7 +6,8 @@
 //! - when a refresh fails and an older value is known, the older value is served (and the failure
 //!   logged): a printer's capabilities or a person's card rarely change, and a kiosk that stops working
 //!   because Graph hiccups is worse than one that is a few minutes out of date;
-//! - failures themselves are never cached, so the next call tries again.
+//! - failures themselves are never cached, so the next call tries again;
+//! - with a capacity, the map never holds more entries: expired ones go first, then the oldest.
 //!
 //! Two callers missing at once may both fetch: harmless for idempotent reads, and it keeps the lock
 //! (a std mutex) out of every await.
@@ -29,6 +30,7 @@ pub struct TtlCache<T> {
     ttl: Duration,
     clock: SharedClock,
     fetch: Fetch<T>,
+    capacity: usize,
     entries: Mutex<HashMap<String, (OffsetDateTime, T)>>,
 }
 
@@ -49,8 +51,29 @@ impl<T: Clone + Send + 'static> TtlCache<T> {
             ttl,
             clock,
             fetch,
+            capacity: usize::MAX,
             entries: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keeps at most `capacity` entries (at least one).
+    #[must_use]
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// How many entries are held (tests: memory stays bounded).
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn cached(&self, key: &str) -> Option<(OffsetDateTime, T)> {
@@ -72,10 +95,23 @@ impl<T: Clone + Send + 'static> TtlCache<T> {
         }
         match (self.fetch)(key.to_owned()).await {
             Ok(value) => {
-                self.entries
+                let now = self.clock.now();
+                let mut entries = self
+                    .entries
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(key.to_owned(), (self.clock.now(), value.clone()));
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if entries.len() >= self.capacity && !entries.contains_key(key) {
+                    entries.retain(|_, (at, _)| now - *at < self.ttl);
+                    if entries.len() >= self.capacity
+                        && let Some(oldest) = entries
+                            .iter()
+                            .min_by_key(|(_, (at, _))| *at)
+                            .map(|(k, _)| k.clone())
+                    {
+                        entries.remove(&oldest);
+                    }
+                }
+                entries.insert(key.to_owned(), (now, value.clone()));
                 Ok(value)
             }
             Err(error) => match cached {
@@ -169,5 +205,21 @@ mod tests {
         fail.store(false, Ordering::SeqCst);
         assert_eq!(cache.get("p1").await.unwrap(), "p1#4");
         assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_cache_with_a_capacity_evicts_expired_then_oldest_entries() {
+        let (clock, _calls, _fail, cache) = setup();
+        let cache = cache.with_capacity(3);
+        for key in ["a", "b", "c"] {
+            cache.get(key).await.unwrap();
+            clock.advance(Duration::minutes(1));
+        }
+        cache.get("d").await.unwrap();
+        assert_eq!(cache.len(), 3);
+        assert!(cache.cached("a").is_none(), "the oldest went");
+        clock.advance(Duration::minutes(20));
+        cache.get("e").await.unwrap();
+        assert_eq!(cache.len(), 1, "expired entries go first");
     }
 }

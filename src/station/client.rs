@@ -1,5 +1,6 @@
-//! The admin client the CLI (`pullprintd jobs`, `release`, `delete`) uses: the local API on
-//! `api.listen`, authenticated with the admin key from the same configuration file.
+//! The admin client the CLI (`pullprintd jobs`, `release`, `delete`, `unlock`) uses: the admin API
+//! on `api.admin_listen` (https when `api.admin_tls_cert_file` is set, trusting that certificate),
+//! authenticated with the admin key from the same configuration file.
 //!
 //! Every failure maps to a sysexits code and a message that says what to do: the daemon not
 //! running (69), a wrong or missing admin key (78), an unknown job or refused option (65).
@@ -48,17 +49,41 @@ impl AdminClient {
                 "no admin key: set [api] admin_key_file in the configuration (the daemon reads the same file)",
             )
         })?;
-        let mut addr = settings.api.listen;
+        let mut addr = settings.api.admin_addr();
         // A daemon listening on every address is reached through the loopback one.
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(60));
+        let mut scheme = "http";
+        // With TLS on the admin listener, its own certificate is the one trusted root: a
+        // self-signed certificate for the loopback address works without a CA.
+        if let Some(cert) = &settings.api.admin_tls_cert_file {
+            let pem = std::fs::read(cert).map_err(|e| {
+                fail(
+                    exit::CONFIG,
+                    format!(
+                        "cannot read api.admin_tls_cert_file {}: {e}",
+                        cert.display()
+                    ),
+                )
+            })?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                fail(
+                    exit::CONFIG,
+                    format!("api.admin_tls_cert_file {} is not PEM: {e}", cert.display()),
+                )
+            })?;
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+            scheme = "https";
+        }
+        let http = builder
             .build()
             .map_err(|e| fail(exit::SOFTWARE, format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             key: key.expose().to_owned(),
             http,
         })
@@ -123,6 +148,13 @@ impl AdminClient {
         Self::answer(body)
     }
 
+    /// Lifts the sign-in lockout of `person` (a UPN or card number); whether anything was cleared.
+    pub async fn unlock(&self, person: &str) -> Result<bool, ClientError> {
+        let url = format!("{}/api/v1/admin/lockouts/{}", self.base, encode(person));
+        let (_, body) = self.send(self.http.delete(url)).await?;
+        Ok(body["cleared"].as_bool().unwrap_or(false))
+    }
+
     fn answer(body: Value) -> Result<ActionAnswer, ClientError> {
         serde_json::from_value(body).map_err(|e| {
             fail(
@@ -156,8 +188,34 @@ pub fn jobs_table(jobs: &[JobView]) -> String {
             .unwrap_or_default();
         out.push_str(&format!(
             "{:<38} {:<8} {:<28} {:<20} {}\n",
-            job.id, job.state, job.owner, submitted, job.name
+            printable(&job.id),
+            printable(&job.state),
+            printable(&job.owner),
+            submitted,
+            printable(&job.name)
         ));
     }
     out
+}
+
+/// `text` without terminal control characters: a document name comes from whoever printed it, and
+/// an escape sequence in it must not rewrite the administrator's terminal (or hide a line).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_control_characters_in_a_document_name_are_replaced() {
+        assert_eq!(printable("report.pdf"), "report.pdf");
+        assert_eq!(
+            printable("a\u{1b}[2J\u{1b}]0;pwned\u{7}b\r\nc\u{9b}d"),
+            "a\u{FFFD}[2J\u{FFFD}]0;pwned\u{FFFD}b\u{FFFD}\u{FFFD}c\u{FFFD}d"
+        );
+    }
 }

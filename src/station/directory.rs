@@ -4,7 +4,8 @@
 //!
 //! Answers — "this user" and "nobody" alike — are cached for `[users] directory_cache`, so a queue at
 //! the printer costs one Graph call per card, and a guessing attack on card numbers is bounded by the
-//! lockout and not passed through to Graph at keyboard speed. A directory user signs in by card only:
+//! failure budgets ([`super::budget`]) and not passed through to Graph at keyboard speed. The cache
+//! holds at most `[users] directory_cache_size` answers. A directory user signs in by card only:
 //! there is no PIN to check for them.
 
 use std::sync::Arc;
@@ -23,8 +24,8 @@ pub struct DirectoryLookup {
 }
 
 impl DirectoryLookup {
-    /// A lookup through `graph`, keeping answers for `ttl`.
-    pub fn new(graph: GraphClient, ttl: Duration, clock: SharedClock) -> Self {
+    /// A lookup through `graph`, keeping at most `capacity` answers for `ttl`.
+    pub fn new(graph: GraphClient, ttl: Duration, capacity: usize, clock: SharedClock) -> Self {
         let fetch: Fetch<Option<User>> = Arc::new(move |card: String| {
             let graph = graph.clone();
             Box::pin(async move {
@@ -37,7 +38,9 @@ impl DirectoryLookup {
                 }))
             })
         });
-        Self::with_fetch(fetch, ttl, clock)
+        let mut lookup = Self::with_fetch(fetch, ttl, clock);
+        lookup.cache = lookup.cache.with_capacity(capacity);
+        lookup
     }
 
     /// A lookup through any fetch function (tests).

@@ -29,7 +29,13 @@ pub struct ErrorDetail {
     /// For `option_refused`: the values that would be accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
+    /// For `invalid_field`: the request field at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
+
+/// The code of a 422 naming a request field.
+const INVALID_FIELD: &str = "invalid_field";
 
 /// `Retry-After` of a 503 for an unwritable store: long enough not to hammer a failing disk.
 const STORE_RETRY_AFTER_SECS: u64 = 30;
@@ -41,6 +47,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    /// The refused option (`option_refused`) or the field at fault (`invalid_field`): one slot, so
+    /// the error stays small.
     option: Option<String>,
     allowed: Option<Vec<String>>,
 }
@@ -88,6 +96,20 @@ impl ApiError {
             ),
         );
         error.retry_after = Some(retry_after_secs);
+        error
+    }
+
+    /// 429 with `Retry-After` for a reason other than a lockout (`busy`, `sign_in_budget`).
+    pub fn too_many(code: &'static str, message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, code, message);
+        error.retry_after = Some(retry_after_secs.max(1));
+        error
+    }
+
+    /// 422 naming a request field that is too long or malformed.
+    pub fn bad_field(field: &'static str, message: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, INVALID_FIELD, message);
+        error.option = Some(field.to_owned());
         error
     }
 
@@ -143,12 +165,18 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let (option, field) = if self.code == INVALID_FIELD {
+            (None, self.option)
+        } else {
+            (self.option, None)
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
-                option: self.option,
+                option,
                 allowed: self.allowed,
+                field,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();

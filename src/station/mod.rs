@@ -1,7 +1,8 @@
 //! Release stations: who may sign in where, and what they may see and do.
 //!
 //! - [`users`] — the users file (UPN, display name, card number, argon2id PIN hash) and PIN checks.
-//! - [`lockout`] — repeated sign-in failures lock a card or user out for a while.
+//! - [`lockout`] — repeated sign-in failures lock a card or user out, for longer each time.
+//! - [`budget`] — per-station and global failure budgets against card and person spraying.
 //! - [`sessions`] — opaque session tokens bound to a station, expiring after inactivity.
 //! - [`directory`] — unknown cards looked up in Entra ID as `employeeId`s, cached.
 //! - [`cache`] — a time-to-live cache in front of Graph reads (printer capabilities, card lookups).
@@ -14,6 +15,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod budget;
 pub mod cache;
 pub mod client;
 pub mod directory;

@@ -2,7 +2,7 @@
 //! annotations and the request/response types, so it describes exactly what the code does.
 
 use axum::Json;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{admin, api, error};
@@ -14,18 +14,20 @@ use crate::job::options;
     info(
         title = "pullprintd station API",
         description = "Release stations (kiosk, card reader, CLI) for pull printing with Microsoft Universal Print. \
-                       Station keys, session tokens and the admin key all travel as `Authorization: Bearer …`."
+                       Station keys, session tokens and the admin key travel as `Authorization: Bearer …`; \
+                       a session token is accepted only together with the key of the station that made it, \
+                       sent as `X-Station-Key`."
     ),
     paths(
         api::sign_in, api::sign_out, api::station_info, api::list_jobs, api::job_options,
         api::release_job, api::release_all, api::delete_job,
-        admin::all_jobs, admin::release, admin::delete, admin::audit,
+        admin::all_jobs, admin::release, admin::delete, admin::audit, admin::unlock,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, options::ReleaseOptions, options::PageRange, options::Choices,
         api::SignInRequest, api::SessionCreated, api::SessionUser, api::StationInfo, api::JobView,
         api::JobList, api::ActionAnswer, api::JobResult, api::ReleaseAllAnswer,
-        admin::AuditView, admin::AuditList,
+        admin::AuditView, admin::AuditList, admin::UnlockAnswer,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -43,6 +45,10 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "stationKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Station-Key"))),
         );
     }
 }

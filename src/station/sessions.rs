@@ -1,8 +1,9 @@
 //! Station sessions: an opaque random token per sign-in, bound to the station it was made at,
-//! expiring after a period of inactivity.
+//! ending after a period of inactivity or, however busy, after an absolute lifetime.
 //!
 //! Only the SHA-256 of a token is kept, so a memory dump does not hand out live sessions, and the
-//! map lookup (not constant-time) only ever compares digests of 256-bit random values. Sessions
+//! map lookup (not constant-time) only ever compares digests of 256-bit random values. A token is
+//! accepted only together with its station's key ([`super::state::StationState::session`]). Sessions
 //! live in memory: a restart signs everyone out, which at a printer is harmless.
 
 use std::collections::HashMap;
@@ -22,8 +23,10 @@ pub struct Session {
     pub display_name: String,
     /// The station the session was made at; it is valid only there.
     pub station_id: String,
-    /// When the session ends unless used again.
+    /// When the session ends unless used again (never after `ends_at`).
     pub expires_at: OffsetDateTime,
+    /// When the session ends however busy (sign-in + `[users] session_lifetime`).
+    pub ends_at: OffsetDateTime,
 }
 
 /// Why a session token was not accepted.
@@ -41,29 +44,38 @@ pub enum SessionError {
 #[derive(Debug)]
 pub struct Sessions {
     idle_timeout: Duration,
+    lifetime: Duration,
     clock: SharedClock,
     by_digest: Mutex<HashMap<String, Session>>,
 }
 
 impl Sessions {
-    /// Sessions that end after `idle_timeout` without use.
-    pub fn new(idle_timeout: Duration, clock: SharedClock) -> Self {
+    /// Sessions that end after `idle_timeout` without use, and `lifetime` after sign-in.
+    pub fn new(idle_timeout: Duration, lifetime: Duration, clock: SharedClock) -> Self {
         Self {
             idle_timeout,
+            lifetime,
             clock,
             by_digest: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How long a session lasts without use.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
     }
 
     /// Signs a user in at a station; returns the token to hand to the station and the session.
     pub fn create(&self, upn: &str, display_name: &str, station_id: &str) -> (String, Session) {
         let token = random_token();
         let now = self.clock.now();
+        let ends_at = now + self.lifetime;
         let session = Session {
             upn: upn.to_owned(),
             display_name: display_name.to_owned(),
             station_id: station_id.to_owned(),
-            expires_at: now + self.idle_timeout,
+            expires_at: (now + self.idle_timeout).min(ends_at),
+            ends_at,
         };
         let mut map = self
             .by_digest
@@ -74,7 +86,7 @@ impl Sessions {
         (token, session)
     }
 
-    /// Checks a token presented by `station_id` and extends the session.
+    /// Checks a token presented by `station_id` and extends the session (never past its end).
     pub fn touch(&self, token: &str, station_id: &str) -> Result<Session, SessionError> {
         let now = self.clock.now();
         let mut map = self
@@ -92,23 +104,8 @@ impl Sessions {
         if session.station_id != station_id {
             return Err(SessionError::OtherStation);
         }
-        session.expires_at = now + self.idle_timeout;
+        session.expires_at = (now + self.idle_timeout).min(session.ends_at);
         Ok(session.clone())
-    }
-
-    /// Checks a token on its own (the token identifies its station) and extends the session.
-    pub fn resume(&self, token: &str) -> Result<Session, SessionError> {
-        let station = {
-            let map = self
-                .by_digest
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match map.get(&token_digest(token)) {
-                Some(session) => session.station_id.clone(),
-                None => return Err(SessionError::Invalid),
-            }
-        };
-        self.touch(token, &station)
     }
 
     /// Signs out; unknown tokens are ignored.
@@ -128,7 +125,10 @@ mod tests {
 
     fn setup() -> (std::sync::Arc<ManualClock>, Sessions) {
         let clock = ManualClock::new(time::macros::datetime!(2026-03-01 08:00 UTC));
-        (clock.clone(), Sessions::new(Duration::seconds(60), clock))
+        (
+            clock.clone(),
+            Sessions::new(Duration::seconds(60), Duration::seconds(300), clock),
+        )
     }
 
     #[test]
@@ -166,18 +166,16 @@ mod tests {
     }
 
     #[test]
-    fn a_token_alone_resumes_its_session_until_it_expires() {
+    fn a_session_ends_after_its_lifetime_however_busy() {
         let (clock, sessions) = setup();
-        let (token, _) = sessions.create("ada@contoso.com", "Ada", "lobby");
+        let (token, created) = sessions.create("ada@contoso.com", "Ada", "lobby");
+        assert_eq!(created.ends_at - created.expires_at, Duration::seconds(240));
+        for _ in 0..5 {
+            clock.advance(Duration::seconds(50));
+            assert!(sessions.touch(&token, "lobby").is_ok());
+        }
         clock.advance(Duration::seconds(50));
-        assert_eq!(sessions.resume(&token).unwrap().station_id, "lobby");
-        clock.advance(Duration::seconds(50));
-        assert!(
-            sessions.resume(&token).is_ok(),
-            "resuming extends the session"
-        );
-        clock.advance(Duration::seconds(61));
-        assert_eq!(sessions.resume(&token), Err(SessionError::Invalid));
+        assert_eq!(sessions.touch(&token, "lobby"), Err(SessionError::Invalid));
     }
 
     #[test]

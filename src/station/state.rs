@@ -1,10 +1,11 @@
 //! [`StationState`]: everything the station and admin handlers share — the configured stations and
-//! admin key, the users, lockout and sessions, the printer capabilities cache, the policy, and the
-//! release service and store they act through — and the credential checks on it.
+//! admin key, the users, lockout, failure budgets, PIN-check permits and sessions, the printer
+//! capabilities cache, the policy, and the release service and store they act through — and the
+//! credential checks on it.
 //!
 //! Invariants: station and admin keys are compared in constant time (every station's key is compared,
-//! so the time does not reveal which one matched); a session token is valid only for the station it
-//! was made at, which it identifies by itself.
+//! so the time does not reveal which one matched); a session token is accepted only together with the
+//! key of the station it was made at (`X-Station-Key`); wrong keys are logged at most once a minute.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -12,20 +13,26 @@ use std::time::Duration as StdDuration;
 use axum::http::{HeaderMap, header};
 use time::Duration;
 
+use super::budget::{BudgetPolicy, FailureBudget};
 use super::cache::{Fetch, TtlCache};
 use super::directory::DirectoryLookup;
 use super::error::ApiError;
 use super::lockout::{Lockout, LockoutPolicy};
-use super::sessions::{Session, SessionError, Sessions};
+use super::sessions::{Session, Sessions};
 use super::users::UserDirectory;
 use crate::clock::SharedClock;
 use crate::config::{Secret, Settings};
 use crate::graph::GraphClient;
 use crate::graph::model::Printer;
 use crate::job::ReleasePolicy;
+use crate::log_throttle::Throttle;
+use crate::metrics::Metrics;
 use crate::release::service::ReleaseService;
 use crate::secrets::constant_time_eq;
 use crate::store::Store;
+
+/// The header carrying the station key on session calls (the bearer token is the session's).
+pub const STATION_KEY_HEADER: &str = "x-station-key";
 
 /// How long printer capabilities are kept before `GET printer` is asked again.
 pub const PRINTER_CACHE: Duration = Duration::minutes(10);
@@ -33,6 +40,23 @@ pub const PRINTER_CACHE: Duration = Duration::minutes(10);
 /// How long a request waits for printer capabilities before it goes on without them (policy-only
 /// checks): a kiosk must stay usable while Graph is slow or down.
 pub const PRINTER_LOOKUP_WAIT: StdDuration = StdDuration::from_secs(2);
+
+/// What a sign-in request must look like (`[users]`).
+#[derive(Debug, Clone)]
+pub struct SignInRules {
+    /// `[users] card_pattern`, anchored.
+    pub card_pattern: regex::Regex,
+    /// `[users] card_requires_pin`.
+    pub card_requires_pin: bool,
+    /// `[users] pin_min_length`.
+    pub pin_min_length: usize,
+}
+
+/// How many PIN checks may run at once: two per core, so a burst queues on nothing and the blocking
+/// pool (and memory: ~19 MiB per argon2 run) stays bounded; the rest answer 429 at once.
+fn pin_check_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
 
 /// A configured release station.
 #[derive(Debug, Clone)]
@@ -55,8 +79,8 @@ pub struct StationDeps {
     pub graph: GraphClient,
     /// Session expiry, lockout and caches.
     pub clock: SharedClock,
-    /// Sign-in outcomes and lockouts are counted here.
-    pub metrics: crate::metrics::Metrics,
+    /// Sign-in outcomes, lockouts and PIN checks are counted here.
+    pub metrics: Metrics,
 }
 
 /// Shared by every station and admin handler. Cheap to clone.
@@ -71,14 +95,19 @@ struct Inner {
     admin_key: Option<Secret>,
     users: Arc<UserDirectory>,
     directory: Option<DirectoryLookup>,
-    lockout: Lockout,
+    lockout: Arc<Lockout>,
+    budget: Arc<FailureBudget>,
+    pin_checks: Arc<tokio::sync::Semaphore>,
+    sign_in: SignInRules,
+    metrics: Metrics,
+    /// One warning a minute about wrong station or admin keys, however many arrive.
+    refusals: Throttle,
     sessions: Sessions,
     printers: TtlCache<Printer>,
     policy: ReleasePolicy,
     release: ReleaseService,
     store: Store,
     clock: SharedClock,
-    metrics: crate::metrics::Metrics,
 }
 
 fn to_time(duration: StdDuration) -> Duration {
@@ -116,17 +145,40 @@ impl StationState {
             DirectoryLookup::new(
                 graph,
                 to_time(settings.users.directory_cache.0),
+                settings.users.directory_cache_size,
                 deps.clock.clone(),
             )
         });
+        let card_pattern = crate::config::card_pattern(&settings.users.card_pattern)
+            .map_err(|e| format!("users.card_pattern: {e}"))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 stations,
                 admin_key: settings.api.admin_key.clone(),
                 users: Arc::new(users),
                 directory,
-                lockout: Lockout::new(LockoutPolicy::default(), deps.clock.clone()),
-                sessions: Sessions::new(to_time(settings.users.session_idle.0), deps.clock.clone()),
+                lockout: Arc::new(Lockout::new(LockoutPolicy::default(), deps.clock.clone())),
+                budget: Arc::new(FailureBudget::new(
+                    BudgetPolicy {
+                        per_station: settings.users.station_failure_budget,
+                        global: settings.users.global_failure_budget,
+                        window: to_time(settings.users.failure_window.0),
+                    },
+                    deps.clock.clone(),
+                )),
+                pin_checks: Arc::new(tokio::sync::Semaphore::new(pin_check_permits())),
+                sign_in: SignInRules {
+                    card_pattern,
+                    card_requires_pin: settings.users.card_requires_pin,
+                    pin_min_length: settings.users.pin_min_length,
+                },
+                metrics: deps.metrics,
+                refusals: Throttle::new(StdDuration::from_secs(60)),
+                sessions: Sessions::new(
+                    to_time(settings.users.session_idle.0),
+                    to_time(settings.users.session_lifetime.0),
+                    deps.clock.clone(),
+                ),
                 printers: TtlCache::new(
                     "printer capabilities",
                     PRINTER_CACHE,
@@ -137,7 +189,6 @@ impl StationState {
                 release: deps.release,
                 store: deps.store,
                 clock: deps.clock,
-                metrics: deps.metrics,
             }),
         })
     }
@@ -152,14 +203,29 @@ impl StationState {
         self.inner.directory.as_ref()
     }
 
-    /// The metrics (sign-in outcomes).
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
-        &self.inner.metrics
+    /// Sign-in lockout.
+    pub fn lockout(&self) -> &Arc<Lockout> {
+        &self.inner.lockout
     }
 
-    /// Sign-in lockout.
-    pub fn lockout(&self) -> &Lockout {
-        &self.inner.lockout
+    /// The per-station and global failure budgets.
+    pub fn budget(&self) -> &Arc<FailureBudget> {
+        &self.inner.budget
+    }
+
+    /// Permits for PIN checks (argon2 costs ~19 MiB and tens of milliseconds of a core each).
+    pub fn pin_checks(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.pin_checks
+    }
+
+    /// What a sign-in must look like.
+    pub fn sign_in_rules(&self) -> &SignInRules {
+        &self.inner.sign_in
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// Live sessions.
@@ -208,7 +274,10 @@ impl StationState {
 
     /// The station whose key is the bearer token.
     pub fn station_by_key(&self, headers: &HeaderMap) -> Result<&Station, ApiError> {
-        let presented = bearer(headers)?;
+        self.station_with_key(bearer(headers)?)
+    }
+
+    fn station_with_key(&self, presented: &str) -> Result<&Station, ApiError> {
         let mut found = None;
         for station in &self.inner.stations {
             if constant_time_eq(presented, station.key.expose()) {
@@ -216,31 +285,36 @@ impl StationState {
             }
         }
         found.ok_or_else(|| {
-            tracing::warn!("a station call with an unknown key was refused");
+            if let Some(suppressed) = self.inner.refusals.allow() {
+                tracing::warn!(suppressed, "a station call with an unknown key was refused");
+            }
             ApiError::unauthorized(
                 "this station key is not known; set up the station again with the key from the administrator",
             )
         })
     }
 
-    /// The session (and its station) whose token is the bearer token; extends it.
+    /// The session whose token is the bearer token, presented together with the key of the station
+    /// it was made at (`X-Station-Key`); extends it. A token alone, or with another station's key,
+    /// is refused: a session seen over someone's shoulder or in a proxy log is useless elsewhere.
     pub fn session(&self, headers: &HeaderMap) -> Result<(Session, &Station), ApiError> {
         let token = bearer(headers)?;
-        let session = self.inner.sessions.resume(token).map_err(|e| match e {
-            SessionError::Invalid | SessionError::OtherStation => {
-                ApiError::unauthorized(format!("{e}"))
-            }
-        })?;
-        let station = self
-            .inner
-            .stations
-            .iter()
-            .find(|s| s.id == session.station_id)
+        let key = headers
+            .get(STATION_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
             .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "the session's station is no longer configured; sign in again",
-                )
+                ApiError::unauthorized(format!(
+                    "send the station key as `{STATION_KEY_HEADER}` together with the session token"
+                ))
             })?;
+        let station = self.station_with_key(key)?;
+        let session = self
+            .inner
+            .sessions
+            .touch(token, &station.id)
+            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
         Ok((session, station))
     }
 
@@ -260,7 +334,9 @@ impl StationState {
         if constant_time_eq(presented, key.expose()) {
             Ok(())
         } else {
-            tracing::warn!("an admin call with a wrong key was refused");
+            if let Some(suppressed) = self.inner.refusals.allow() {
+                tracing::warn!(suppressed, "an admin call with a wrong key was refused");
+            }
             Err(ApiError::unauthorized(
                 "the admin key is wrong; use the key in [api] admin_key_file",
             ))

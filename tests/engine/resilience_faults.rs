@@ -649,6 +649,7 @@ async fn at_a_station_on_a_printer_without_capabilities_options_and_releases_ans
             let choices = http
                 .get(url(&format!("/api/v1/jobs/{task}/options")))
                 .bearer_auth(&token)
+                .header("x-station-key", KEY)
                 .send()
                 .await
                 .unwrap();
@@ -656,6 +657,7 @@ async fn at_a_station_on_a_printer_without_capabilities_options_and_releases_ans
             let release = http
                 .post(url(&format!("/api/v1/jobs/{task}/release")))
                 .bearer_auth(&token)
+                .header("x-station-key", KEY)
                 .json(&options)
                 .send()
                 .await

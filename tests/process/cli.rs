@@ -149,7 +149,8 @@ printer_id = "p1"
 key_file = "secrets/lobby.key"
 
 [api]
-listen = "127.0.0.1:9"
+listen = "127.0.0.1:8"
+admin_listen = "127.0.0.1:9"
 admin_key_file = "secrets/admin.key"
 "#;
 

@@ -51,11 +51,17 @@ fn terminate(child: &Child) {
 async fn under_systemd_the_daemon_says_ready_pings_the_watchdog_and_stops_cleanly() {
     let bed = Bed::default().await;
     let port = free_port();
+    let admin_port = free_port();
     let config = bed.dir.path().join("pullprintd.toml");
     std::fs::write(
         &config,
         bed.settings_toml("mode = \"poll\"\npoll_interval = \"1s\"", "state.db")
-            .replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+            .replace(
+                "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"",
+                &format!(
+                    "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\""
+                ),
+            ),
     )
     .unwrap();
     let socket_path = bed.dir.path().join("notify.sock");
@@ -104,7 +110,7 @@ async fn under_systemd_the_daemon_says_ready_pings_the_watchdog_and_stops_cleanl
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, 200, "/readyz once the first token is in");
-    let metrics = reqwest::get(format!("{base}/metrics"))
+    let metrics = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
         .await
         .unwrap()
         .text()
@@ -186,7 +192,10 @@ async fn a_refused_credential_no_longer_blocks_ready_it_is_a_readiness_reason_an
         &config,
         bed.settings_toml("mode = \"poll\"", "state.db")
             .replace(pullprintd::emulator::DEMO_CLIENT_SECRET, "a-wrong-secret")
-            .replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+            .replace(
+                "\nlisten = \"127.0.0.1:0\"\n",
+                &format!("\nlisten = \"127.0.0.1:{port}\"\n"),
+            ),
     )
     .unwrap();
     let (child, socket) = start_under_systemd(&bed, &config);

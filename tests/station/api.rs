@@ -159,10 +159,10 @@ async fn a_malformed_sign_in_is_400_and_signing_out_ends_the_session() {
         .post(
             QUEUE_KEY,
             "/api/v1/sessions",
-            json!({"card": ADA_CARD, "pin": "1"}),
+            json!({"card": ADA_CARD, "user": ADA}),
         )
         .await;
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 400, "a card and a user at once");
     let response = bed
         .post(QUEUE_KEY, "/api/v1/sessions", json!({"badge": ADA_CARD}))
         .await;

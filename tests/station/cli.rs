@@ -7,14 +7,14 @@ use crate::station_support;
 use serde_json::json;
 use station_support::*;
 
-/// A configuration for the CLI: the daemon's address and the given admin key.
+/// A configuration for the CLI: the daemon's admin address and the given admin key.
 fn cli_config(bed: &Bed, admin_key: &str) -> std::path::PathBuf {
     let path = bed.dir.path().join(format!("cli-{}.toml", admin_key.len()));
     std::fs::write(
         &path,
         format!(
-            "[graph]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\n[api]\nlisten = \"{}\"\nadmin_key = \"{admin_key}\"\n",
-            bed.addr
+            "[graph]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\n[api]\nadmin_listen = \"{}\"\nadmin_key = \"{admin_key}\"\n",
+            bed.admin
         ),
     )
     .unwrap();

@@ -1,8 +1,9 @@
 //! The kiosk page end to end in headless Chromium (through chromedriver's WebDriver protocol, spoken
 //! with plain reqwest calls) against the real daemon and the emulator: set up the station key, sign in
 //! by card, see only one's own job, change copies and duplex, release, and check on the emulator that
-//! the job's configuration and task changed. A screenshot of each step is saved under
-//! `target/kiosk-screenshots/`.
+//! the job's configuration and task changed; "Print all" signs out; the idle countdown; and a daemon
+//! unreachable behind a proxy (502) does not make the kiosk forget its station key. A screenshot of
+//! each step is saved under `target/kiosk-screenshots/`.
 //!
 //! Chromium is an external process: waiting for the page polls its state with a bounded deadline.
 //! Without Chromium the test is skipped with a message, except under `CI=true`, where it fails.
@@ -12,6 +13,8 @@ use crate::station_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -322,7 +325,7 @@ async fn a_person_releases_their_job_from_the_kiosk_page_with_changed_copies_and
 }
 
 #[tokio::test]
-async fn the_kiosk_prints_all_after_a_pin_sign_in_and_signs_out_by_itself_when_left_idle() {
+async fn the_kiosk_prints_all_after_a_pin_sign_in_then_signs_out_and_shows_a_countdown_when_idle() {
     let chromium = find_binary(&["/usr/lib/chromium/chromium", "/usr/bin/chromium"]);
     let chromedriver = find_binary(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
@@ -345,10 +348,13 @@ async fn the_kiosk_prints_all_after_a_pin_sign_in_and_signs_out_by_itself_when_l
     driver.type_into("#upn", ADA).await;
     driver.type_into("#pin", &format!("{ADA_PIN}{ENTER}")).await;
     driver.wait_text("#job-list", "two.pdf").await;
+    driver.wait_text("#countdown", "Signing out in").await;
     driver.click("#release-all").await;
+    // Print all ends the session: the next person finds the sign-in screen, not Ada's jobs.
     driver.wait_text("#status", "Released 2").await;
-    driver.wait_text("#no-jobs", "Nothing to print").await;
-    driver.screenshot("07-printed-all").await;
+    driver.wait_text("#status", "Signed out").await;
+    driver.element("#card").await;
+    driver.screenshot("07-printed-all-signed-out").await;
     for job in [first, second] {
         assert_eq!(
             bed.emulator.control().job(&job).unwrap().state,
@@ -356,6 +362,21 @@ async fn the_kiosk_prints_all_after_a_pin_sign_in_and_signs_out_by_itself_when_l
             "{job}"
         );
     }
+
+    // Left idle: the countdown runs down (by the page's own clock, from the server's relative idle
+    // time) and the page signs out by itself.
+    bed.held_job(ADA, "three.pdf", json!({"copies": 1})).await;
+    driver.type_into("#upn", ADA).await;
+    driver.type_into("#pin", &format!("{ADA_PIN}{ENTER}")).await;
+    driver.wait_text("#job-list", "three.pdf").await;
+    let shown = driver.wait_text("#countdown", "Signing out in").await;
+    let seconds: u64 = shown
+        .trim_start_matches("Signing out in ")
+        .trim_end_matches(" s")
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&seconds), "{shown}");
+    driver.screenshot("08-countdown").await;
     let deadline = Instant::now() + Duration::from_secs(25);
     loop {
         if driver
@@ -372,7 +393,120 @@ async fn the_kiosk_prints_all_after_a_pin_sign_in_and_signs_out_by_itself_when_l
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     driver.element("#card").await;
-    driver.screenshot("08-signed-out-idle").await;
+    driver.screenshot("09-signed-out-idle").await;
+    driver.quit().await;
+    bed.stop().await;
+}
+
+/// A reverse proxy in front of the daemon that answers 502 while `down`, as nginx does while the
+/// daemon restarts.
+async fn flaky_proxy(upstream: String, down: Arc<AtomicBool>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (http, upstream, down) = (http.clone(), upstream.clone(), down.clone());
+        async move {
+            use axum::response::IntoResponse;
+            if down.load(Ordering::SeqCst) {
+                return (axum::http::StatusCode::BAD_GATEWAY, "502 Bad Gateway").into_response();
+            }
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
+            let url = format!(
+                "{upstream}{}",
+                parts.uri.path_and_query().map_or("/", |p| p.as_str())
+            );
+            let mut forwarded = http.request(parts.method, url).body(body);
+            for (name, value) in &parts.headers {
+                if name != axum::http::header::HOST {
+                    forwarded = forwarded.header(name, value);
+                }
+            }
+            match forwarded.send().await {
+                Ok(answer) => {
+                    let status = answer.status();
+                    let headers = answer.headers().clone();
+                    let bytes = answer.bytes().await.unwrap_or_default();
+                    let mut response = (status, bytes).into_response();
+                    for (name, value) in &headers {
+                        if name != axum::http::header::CONTENT_LENGTH
+                            && name != axum::http::header::TRANSFER_ENCODING
+                        {
+                            response.headers_mut().insert(name, value.clone());
+                        }
+                    }
+                    response
+                }
+                Err(_) => (axum::http::StatusCode::BAD_GATEWAY, "502 Bad Gateway").into_response(),
+            }
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn the_kiosk_keeps_its_station_key_while_the_daemon_is_unreachable_and_carries_on_after() {
+    let chromium = find_binary(&["/usr/lib/chromium/chromium", "/usr/bin/chromium"]);
+    let chromedriver = find_binary(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
+    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "Chromium and chromedriver are required under CI: apt-get install -y chromium chromium-driver"
+        );
+        eprintln!("SKIPPED: the kiosk browser test needs chromium and chromium-driver");
+        return;
+    };
+    let bed = Bed::start("").await;
+    let down = Arc::new(AtomicBool::new(false));
+    let proxy = flaky_proxy(format!("http://{}", bed.addr), Arc::clone(&down)).await;
+    let driver = Driver::start(&chromium, &chromedriver).await;
+    driver.goto(&format!("http://{proxy}/")).await;
+    driver
+        .type_into("#station-key", &format!("{QUEUE_KEY}{ENTER}"))
+        .await;
+    driver.wait_text("#station-name", "Queue").await;
+
+    // The daemon restarts behind the proxy: the kiosk's station check meets a 502.
+    down.store(true, Ordering::SeqCst);
+    driver
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "checkStation(); return null;", "args": []})),
+        )
+        .await;
+    driver
+        .wait_text("#status", "Waiting for the print server")
+        .await;
+    driver.screenshot("10-daemon-unreachable").await;
+    let kept = driver
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "return localStorage.getItem('pullprintd.stationKey');", "args": []})),
+        )
+        .await;
+    assert_eq!(
+        kept,
+        json!(QUEUE_KEY),
+        "a 502 does not un-configure the kiosk"
+    );
+
+    // Back up: the kiosk retries by itself and people sign in as before.
+    down.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while driver.text("#status").await.contains("Waiting") {
+        assert!(Instant::now() < deadline, "the kiosk did not retry");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    driver
+        .type_into("#card", &format!("{ADA_CARD}{ENTER}"))
+        .await;
+    driver.wait_text("#user-name", "Ada Lovelace").await;
     driver.quit().await;
     bed.stop().await;
 }

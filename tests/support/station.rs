@@ -34,7 +34,13 @@ pub struct Bed {
     pub queue: String,
     pub lobby: String,
     pub addr: SocketAddr,
+    /// The admin API and `/metrics` listener.
+    pub admin: SocketAddr,
+    /// The webhook's own listener, when `[intake] listen` was given.
+    pub intake_addr: Option<SocketAddr>,
     pub http: reqwest::Client,
+    /// Session token → the key of the station it was made at (sent as `X-Station-Key`).
+    sessions: std::sync::Mutex<std::collections::HashMap<String, String>>,
     poller: Poller,
     pub store: pullprintd::store::Store,
     daemon: RunningDaemon,
@@ -43,6 +49,12 @@ pub struct Bed {
 impl Bed {
     /// Starts everything; `extra` is TOML appended to the configuration (e.g. `[release]` keys).
     pub async fn start(extra: &str) -> Bed {
+        Self::start_with(extra, &[], AppOptions::default()).await
+    }
+
+    /// Like [`Bed::start`], with lines added to sections of the configuration (`("[api]", "…")`,
+    /// `("[intake]", "…")`) and the daemon's options (an injected clock).
+    pub async fn start_with(extra: &str, sections: &[(&str, &str)], options: AppOptions) -> Bed {
         let tenant = Scenario::default()
             .printer("Queue", true)
             .printer_spec(PrinterSpec {
@@ -103,24 +115,64 @@ impl Bed {
             config.users_file = Some(users);
             extra.to_owned()
         };
-        let daemon = RunningDaemon::start(config.settings().unwrap(), AppOptions::default())
-            .await
-            .unwrap();
+        let mut text = config.to_toml();
+        for (header, lines) in sections {
+            text = text.replacen(
+                &format!("\n{header}\n"),
+                &format!("\n{header}\n{lines}\n"),
+                1,
+            );
+        }
+        let settings = pullprintd::config::Settings::from_toml(&text).unwrap();
+        let daemon = RunningDaemon::start(settings, options).await.unwrap();
         Bed {
             emulator: tenant.emulator.clone(),
             dir,
             queue,
             lobby,
             addr: daemon.addr,
+            admin: daemon.admin_addr,
+            intake_addr: daemon.intake_addr,
             http: reqwest::Client::new(),
+            sessions: std::sync::Mutex::default(),
             poller: daemon.poller.clone(),
             store: daemon.store.clone(),
             daemon,
         }
     }
 
+    /// The URL of `path` on the listener that serves it: the admin API, the audit log and
+    /// `/metrics` on the admin listener, everything else on the stations' listener.
     pub fn url(&self, path: &str) -> String {
+        let admin = ["/api/v1/admin", "/api/v1/audit", "/metrics"]
+            .iter()
+            .any(|p| path.starts_with(p));
+        let addr = if admin { self.admin } else { self.addr };
+        format!("http://{addr}{path}")
+    }
+
+    /// The URL of `path` on the stations' listener, whatever the path.
+    pub fn station_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A sample of the admin listener's `/metrics` (0 when the series is absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| {
+                let rest = line.strip_prefix(series)?;
+                rest.strip_prefix(' ')?.trim().parse().ok()
+            })
+            .unwrap_or(0.0)
     }
 
     /// Submits a job as `upn` on the queue printer and waits until intake holds it; returns its API id
@@ -159,13 +211,29 @@ impl Bed {
         let response = self.post(key, "/api/v1/sessions", body).await;
         assert_eq!(response.status(), 201, "sign-in answers 201");
         let created: Value = response.json().await.unwrap();
-        created["token"].as_str().unwrap().to_owned()
+        let token = created["token"].as_str().unwrap().to_owned();
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(token.clone(), key.to_owned());
+        token
+    }
+
+    /// The request with `bearer`, and its station's key when `bearer` is a session token.
+    fn authorised(
+        &self,
+        request: reqwest::RequestBuilder,
+        bearer: &str,
+    ) -> reqwest::RequestBuilder {
+        let request = request.bearer_auth(bearer);
+        match self.sessions.lock().unwrap().get(bearer) {
+            Some(key) => request.header("x-station-key", key),
+            None => request,
+        }
     }
 
     pub async fn post(&self, bearer: &str, path: &str, body: Value) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .bearer_auth(bearer)
+        self.authorised(self.http.post(self.url(path)), bearer)
             .json(&body)
             .send()
             .await
@@ -173,18 +241,14 @@ impl Bed {
     }
 
     pub async fn get(&self, bearer: &str, path: &str) -> reqwest::Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(bearer)
+        self.authorised(self.http.get(self.url(path)), bearer)
             .send()
             .await
             .unwrap()
     }
 
     pub async fn delete(&self, bearer: &str, path: &str) -> reqwest::Response {
-        self.http
-            .delete(self.url(path))
-            .bearer_auth(bearer)
+        self.authorised(self.http.delete(self.url(path)), bearer)
             .send()
             .await
             .unwrap()

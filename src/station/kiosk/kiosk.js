@@ -1,7 +1,13 @@
 // The kiosk page: station key set up once (kept in localStorage), sign-in by card or user + PIN,
 // the signed-in user's held jobs with per-job options, release / delete / release all, and automatic
-// sign-out after inactivity. Plain JavaScript, no external resources: the page must work on a closed
-// network.
+// sign-out after inactivity (shown as a countdown). Plain JavaScript, no external resources: the page
+// must work on a closed network.
+//
+// Time: the server says how many seconds of inactivity end a session (idleSeconds) and how long the
+// session may last at most (lifetimeSeconds); both are measured here with the page's own monotonic
+// clock (performance.now), never by comparing the server's timestamps with this machine's clock,
+// which may be wrong. The station key is forgotten only when the daemon answers 401 to it; when the
+// daemon is unreachable or a proxy answers 502/503/504 (a restart), the page keeps its key and retries.
 "use strict";
 
 const KEY_STORAGE = "pullprintd.stationKey";
@@ -11,8 +17,9 @@ const WORDS = {
 };
 const $ = (id) => document.getElementById(id);
 
-let session = null;       // {token, idleMs}
-let idleTimer = null;
+const RETRY_MS = 3000;
+let session = null;       // {token, idleMs, endsAt (performance.now() ms), deadline}
+let tick = null;
 
 function show(section) {
   for (const id of ["setup", "signin", "jobs"]) $(id).hidden = id !== section;
@@ -26,21 +33,33 @@ function say(text, kind) {
   status.className = kind || "";
 }
 
+// One API call; status 0 when the daemon could not be reached at all. Session calls also carry the
+// station key: a session token is accepted only together with the key of the station that made it.
 async function call(method, path, bearer, body) {
   const init = { method, headers: { Authorization: "Bearer " + bearer } };
+  if (session && bearer === session.token) {
+    init.headers["X-Station-Key"] = localStorage.getItem(KEY_STORAGE) || "";
+  }
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(path, init);
+  let response;
+  try { response = await fetch(path, init); } catch (_) { return { status: 0, data: null }; }
   let data = null;
   try { data = await response.json(); } catch (_) { data = null; }
   return { status: response.status, data };
 }
 
+function unreachable(status) {
+  return status === 0 || status === 502 || status === 503 || status === 504;
+}
+
 function errorText(result) {
   const error = result.data && result.data.error;
-  return error ? error.message : "Something went wrong (HTTP " + result.status + ")";
+  if (error) return error.message;
+  if (unreachable(result.status)) return "The print server cannot be reached right now; try again in a moment.";
+  return "Something went wrong (HTTP " + result.status + ")";
 }
 
 async function checkStation() {
@@ -49,11 +68,17 @@ async function checkStation() {
   const result = await call("GET", "/api/v1/station", key);
   if (result.status === 200) {
     $("station-name").textContent = "Station " + result.data.id + " — prints on " + result.data.printerName;
+    if ($("status").dataset.waiting) { delete $("status").dataset.waiting; say("", ""); }
     show("signin");
-  } else {
+  } else if (result.status === 401) {
     localStorage.removeItem(KEY_STORAGE);
     say("The station key was not accepted: " + errorText(result), "error");
     show("setup");
+  } else {
+    // A restart, a proxy, a network hiccup: keep the key and try again.
+    $("status").dataset.waiting = "1";
+    say("Waiting for the print server… (" + errorText(result) + ")", "error");
+    setTimeout(checkStation, RETRY_MS);
   }
 }
 
@@ -61,8 +86,9 @@ async function signIn(body) {
   const key = localStorage.getItem(KEY_STORAGE);
   const result = await call("POST", "/api/v1/sessions", key, body);
   if (result.status === 201) {
-    const idleMs = Math.max(10000, Date.parse(result.data.expiresAt) - Date.now());
-    session = { token: result.data.token, idleMs };
+    const idleMs = Math.max(10, result.data.idleSeconds || 60) * 1000;
+    const lifetimeMs = Math.max(10, result.data.lifetimeSeconds || 900) * 1000;
+    session = { token: result.data.token, idleMs, endsAt: performance.now() + lifetimeMs, deadline: 0 };
     $("user-name").textContent = "Signed in as " + result.data.user.displayName;
     say("", "");
     show("jobs");
@@ -75,14 +101,25 @@ async function signIn(body) {
   }
 }
 
+// Activity starts the idle time again (never past the session's end); the countdown shows what is left.
 function touch() {
   if (!session) return;
-  clearTimeout(idleTimer);
-  idleTimer = setTimeout(() => signOut("Signed out after inactivity."), session.idleMs);
+  session.deadline = Math.min(performance.now() + session.idleMs, session.endsAt);
+  showCountdown();
+  if (!tick) tick = setInterval(showCountdown, 1000);
+}
+
+function showCountdown() {
+  if (!session) return;
+  const left = Math.max(0, Math.ceil((session.deadline - performance.now()) / 1000));
+  $("countdown").textContent = "Signing out in " + left + " s";
+  if (left <= 0) signOut("Signed out after inactivity.");
 }
 
 async function signOut(message) {
-  clearTimeout(idleTimer);
+  clearInterval(tick);
+  tick = null;
+  $("countdown").textContent = "";
   if (session) {
     const token = session.token;
     session = null;
@@ -175,15 +212,22 @@ async function releaseAll() {
   if (result.status === 401) { await signOut("Your session ended; please sign in again."); return; }
   if (result.status !== 200) { say("Not printed: " + errorText(result), "error"); return; }
   const results = result.data.results;
-  if (results.length === 0) { say("Nothing to print.", ""); return; }
+  if (results.length === 0) { await signOut("Nothing to print. Signed out."); return; }
   const released = results.filter((r) => r.status === "released").length;
   const queued = results.filter((r) => r.status === "queued").length;
   const failed = results.length - released - queued;
   let text = "Released " + released + (queued ? ", queued — will print shortly: " + queued : "");
-  if (failed) text += ", not printed: " + failed + " (" + results.filter((r) => r.message).map((r) => r.message).join("; ") + ")";
-  say(text, failed ? "error" : "ok");
-  await loadJobs();
-  if (!failed) say(text, "ok");
+  if (failed) {
+    // Stay signed in so the person can see what failed and try again.
+    text += ", not printed: " + failed + " (" + results.filter((r) => r.message).map((r) => r.message).join("; ") + ")";
+    say(text, "error");
+    await loadJobs();
+    say(text, "error");
+    return;
+  }
+  // Done: the next person must not find this person's session open.
+  await signOut(text + ". Signed out.");
+  $("status").className = "ok";
 }
 
 function afterChange() {

@@ -1,0 +1,154 @@
+//! Serving a router on one listener with the limits a daemon on an office LAN (and a webhook on the
+//! internet) needs, which `axum::serve` does not offer:
+//!
+//! - a **header-read timeout**: a connection that does not send a complete request head within
+//!   `header_read_timeout` is closed — idle connections (nothing sent) and slow-header ones alike,
+//!   and a keep-alive connection idle between requests for as long;
+//! - a **request timeout**: a request (reading its body included) not answered within
+//!   `request_timeout` answers 408;
+//! - a **connection cap**: beyond `max_connections` open connections, new ones are closed at once,
+//!   so file descriptors and memory stay bounded whatever a client does;
+//! - optional **TLS** (rustls) whose certificate is read again on `SIGHUP` ([`crate::tls`]); the
+//!   handshake has the header-read timeout too;
+//! - `X-Content-Type-Options: nosniff` on every answer.
+//!
+//! HTTP/1.1 only: stations, the CLI, Prometheus and Graph's notification delivery all speak it.
+//! Shutdown: stop accepting, ask every connection to finish its request in flight, and wait at most
+//! [`DRAIN`] for them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::log_throttle::Throttle;
+use crate::tls::ReloadableTls;
+
+/// How long shutdown waits for requests in flight.
+pub const DRAIN: Duration = Duration::from_secs(5);
+
+/// The limits of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A request head (or the TLS handshake) must arrive within this.
+    pub header_read_timeout: Duration,
+    /// A request must be answered within this (408 otherwise).
+    pub request_timeout: Duration,
+    /// The most connections open at once.
+    pub max_connections: usize,
+}
+
+/// Serves `router` on `listener` until `shutdown`, with `limits` and optional TLS. `name` names the
+/// listener in logs (`stations`, `admin`, `webhook`).
+pub async fn serve(
+    name: &'static str,
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<ReloadableTls>>,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
+    let router = router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let connections = TaskTracker::new();
+    let refused = Throttle::new(Duration::from_secs(60));
+    let failed_accepts = Throttle::new(Duration::from_secs(60));
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                if let Some(suppressed) = failed_accepts.allow() {
+                    tracing::warn!(listener = name, %error, suppressed, "accepting a connection failed");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            if let Some(suppressed) = refused.allow() {
+                tracing::warn!(
+                    listener = name,
+                    max_connections = limits.max_connections,
+                    suppressed,
+                    "connection refused: the connection cap is reached (a flood, or raise max_connections)"
+                );
+            }
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let tls = tls.as_ref().map(|t| t.acceptor());
+        let stop = shutdown.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            match tls {
+                None => drive(&builder, TokioIo::new(stream), service, stop).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
+                            .await;
+                    if let Ok(Ok(stream)) = handshake {
+                        drive(&builder, TokioIo::new(stream), service, stop).await;
+                    }
+                }
+            }
+        });
+    }
+    connections.close();
+    if tokio::time::timeout(DRAIN, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            listener = name,
+            "connections still open after the drain time; closing them"
+        );
+    }
+}
+
+/// Serves one connection; on shutdown lets the request in flight finish, then closes.
+async fn drive<I>(
+    builder: &http1::Builder,
+    io: I,
+    service: TowerToHyperService<Router>,
+    stop: CancellationToken,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        () = stop.cancelled() => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
+}
