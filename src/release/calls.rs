@@ -123,6 +123,13 @@ pub fn classify(error: &GraphError) -> Failure {
             error: error.to_string(),
             retry_after: None,
         },
+        // A 401 that survived the client's one token refresh (a token that expired again before
+        // use, a clock skew, a credential revoked meanwhile): Graph refused the caller, not the
+        // request, so nothing took effect; like token trouble, the action waits and tries again.
+        GraphError::Api(api) if api.status == 401 => Failure::Transient {
+            error: error.to_string(),
+            retry_after: None,
+        },
         _ => Failure::Permanent {
             reason: error.to_string(),
         },
@@ -149,5 +156,31 @@ fn job_state(state: &PrintJobProcessingState) -> JobState {
         PrintJobProcessingState::Canceled => JobState::Canceled,
         PrintJobProcessingState::Aborted => JobState::Aborted,
         _ => JobState::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::ApiError;
+
+    #[test]
+    fn a_401_after_the_token_refresh_is_waited_out_not_a_refusal_of_the_action() {
+        let error: GraphError = ApiError {
+            operation: "update_task_status",
+            status: 401,
+            code: "InvalidAuthenticationToken".to_owned(),
+            message: "Lifetime validation failed, the token is expired.".to_owned(),
+            request_id: Some("req-1".to_owned()),
+            client_request_id: "cli-1".to_owned(),
+            retry_after: None,
+            attempts: 2,
+        }
+        .into();
+        assert!(
+            matches!(classify(&error), Failure::Transient { .. }),
+            "{:?}",
+            classify(&error)
+        );
     }
 }
