@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{IntakeMode, Settings};
 use crate::exit;
-use crate::graph::{GraphClient, GraphOptions};
+use crate::graph::GraphClient;
 use crate::health::{GraphStatus, Health};
 use crate::http::{self, HttpState};
 use crate::intake::Intake;
@@ -32,7 +32,6 @@ use crate::intake::poller::Poller;
 use crate::intake::reconcile::reconcile;
 use crate::intake::subscription::SubscriptionManager;
 use crate::intake::webhook::Webhook;
-use crate::job::ReleasePolicy;
 use crate::metrics::Metrics;
 use crate::notify::{Heartbeat, ServiceManager};
 use crate::release::completions::Completions;
@@ -160,7 +159,9 @@ impl App {
         if stale > 0 {
             tracing::info!(stale, "released lookup claims left by a previous run");
         }
-        let mut graph_options = GraphOptions::from_settings(&settings.graph)
+        let mut graph_options = settings
+            .graph
+            .client_options()
             .map_err(|error| AppError::Config(error.to_string()))?;
         graph_options.clock = options.clock.clone();
         let metrics = Metrics::new();
@@ -202,11 +203,7 @@ impl App {
             settings.printing.task_definition_id.trim(),
         )
         .with_metrics(metrics.clone())
-        .with_rules(
-            Arc::new(rules),
-            service.clone(),
-            ReleasePolicy::from_settings(&settings.release),
-        );
+        .with_rules(Arc::new(rules), service.clone(), settings.release.policy());
         let poller =
             Poller::new(intake.clone()).with_lookups(settings.graph.max_concurrent_requests);
         let station = StationState::new(

@@ -253,8 +253,12 @@ pub fn main(telemetry: &Telemetry) -> ExitCode {
 fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
     match cli.command {
         Command::CheckConfig { config } => check_config(&config.path, telemetry),
-        Command::Man { out } => crate::admin::docs::write_man_pages(&out),
-        Command::Completions { shell } => crate::admin::docs::print_completions(shell),
+        Command::Man { out } => {
+            crate::admin::docs::write_man_pages(<Cli as clap::CommandFactory>::command(), &out)
+        }
+        Command::Completions { shell } => {
+            crate::admin::docs::print_completions(<Cli as clap::CommandFactory>::command(), shell)
+        }
         Command::Triggers { action } => {
             match load_settings(&action.config().path, SecretNeeds::GRAPH, telemetry) {
                 Ok(settings) => block_on(triggers(settings, action)),
@@ -437,7 +441,9 @@ async fn emulator(listen: std::net::SocketAddr, record: Option<PathBuf>) -> u8 {
 
 /// Builds the Graph client from `[graph]`, or reports why not (exit 78).
 fn graph_client(settings: &Settings, command: &str) -> Result<crate::graph::GraphClient, u8> {
-    crate::graph::GraphOptions::from_settings(&settings.graph)
+    settings
+        .graph
+        .client_options()
         .and_then(crate::graph::GraphClient::new)
         .map_err(|err| {
             eprintln!("pullprintd {command}: {err}");
@@ -682,5 +688,24 @@ async fn triggers(settings: Settings, action: TriggersAction) -> u8 {
             eprintln!("pullprintd triggers: {error}");
             error.exit_code()
         }
+    }
+}
+
+#[cfg(test)]
+mod man_page_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::Cli;
+    use crate::admin::docs::write_man_pages;
+    use crate::exit;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn man_pages_are_written_for_the_command_and_its_sub_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(write_man_pages(Cli::command(), dir.path()), exit::OK);
+        let main = std::fs::read_to_string(dir.path().join("pullprintd.1")).unwrap();
+        assert!(main.contains("pullprintd"), "{main}");
+        assert!(dir.path().join("pullprintd-setup.1").exists());
+        assert!(dir.path().join("pullprintd-triggers.1").exists());
     }
 }

@@ -12,12 +12,12 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::graph::{Cloud, Credential, GraphError, GraphOptions};
 use crate::telemetry::LogFormat;
 
 /// Prefix of the environment variables that override the file: `PULLPRINTD__GRAPH__TENANT_ID`.
@@ -332,58 +332,12 @@ pub struct Settings {
     pub rules: Vec<toml::Table>,
 }
 
-/// A Microsoft cloud that offers Universal Print (`graph.cloud`). Where its Entra ID and Graph live
-/// is the Graph client's business (`graph::Endpoints`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Cloud {
-    /// The worldwide service (also GCC moderate).
-    #[default]
-    Global,
-    /// US Government L4 (GCC High).
-    UsGov,
-    /// US Government L5 (DoD).
-    Dod,
-}
-
-impl Cloud {
-    /// The name used in configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Global => "global",
-            Self::UsGov => "usgov",
-            Self::Dod => "dod",
-        }
-    }
-}
-
-impl FromStr for Cloud {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "global" | "public" | "worldwide" => Ok(Self::Global),
-            "usgov" | "gcchigh" | "l4" => Ok(Self::UsGov),
-            "dod" | "l5" => Ok(Self::Dod),
-            "china" | "21vianet" | "mooncake" | "azurechina" => Err(
-                "Universal Print is not available in the China cloud operated by 21Vianet, so pullprintd \
-                 cannot work there; use a tenant in the global or a US Government cloud"
-                    .to_owned(),
-            ),
-            other => Err(format!(
-                "unknown cloud {other:?}: use \"global\", \"usgov\" (GCC High, L4) or \"dod\" (L5)"
-            )),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Cloud {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        // The key is named here because the loader does not say which key a custom error came from.
-        name.parse()
-            .map_err(|problem: String| serde::de::Error::custom(invalid("graph.cloud", problem)))
-    }
+/// `graph.cloud`: parsed (and China refused) when the file is read, naming the key, because the
+/// loader does not say which key a custom error came from.
+fn cloud<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Cloud, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.parse()
+        .map_err(|problem: String| serde::de::Error::custom(invalid("graph.cloud", problem)))
 }
 
 /// `[graph]`: the app registration and where Graph is.
@@ -391,7 +345,7 @@ impl<'de> Deserialize<'de> for Cloud {
 #[serde(deny_unknown_fields)]
 pub struct GraphSettings {
     /// `global`, `usgov` (GCC High, L4) or `dod` (L5); parsed (and China refused) when read.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cloud")]
     pub cloud: Cloud,
     /// The Entra ID tenant (GUID or domain).
     #[serde(default)]
@@ -424,6 +378,54 @@ pub struct GraphSettings {
     /// The most Graph requests in flight at once (Graph throttles bursts).
     #[serde(default = "default_max_concurrent_requests")]
     pub max_concurrent_requests: usize,
+}
+
+impl GraphSettings {
+    /// The Graph client's options from these settings: the cloud, ids, overrides and timeout, and the
+    /// credential (the secret, or the certificate and key files, read now).
+    pub fn client_options(&self) -> Result<GraphOptions, GraphError> {
+        let settings = self;
+        let cloud = settings.cloud;
+        let credential = match (
+            &settings.client_secret,
+            &settings.certificate_file,
+            &settings.private_key_file,
+        ) {
+            (Some(secret), _, _) => Credential::ClientSecret(secret.secret_string()),
+            (None, Some(certificate), Some(key)) => {
+                let certificate_pem = std::fs::read_to_string(certificate).map_err(|error| {
+                    GraphError::Configuration(format!(
+                        "graph.certificate_file: cannot read {}: {error}",
+                        certificate.display()
+                    ))
+                })?;
+                let private_key = read_secret_file("graph.private_key_file", key)
+                    .map_err(|error| GraphError::Configuration(error.to_string()))?;
+                Credential::Certificate {
+                    certificate_pem,
+                    private_key_pem: private_key.secret_string(),
+                }
+            }
+            _ => {
+                return Err(GraphError::Configuration(
+                    "no credential: set graph.client_secret_file, or graph.certificate_file and \
+                     graph.private_key_file"
+                        .to_owned(),
+                ));
+            }
+        };
+        let mut options = GraphOptions::new(
+            cloud,
+            settings.tenant_id.trim(),
+            settings.client_id.trim(),
+            credential,
+        );
+        options.base_url = settings.base_url.clone();
+        options.login_url = settings.login_url.clone();
+        options.request_timeout = settings.request_timeout.0;
+        options.max_concurrent_requests = settings.max_concurrent_requests;
+        Ok(options)
+    }
 }
 
 fn default_request_timeout() -> HumanDuration {
@@ -534,6 +536,16 @@ pub struct ReleaseSettings {
     /// How long a release call waits for Graph before answering `202 queued`.
     #[serde(default = "default_confirm_wait")]
     pub confirm_wait: HumanDuration,
+}
+
+impl ReleaseSettings {
+    /// The options policy these settings set for every release.
+    pub fn policy(&self) -> crate::job::ReleasePolicy {
+        crate::job::ReleasePolicy {
+            max_copies: self.max_copies,
+            saving_only: self.saving_only,
+        }
+    }
 }
 
 fn default_hold_timeout() -> HumanDuration {
@@ -1632,5 +1644,33 @@ mod tests {
             "{MINIMAL}\n[intake]\npublic_url = \"http://print.example.org/graph/notifications\"\n"
         ));
         assert!(e.contains("not HTTPS"), "{e}");
+    }
+
+    #[test]
+    fn the_graph_client_options_are_built_from_the_graph_settings() {
+        let settings: GraphSettings = toml::from_str(
+            r#"
+            cloud = "usgov"
+            tenant_id = "contoso.onmicrosoft.us"
+            client_id = "c1"
+            client_secret = "s"
+            request_timeout = "10s"
+            max_concurrent_requests = 4
+            "#,
+        )
+        .unwrap();
+        let options = settings.client_options().unwrap();
+        assert_eq!(options.cloud, crate::graph::Cloud::UsGov);
+        assert_eq!(options.request_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(options.max_concurrent_requests, 4);
+        assert!(matches!(
+            options.credential,
+            crate::graph::Credential::ClientSecret(_)
+        ));
+
+        let error = toml::from_str::<GraphSettings>("cloud = \"china\"\nclient_secret = \"s\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not available"), "{error}");
     }
 }

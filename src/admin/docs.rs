@@ -5,18 +5,15 @@
 
 use std::path::Path;
 
-use clap::CommandFactory as _;
-
-use crate::cli::Cli;
 use crate::exit;
 
-/// Writes the man pages into `out`; returns the exit code.
-pub fn write_man_pages(out: &Path) -> u8 {
+/// Writes the man pages of `command` (the CLI's definition) into `out`; returns the exit code.
+pub fn write_man_pages(command: clap::Command, out: &Path) -> u8 {
     if let Err(err) = std::fs::create_dir_all(out) {
         eprintln!("pullprintd man: cannot create {}: {err}", out.display());
         return exit::CANTCREAT;
     }
-    match clap_mangen::generate_to(Cli::command(), out) {
+    match clap_mangen::generate_to(command, out) {
         Ok(()) => exit::OK,
         Err(err) => {
             eprintln!("pullprintd man: cannot write into {}: {err}", out.display());
@@ -25,25 +22,9 @@ pub fn write_man_pages(out: &Path) -> u8 {
     }
 }
 
-/// Prints the completion script for `shell` on standard output; returns the exit code.
-pub fn print_completions(shell: clap_complete::Shell) -> u8 {
-    let mut command = Cli::command();
+/// Prints the completion script of `command` (the CLI's definition) for `shell` on standard output;
+/// returns the exit code.
+pub fn print_completions(mut command: clap::Command, shell: clap_complete::Shell) -> u8 {
     clap_complete::generate(shell, &mut command, "pullprintd", &mut std::io::stdout());
     exit::OK
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn man_pages_are_written_for_the_command_and_its_sub_commands() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(write_man_pages(dir.path()), exit::OK);
-        let main = std::fs::read_to_string(dir.path().join("pullprintd.1")).unwrap();
-        assert!(main.contains("pullprintd"), "{main}");
-        assert!(dir.path().join("pullprintd-setup.1").exists());
-        assert!(dir.path().join("pullprintd-triggers.1").exists());
-    }
 }

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::config::ReleaseSettings;
 use crate::graph::enums::{PrintColorMode, PrintDuplexMode};
 use crate::graph::model::{PrintJob, PrintJobConfiguration};
-use crate::job::{DiscoveredVia, JobFacts, NewHeldJob, ReleasePolicy, RuleSet};
+use crate::job::{DiscoveredVia, JobFacts, NewHeldJob, RuleSet};
 use crate::release::service::ReleaseService;
 
 /// A job to try, from the command line (or a printJob JSON file for the owner, name, size,
@@ -148,8 +148,7 @@ pub fn rules_test(config: &Path, job: &TryJob) -> Result<String, RulesTestError>
         discovered_at: at,
         discovered_via: DiscoveredVia::Poll,
     };
-    let ruling =
-        ReleaseService::by_rule(&held, &decision, ReleasePolicy::from_settings(&release), at);
+    let ruling = ReleaseService::by_rule(&held, &decision, release.policy(), at);
     report.push_str(&format!(
         "decision: {}\n",
         ruling

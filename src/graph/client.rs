@@ -31,7 +31,6 @@ use super::retry::{
     parse_retry_after, tokio_sleeper,
 };
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{GraphSettings, read_secret_file};
 
 /// Everything a [`GraphClient`] is built from. Start from [`GraphOptions::new`] and override fields.
 #[derive(Clone)]
@@ -86,51 +85,6 @@ impl GraphOptions {
             sleeper: tokio_sleeper(),
             max_concurrent_requests: 16,
         }
-    }
-
-    /// Options from the `[graph]` configuration: the cloud, ids, overrides and timeout, and the
-    /// credential (the secret, or the certificate and key files, read now).
-    pub fn from_settings(settings: &GraphSettings) -> Result<Self, GraphError> {
-        let cloud = settings.cloud;
-        let credential = match (
-            &settings.client_secret,
-            &settings.certificate_file,
-            &settings.private_key_file,
-        ) {
-            (Some(secret), _, _) => Credential::ClientSecret(secret.secret_string()),
-            (None, Some(certificate), Some(key)) => {
-                let certificate_pem = std::fs::read_to_string(certificate).map_err(|error| {
-                    GraphError::Configuration(format!(
-                        "graph.certificate_file: cannot read {}: {error}",
-                        certificate.display()
-                    ))
-                })?;
-                let private_key = read_secret_file("graph.private_key_file", key)
-                    .map_err(|error| GraphError::Configuration(error.to_string()))?;
-                Credential::Certificate {
-                    certificate_pem,
-                    private_key_pem: private_key.secret_string(),
-                }
-            }
-            _ => {
-                return Err(GraphError::Configuration(
-                    "no credential: set graph.client_secret_file, or graph.certificate_file and \
-                     graph.private_key_file"
-                        .to_owned(),
-                ));
-            }
-        };
-        let mut options = Self::new(
-            cloud,
-            settings.tenant_id.trim(),
-            settings.client_id.trim(),
-            credential,
-        );
-        options.base_url = settings.base_url.clone();
-        options.login_url = settings.login_url.clone();
-        options.request_timeout = settings.request_timeout.0;
-        options.max_concurrent_requests = settings.max_concurrent_requests;
-        Ok(options)
     }
 }
 

@@ -458,7 +458,6 @@ impl GraphClient {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::graph::client::GraphOptions;
     use crate::graph::model::{PrintColorMode, PrintDuplexMode};
     use crate::graph::test_support::{
         JOB_PATH, Recorder, client_for, client_request_id, graph_error, graph_requests, job_json,
@@ -801,35 +800,5 @@ mod tests {
             "one at a time: {:?}",
             started.elapsed()
         );
-    }
-
-    #[test]
-    fn options_are_built_from_the_graph_settings() {
-        let settings: crate::config::GraphSettings = toml::from_str(
-            r#"
-            cloud = "usgov"
-            tenant_id = "contoso.onmicrosoft.us"
-            client_id = "c1"
-            client_secret = "s"
-            request_timeout = "10s"
-            max_concurrent_requests = 4
-            "#,
-        )
-        .unwrap();
-        let options = GraphOptions::from_settings(&settings).unwrap();
-        assert_eq!(options.cloud, crate::graph::Cloud::UsGov);
-        assert_eq!(options.request_timeout, Duration::from_secs(10));
-        assert_eq!(options.max_concurrent_requests, 4);
-        assert!(matches!(
-            options.credential,
-            crate::graph::Credential::ClientSecret(_)
-        ));
-
-        let error = toml::from_str::<crate::config::GraphSettings>(
-            "cloud = \"china\"\nclient_secret = \"s\"",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(error.contains("not available"), "{error}");
     }
 }

@@ -16,7 +16,6 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::config::ReleaseSettings;
 use crate::graph::enums::{PrintColorMode, PrintDuplexMode, PrintOrientation, PrintQuality};
 use crate::graph::model::{IntegerRange, PrintJobConfiguration, Printer, PrinterCapabilities};
 
@@ -74,16 +73,6 @@ pub struct ReleasePolicy {
     pub max_copies: u32,
     /// Only paper- and toner-saving changes.
     pub saving_only: bool,
-}
-
-impl ReleasePolicy {
-    /// The policy of the `[release]` settings.
-    pub fn from_settings(settings: &ReleaseSettings) -> Self {
-        Self {
-            max_copies: settings.max_copies,
-            saving_only: settings.saving_only,
-        }
-    }
 }
 
 /// A choice that is not allowed, with what is.

@@ -1,6 +1,6 @@
 //! The station's routes in one place, split by listener: the kiosk page and the station API (the
 //! stations' listener), the admin API (the administrator's); the OpenAPI document on both.
-//! [`crate::http`] merges these routers into the listeners'.
+//! The daemon's router (`http`) merges these routers into the listeners'.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -185,7 +185,7 @@ impl StationState {
                     deps.clock.clone(),
                     fetch,
                 ),
-                policy: ReleasePolicy::from_settings(&settings.release),
+                policy: settings.release.policy(),
                 release: deps.release,
                 store: deps.store,
                 clock: deps.clock,

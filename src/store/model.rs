@@ -83,7 +83,7 @@ pub struct InboxItem {
     pub received_at: OffsetDateTime,
     /// The JSON text of one changeNotification.
     pub payload: String,
-    /// Failed tries so far (see [`crate::intake::inbox`]).
+    /// Failed tries so far (the inbox worker backs off between them).
     pub attempts: u32,
 }
 

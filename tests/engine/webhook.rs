@@ -210,7 +210,16 @@ async fn a_forged_notification_is_dropped_without_any_graph_call() {
         .unwrap();
     assert_eq!(response.status(), 202);
     assert_eq!(app.webhook.forged(), 1);
-    assert!(app.store.inbox_pending(10).await.unwrap().is_empty());
+    // Nothing of the forgery was stored (the genuine notification may still be on its way through
+    // the inbox: its job was held by whichever path came first).
+    assert!(
+        app.store
+            .inbox_pending(100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|item| !item.payload.contains("forged-task"))
+    );
     assert!(!app.store.task_known("forged-task").await.unwrap());
     assert_eq!(control.total_calls(), 0);
     app.stop().await;

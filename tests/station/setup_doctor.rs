@@ -18,7 +18,7 @@ use pullprintd::emulator::{
     AppRegistration, DAEMON_DELEGATED_PERMISSIONS, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator,
     EmulatorOptions, NewJob, NewPrinter,
 };
-use pullprintd::graph::{DeviceCodePrompt, GraphClient, GraphOptions};
+use pullprintd::graph::{DeviceCodePrompt, GraphClient};
 use tokio::sync::oneshot;
 
 const ADMIN: &str = "admin@contoso.com";
@@ -102,7 +102,7 @@ impl Bed {
     }
 
     fn client(settings: &Settings) -> GraphClient {
-        let mut options = GraphOptions::from_settings(&settings.graph).unwrap();
+        let mut options = settings.graph.client_options().unwrap();
         // Fail fast: the emulator is local, and a test must not wait through back-off.
         options.retry.max_attempts = 2;
         GraphClient::new(options).unwrap()
