@@ -14,7 +14,8 @@ use pullprintd::release::executor::CRASH_AT_ENV;
 use pullprintd::store::{ActionKind, Outcome};
 use tokio::process::{Child, Command};
 
-fn daemon(config: &std::path::Path, crash_at: Option<&str>) -> Child {
+/// The real binary on `config`, made to abort right after recording `crash_at` when given.
+pub(crate) fn daemon(config: &std::path::Path, crash_at: Option<&str>) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pullprintd"));
     command
         .arg("run")

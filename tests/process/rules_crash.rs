@@ -4,33 +4,14 @@
 //! it prints the job exactly once, with the rule's forced options.
 #![allow(clippy::unwrap_used)]
 
+use crate::engine_crash::daemon;
 use crate::engine_support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use engine_support::Bed;
-use pullprintd::release::executor::CRASH_AT_ENV;
 use pullprintd::store::{JobState, Outcome, Store};
 use serde_json::json;
-use tokio::process::{Child, Command};
-
-fn daemon(config: &std::path::Path, crash_at: Option<&str>) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pullprintd"));
-    command
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .env_remove("PULLPRINTD_CONFIG")
-        .env_remove(CRASH_AT_ENV)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    if let Some(step) = crash_at {
-        command.env(CRASH_AT_ENV, step);
-    }
-    command.spawn().expect("the binary starts")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auto_release_crashed_after_intake_prints_exactly_once_in_grayscale() {
