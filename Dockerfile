@@ -40,7 +40,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 # ---- prebuilt ---------------------------------------------------------------------------------------
 FROM scratch AS prebuilt
-COPY target/release/pullprintd /out/pullprintd
+# `--build-arg PREBUILT_DIR=debug` takes target/debug/pullprintd (the deploy test's debug build).
+ARG PREBUILT_DIR=release
+COPY target/${PREBUILT_DIR}/pullprintd /out/pullprintd
 
 FROM ${BINARY} AS binary
 

@@ -80,13 +80,23 @@ free_port() {
 }
 
 # ---- build -----------------------------------------------------------------------------------------
-say "building the .deb"
+# The binary under test is the debug build the test command has already made (PULLPRINTD_DEPLOY_PROFILE
+# =release tests a release build instead, at the cost of building one). What is tested here is the
+# packaging, the unit, the image and the README's steps; both profiles build the same source.
+profile=${PULLPRINTD_DEPLOY_PROFILE:-dev}
+case $profile in
+    dev) profile_dir=debug ;;
+    release) profile_dir=release ;;
+    *) fail "PULLPRINTD_DEPLOY_PROFILE must be dev or release, not '$profile'" ;;
+esac
+say "building the .deb ($profile binary)"
 if [ "${PULLPRINTD_DEPLOY_REUSE_BUILD:-}" != 1 ]; then
-    scripts/build-deb.sh >"$work/build-deb.log" 2>&1 || { tail -30 "$work/build-deb.log"; fail "scripts/build-deb.sh"; }
+    PULLPRINTD_DEB_PROFILE=$profile scripts/build-deb.sh >"$work/build-deb.log" 2>&1 \
+        || { tail -30 "$work/build-deb.log"; fail "scripts/build-deb.sh"; }
 fi
 deb=$(ls -t target/debian/pullprintd_*.deb 2>/dev/null | head -1 || true)
 [ -f "$deb" ] || [ "$PART" = container ] || fail "no .deb in target/debian/"
-binary=$repo/target/release/pullprintd
+binary=$repo/target/$profile_dir/pullprintd
 
 # ---- root file systems (cached) ----------------------------------------------------------------------
 rootfs() { # SUITE INCLUDE
@@ -296,7 +306,8 @@ if ! podman image exists "$base"; then
     tar -C "$CACHE/trixie" -c . | podman import - "$base" >/dev/null
 fi
 say "building the image's runtime stage with the prebuilt binary"
-podman build --pull=never --network=host --format docker --build-arg BINARY=prebuilt -t localhost/pullprintd:latest . \
+podman build --pull=never --network=host --format docker --build-arg BINARY=prebuilt \
+    --build-arg PREBUILT_DIR="$profile_dir" -t localhost/pullprintd:latest . \
     >"$work/podman-build.log" 2>&1 || { tail -30 "$work/podman-build.log"; fail "podman build"; }
 
 # The compose project: deploy/compose.yaml with only the Graph addresses, the ids, the network and the
