@@ -596,6 +596,23 @@ async fn walk(screen: Screen) {
     );
     driver.check(&axe, "04-list").await;
 
+    // Errors are said by their code in the page's words; a code the page does not know (a newer
+    // daemon's) by the server's message, with the other printers an answer names.
+    let said = driver
+        .script(
+            "return [text(codeMessage('not_held', {message: 'server words'})), \
+                     text(codeMessage('printer_unavailable', {message: 'The printer is jammed.', \
+                         alternatives: [{id: 'p2', displayName: 'Floor 2 MFP'}]}))];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(said[0], json!(driver.words("error.not_held").await));
+    let unknown = said[1].as_str().unwrap();
+    assert!(
+        unknown.contains("The printer is jammed.") && unknown.contains("Floor 2 MFP"),
+        "{unknown}"
+    );
+
     // "Print all" and "Sign out" stay in view however long the list.
     let in_view = r#"[...document.querySelectorAll('#release-all, #signout')].every((b) => {
         const r = b.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; })"#;

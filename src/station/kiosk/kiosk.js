@@ -155,24 +155,27 @@ function errorMessage(result) {
   return { key: "error.http", params: { status: result.status } };
 }
 
+// Any code, known or not, says its words; a code this page does not know yet (a newer daemon) says
+// the server's message. Printers to try instead, when the answer names them, are added either way.
 function codeMessage(code, error, retryAfter) {
   error = error || {};
   const key = "error." + code;
-  if (!has(key)) return { text: error.message || t("error.http", { status: code }) };
   const seconds = Number(error.retryAfterSeconds || retryAfter || 0);
-  const params = {
-    wait: duration(seconds || 60),
-    option: error.option ? word("option." + error.option) : "",
-    allowed: (error.allowed || []).map(word).join(", "),
-    field: error.field || "",
+  const message = !has(key) ? { text: error.message || t("error.http", { status: code }) } : {
+    key,
+    params: {
+      wait: duration(seconds || 60),
+      option: error.option ? word("option." + error.option) : "",
+      allowed: (error.allowed || []).map(word).join(", "),
+      field: error.field || "",
+    },
   };
-  // A release refused for this printer may name others to try (by any of these shapes).
   const others = error.alternatives || error.printers || [];
   if (Array.isArray(others) && others.length) {
-    const names = others.map((p) => (typeof p === "string" ? p : p.displayName || p.name || p.printerName || p.id)).join(", ");
-    return { key: key, params, extra: t("error.alternatives", { printers: names }), message: error.message };
+    const names = others.map((p) => (typeof p === "string" ? p : p.displayName || p.name || p.printerName || p.id));
+    message.extra = t("error.alternatives", { printers: names.join(", ") });
   }
-  return { key, params };
+  return message;
 }
 
 function text(message) {
@@ -328,7 +331,7 @@ function describeJob(item) {
 
 function fillToggles(fieldset, name, values, current) {
   for (const old of fieldset.querySelectorAll(".toggle")) old.remove();
-  // Only what the printer (and the policy) allows; a single choice is shown, not offered.
+  // Only what the printer (and the policy) allows; nothing to choose from hides the group.
   fieldset.hidden = values.length === 0;
   values.forEach((value, index) => {
     const label = document.createElement("label");
