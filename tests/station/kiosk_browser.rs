@@ -77,6 +77,20 @@ const PORTRAIT: Screen = Screen {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Ends the WebDriver session first, so chromedriver closes Chromium: killing chromedriver
+        // alone (a test that failed before `quit`) would leave the browser running. Plain blocking
+        // HTTP, since a drop cannot await.
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                stream,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                self.session
+            );
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
