@@ -848,7 +848,7 @@ async fn flaky_proxy(upstream: String, down: Arc<AtomicBool>) -> std::net::Socke
 
 #[tokio::test]
 async fn the_kiosk_keeps_its_station_key_while_the_daemon_is_unreachable_and_carries_on_after() {
-    let Some((chromium, chromedriver, _)) = browser_tools() else {
+    let Some((chromium, chromedriver, axe)) = browser_tools() else {
         return;
     };
     let bed = Bed::start("").await;
@@ -873,7 +873,7 @@ async fn the_kiosk_keeps_its_station_key_while_the_daemon_is_unreachable_and_car
     driver
         .wait_text("#status", "Waiting for the print server")
         .await;
-    driver.screenshot("13-daemon-unreachable").await;
+    driver.check(&axe, "13-daemon-unreachable").await;
     let kept = driver
         .call(
             reqwest::Method::POST,
