@@ -89,6 +89,23 @@ pub struct StationInfo {
     pub printer_id: String,
     /// That printer's display name (its id when Graph is unreachable).
     pub printer_name: String,
+    /// What a person may choose here, said before they choose ("black and white only").
+    pub policy: StationPolicy,
+}
+
+/// What releases at a station may ask for: the `[release]` policy within the printer's
+/// capabilities, for a job sent with no options (a job's own choices are at `/jobs/{id}/options`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StationPolicy {
+    /// The most copies of a job.
+    pub max_copies: i32,
+    /// Only paper- and toner-saving changes (`[release] saving_only`).
+    pub saving_only: bool,
+    /// The colour modes the printer offers (no `color` or `auto`: black and white only).
+    pub color_modes: Vec<String>,
+    /// The sides the printer offers (only `oneSided`: one-sided only).
+    pub duplex_modes: Vec<String>,
 }
 
 /// A held job as the API shows it.
@@ -159,6 +176,9 @@ pub struct JobResult {
     pub name: String,
     /// `released`, `queued`, or `failed`.
     pub status: String,
+    /// For `failed`: the error's stable code (as in an error answer), for the page to translate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// Why it failed, or how it went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -524,9 +544,10 @@ pub async fn station_info(
     headers: HeaderMap,
 ) -> Result<Json<StationInfo>, ApiError> {
     let station = state.station_by_key(&headers)?.clone();
-    let printer_name = state
-        .printer(&station.printer_id)
-        .await
+    let printer = state.printer(&station.printer_id).await;
+    let policy = state.policy();
+    let choices = options::choices(&PrintJobConfiguration::default(), printer.as_ref(), policy);
+    let printer_name = printer
         .map(|p| p.display_name)
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| station.printer_id.clone());
@@ -534,6 +555,12 @@ pub async fn station_info(
         id: station.id,
         printer_id: station.printer_id,
         printer_name,
+        policy: StationPolicy {
+            max_copies: choices.max_copies,
+            saving_only: policy.saving_only,
+            color_modes: choices.color_modes,
+            duplex_modes: choices.duplex_modes,
+        },
     }))
 }
 
@@ -806,14 +833,19 @@ pub async fn release_all(
         .zip(submitted)
         .map(|(job, result)| {
             let id = job.job.task_id.clone();
-            let (status, message) = match answer(&id, result) {
-                Ok((_, Json(a))) => (a.status, a.detail),
-                Err(error) => ("failed".to_owned(), Some(error.message().to_owned())),
+            let (status, code, message) = match answer(&id, result) {
+                Ok((_, Json(a))) => (a.status, None, a.detail),
+                Err(error) => (
+                    "failed".to_owned(),
+                    Some(error.code().to_owned()),
+                    Some(error.message().to_owned()),
+                ),
             };
             JobResult {
                 id,
                 name: job.job.name.clone(),
                 status,
+                code,
                 message,
             }
         })

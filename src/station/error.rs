@@ -3,6 +3,10 @@
 //!
 //! Messages are for the person at the kiosk or the administrator at the CLI: they say what is wrong
 //! and what to do. Internal failures are logged in full and answered without internals.
+//!
+//! The `code` is the stable part: the kiosk page shows its own text for each code in the person's
+//! language (the English `message` is its fallback for a code it does not know yet). [`CODES`] lists
+//! every code with its meaning; the OpenAPI document publishes that list.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +23,8 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// A stable machine-readable code (`unauthorized`, `not_found`, `option_refused`…).
+    /// A stable machine-readable code (`unauthorized`, `not_found`, `option_refused`…); the list is
+    /// in this property's description, from [`CODES`].
     pub code: String,
     /// What is wrong and how to fix it.
     pub message: String,
@@ -32,7 +37,74 @@ pub struct ErrorDetail {
     /// For `invalid_field`: the request field at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With a 429 or 503: the seconds to wait before trying again (as the `Retry-After` header),
+    /// so a page can say "try again in 5 minutes" in the person's own language.
+    #[serde(rename = "retryAfterSeconds", skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
 }
+
+/// Every error code the station API answers with, and what it means. Codes are never renamed or
+/// reused: clients (the kiosk page) translate them.
+pub const CODES: &[(&str, &str)] = &[
+    (
+        "bad_request",
+        "the request is malformed (body, JSON, missing credentials)",
+    ),
+    (
+        "unauthorized",
+        "no or an unknown station key, admin key or session",
+    ),
+    (
+        "invalid_field",
+        "a request field is too long or malformed (`field` names it)",
+    ),
+    ("sign_in_failed", "the card, user or PIN is not known"),
+    (
+        "locked_out",
+        "too many failed sign-ins for this card or person (`retryAfterSeconds`)",
+    ),
+    (
+        "sign_in_budget",
+        "too many failed sign-ins at this station or overall (`retryAfterSeconds`)",
+    ),
+    (
+        "busy",
+        "the daemon is busy checking other sign-ins (`retryAfterSeconds`)",
+    ),
+    (
+        "directory_unavailable",
+        "the directory card lookup is unavailable; sign in with user and PIN",
+    ),
+    ("not_found", "no such held job of the signed-in person"),
+    (
+        "not_held",
+        "the job is already being released or deleted, or has ended",
+    ),
+    (
+        "gone",
+        "the job is no longer held (printed or deleted elsewhere)",
+    ),
+    (
+        "option_refused",
+        "an option the printer or the policy does not allow (`option`, `allowed`)",
+    ),
+    (
+        "invalid_action",
+        "the release or delete cannot be queued as asked",
+    ),
+    (
+        "graph_refused",
+        "Universal Print refused the release or delete",
+    ),
+    (
+        "store_unavailable",
+        "the daemon's store cannot take writes; nothing was changed",
+    ),
+    (
+        "internal",
+        "a failure inside the daemon; its log has the cause",
+    ),
+];
 
 /// The code of a 422 naming a request field.
 const INVALID_FIELD: &str = "invalid_field";
@@ -152,6 +224,11 @@ impl ApiError {
         refused
     }
 
+    /// The stable code (one of [`CODES`]).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
@@ -177,6 +254,7 @@ impl IntoResponse for ApiError {
                 option,
                 allowed: self.allowed,
                 field,
+                retry_after_seconds: self.retry_after,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
@@ -191,5 +269,52 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_code_the_station_answers_with_is_listed_with_its_meaning() {
+        // The handlers name their codes as literals: each one must be in CODES, so the OpenAPI
+        // document lists it and the kiosk page can translate it.
+        let sources = [
+            include_str!("api.rs"),
+            include_str!("admin.rs"),
+            include_str!("state.rs"),
+            include_str!("error.rs"),
+        ];
+        let literal = regex::Regex::new(
+            r#"(?:ApiError::new|Self::new|too_many)\(\s*(?:StatusCode::\w+,\s*)?"([a-z_]+)""#,
+        )
+        .unwrap();
+        let mut found = 0;
+        for source in sources {
+            for code in literal.captures_iter(source) {
+                found += 1;
+                assert!(
+                    CODES.iter().any(|(c, _)| *c == &code[1]),
+                    "the code `{}` is not in error::CODES: add it there with its meaning",
+                    &code[1]
+                );
+            }
+        }
+        assert!(found >= 10, "the scan found only {found} codes");
+        assert!(CODES.iter().any(|(c, _)| *c == INVALID_FIELD));
+    }
+
+    #[tokio::test]
+    async fn a_lockout_says_how_long_to_wait_in_the_body_as_well_as_the_header() {
+        let response = ApiError::locked_out(300).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "300");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["error"]["code"], "locked_out");
+        assert_eq!(json["error"]["retryAfterSeconds"], 300);
     }
 }

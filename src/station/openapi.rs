@@ -25,11 +25,12 @@ use crate::job::options;
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, options::ReleaseOptions, options::PageRange, options::Choices,
-        api::SignInRequest, api::SessionCreated, api::SessionUser, api::StationInfo, api::JobView,
+        api::SignInRequest, api::SessionCreated, api::SessionUser, api::StationInfo, api::StationPolicy,
+        api::JobView,
         api::JobList, api::ActionAnswer, api::JobResult, api::ReleaseAllAnswer,
         admin::AuditView, admin::AuditList, admin::UnlockAnswer,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorCodes),
     tags(
         (name = "station", description = "Sign-in and the signed-in person's jobs"),
         (name = "admin", description = "Every job and the audit log (admin key)"),
@@ -53,7 +54,58 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Lists every error code with its meaning in the description of `ErrorDetail.code`, from
+/// [`error::CODES`], so clients translating codes have the whole list. Not an `enum`: a client must
+/// tolerate a code it does not know (and show the message).
+struct ErrorCodes;
+
+impl Modify for ErrorCodes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(detail))) = components.schemas.get_mut("ErrorDetail")
+        else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(code))) = detail.properties.get_mut("code") else {
+            return;
+        };
+        let list: Vec<String> = error::CODES
+            .iter()
+            .map(|(code, meaning)| format!("- `{code}`: {meaning}"))
+            .collect();
+        code.description = Some(format!(
+            "A stable machine-readable code; clients translate it and fall back to `message` for a \
+             code they do not know. The codes:\n{}",
+            list.join("\n")
+        ));
+    }
+}
+
 /// `GET /api/v1/openapi.json`.
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_document_lists_every_error_code() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let description =
+            document["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["description"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        for (code, _) in error::CODES {
+            assert!(description.contains(&format!("`{code}`")), "{code}");
+        }
+        let detail = &document["components"]["schemas"]["ErrorDetail"]["properties"];
+        assert!(detail.get("retryAfterSeconds").is_some(), "{detail}");
+    }
 }

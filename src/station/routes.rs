@@ -15,6 +15,7 @@ pub fn station_router(state: StationState) -> Router {
         .route("/", get(kiosk::index))
         .route("/kiosk.js", get(kiosk::script))
         .route("/kiosk.css", get(kiosk::style))
+        .route("/kiosk-strings.js", get(kiosk::strings))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/station", get(api::station_info))
         .route(

@@ -1,37 +1,129 @@
-// The kiosk page: station key set up once (kept in localStorage), sign-in by card or user + PIN,
-// the signed-in user's held jobs with per-job options, release / delete / release all, and automatic
-// sign-out after inactivity (shown as a countdown). Plain JavaScript, no external resources: the page
-// must work on a closed network.
+// The kiosk page: station key set up once (kept in localStorage), sign-in by card or by user name and
+// PIN on on-screen keys, the signed-in user's held jobs with per-job options (a copies stepper and
+// big toggles for what the printer supports), release / delete / release all with each job's
+// progress, and automatic sign-out after inactivity (shown as a countdown). Plain JavaScript, no
+// external resources: the page must work on a closed network.
+//
+// Words: every string is in /kiosk-strings.js (one JSON file per language, embedded in the daemon);
+// the page follows the browser's language, a switch on screen changes it, and a missing key falls
+// back to English. Dates and numbers go through the browser's Intl in the chosen language. Station
+// API errors are shown by their stable `code` (error.<code>), with the server's English message only
+// for a code this page does not know yet.
 //
 // Time: the server says how many seconds of inactivity end a session (idleSeconds) and how long the
 // session may last at most (lifetimeSeconds); both are measured here with the page's own monotonic
-// clock (performance.now), never by comparing the server's timestamps with this machine's clock,
-// which may be wrong. The station key is forgotten only when the daemon answers 401 to it; when the
-// daemon is unreachable or a proxy answers 502/503/504 (a restart), the page keeps its key and retries.
+// clock (performance.now, plus `kioskClock.offset`, which tests advance instead of waiting), never
+// by comparing the server's timestamps with this machine's clock, which may be wrong. The station
+// key is forgotten only when the daemon answers 401 to it; when the daemon is unreachable or a proxy
+// answers 502/503/504 (a restart), the page keeps its key and retries.
 "use strict";
 
 const KEY_STORAGE = "pullprintd.stationKey";
-const WORDS = {
-  oneSided: "One-sided", flipOnLongEdge: "Two-sided (long edge)", flipOnShortEdge: "Two-sided (short edge)",
-  color: "Colour", grayscale: "Grayscale", blackAndWhite: "Black and white", auto: "Automatic",
-};
+const LANGUAGES = Object.keys(KIOSK_STRINGS);
 const $ = (id) => document.getElementById(id);
-
 const RETRY_MS = 3000;
-let session = null;       // {token, idleMs, endsAt (performance.now() ms), deadline}
+
+// The page's clock: monotonic; tests move `offset` forward to stand for time passing.
+const kioskClock = { offset: 0, now() { return performance.now() + this.offset; } };
+window.kioskClock = kioskClock;
+
+let lang = "en";
+let session = null;       // {token, idleMs, endsAt, deadline, name}
+let station = null;       // GET /api/v1/station
 let tick = null;
+let lastStatus = null;    // {key, params, kind} or {text, kind}: re-said when the language changes
+let pendingUser = "";
+
+// ---- Words -------------------------------------------------------------------------------------
+
+function browserLanguage() {
+  for (const wanted of navigator.languages || [navigator.language || "en"]) {
+    const base = String(wanted).toLowerCase().split("-")[0];
+    if (LANGUAGES.includes(base)) return base;
+  }
+  return "en";
+}
+
+function t(key, params) {
+  const table = KIOSK_STRINGS[lang] || {};
+  let said = key in table ? table[key] : (key in KIOSK_STRINGS.en ? KIOSK_STRINGS.en[key] : key);
+  // A parameter may itself be a message ({key, params}): it is said in the same language.
+  for (const [name, value] of Object.entries(params || {})) {
+    said = said.split("{" + name + "}").join(typeof value === "object" && value ? text(value) : value);
+  }
+  return said;
+}
+
+function has(key) { return key in KIOSK_STRINGS.en || key in (KIOSK_STRINGS[lang] || {}); }
+
+function number(n) { return new Intl.NumberFormat(lang).format(n); }
+
+function dateTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  return new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" }).format(date);
+}
+
+function duration(seconds) {
+  const [value, unit] = seconds >= 3600 ? [Math.ceil(seconds / 3600), "hour"]
+    : seconds >= 60 ? [Math.ceil(seconds / 60), "minute"] : [Math.max(1, seconds), "second"];
+  return new Intl.NumberFormat(lang, { style: "unit", unit, unitDisplay: "long" }).format(value);
+}
+
+function word(value) { return has("value." + value) ? t("value." + value) : value; }
+
+function setLanguage(code) {
+  lang = LANGUAGES.includes(code) ? code : "en";
+  document.documentElement.lang = lang;
+  for (const element of document.querySelectorAll("[data-i18n]")) element.textContent = t(element.dataset.i18n);
+  for (const element of document.querySelectorAll("[data-i18n-label]")) element.setAttribute("aria-label", t(element.dataset.i18nLabel));
+  for (const button of $("languages").children) button.setAttribute("aria-pressed", String(button.lang === lang));
+  buildKeys();
+  showStation();
+  if (session) { $("user-name").textContent = t("jobs.signedInAs", { name: session.name }); showPolicy(); showCountdown(); }
+  if (pendingUser) $("pin-for").textContent = t("pin.for", { user: pendingUser });
+  for (const item of $("job-list").children) describeJob(item);
+  if (lastStatus) say(lastStatus, lastStatus.kind);
+}
+
+function buildLanguageSwitch() {
+  const nav = $("languages");
+  for (const code of LANGUAGES) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.lang = code;
+    button.className = "language secondary";
+    button.textContent = KIOSK_STRINGS[code]["language.name"];
+    button.addEventListener("click", () => { setLanguage(code); touch(); });
+    nav.appendChild(button);
+  }
+}
+
+// ---- Screens and messages ----------------------------------------------------------------------
+
+const SCREENS = ["setup", "signin", "signin-user", "signin-pin", "jobs"];
 
 function show(section) {
-  for (const id of ["setup", "signin", "jobs"]) $(id).hidden = id !== section;
-  if (section === "signin") $("card").focus();
-  if (section === "setup") $("station-key").focus();
+  for (const id of SCREENS) $(id).hidden = id !== section;
+  $("actions").hidden = section !== "jobs";
+  const first = { setup: "station-key", signin: "card", "signin-user": "upn", "signin-pin": "pin" }[section];
+  if (first) $(first).focus();
 }
 
-function say(text, kind) {
+// `message` is {key, params} (translated, and again when the language changes) or {text}.
+function say(message, kind) {
+  lastStatus = message ? { ...message, kind } : null;
   const status = $("status");
-  status.textContent = text;
+  status.textContent = text(message);
   status.className = kind || "";
 }
+
+function showStation() {
+  $("station-name").textContent = station
+    ? t("station.name", { id: station.id, printer: station.printerName }) : "";
+}
+
+// ---- API ---------------------------------------------------------------------------------------
 
 // One API call; status 0 when the daemon could not be reached at all. Session calls also carry the
 // station key: a session token is accepted only together with the key of the station that made it.
@@ -45,39 +137,72 @@ async function call(method, path, bearer, body) {
     init.body = JSON.stringify(body);
   }
   let response;
-  try { response = await fetch(path, init); } catch (_) { return { status: 0, data: null }; }
+  try { response = await fetch(path, init); } catch (_) { return { status: 0, data: null, retryAfter: null }; }
   let data = null;
   try { data = await response.json(); } catch (_) { data = null; }
-  return { status: response.status, data };
+  return { status: response.status, data, retryAfter: response.headers.get("Retry-After") };
 }
 
 function unreachable(status) {
   return status === 0 || status === 502 || status === 503 || status === 504;
 }
 
-function errorText(result) {
+// An error answer in the person's language: by its code, with what the code needs filled in.
+function errorMessage(result) {
   const error = result.data && result.data.error;
-  if (error) return error.message;
-  if (unreachable(result.status)) return "The print server cannot be reached right now; try again in a moment.";
-  return "Something went wrong (HTTP " + result.status + ")";
+  if (error && error.code) return codeMessage(error.code, error, result.retryAfter);
+  if (unreachable(result.status)) return { key: "error.unreachable" };
+  return { key: "error.http", params: { status: result.status } };
 }
+
+// Any code, known or not, says its words; a code this page does not know yet (a newer daemon) says
+// the server's message. Printers to try instead, when the answer names them, are added either way.
+function codeMessage(code, error, retryAfter) {
+  error = error || {};
+  const key = "error." + code;
+  const seconds = Number(error.retryAfterSeconds || retryAfter || 0);
+  const message = !has(key) ? { text: error.message || t("error.http", { status: code }) } : {
+    key,
+    params: {
+      wait: duration(seconds || 60),
+      option: error.option ? word("option." + error.option) : "",
+      allowed: (error.allowed || []).map(word).join(", "),
+      field: error.field || "",
+    },
+  };
+  const others = error.alternatives || error.printers || [];
+  if (Array.isArray(others) && others.length) {
+    const names = others.map((p) => (typeof p === "string" ? p : p.displayName || p.name || p.printerName || p.id));
+    message.extra = t("error.alternatives", { printers: names.join(", ") });
+  }
+  return message;
+}
+
+function text(message) {
+  if (!message) return "";
+  const base = message.key ? t(message.key, message.params) : message.text;
+  return message.extra ? base + " " + message.extra : base;
+}
+
+// ---- Set-up and sign-in ------------------------------------------------------------------------
 
 async function checkStation() {
   const key = localStorage.getItem(KEY_STORAGE);
   if (!key) { show("setup"); return; }
   const result = await call("GET", "/api/v1/station", key);
   if (result.status === 200) {
-    $("station-name").textContent = "Station " + result.data.id + " — prints on " + result.data.printerName;
-    if ($("status").dataset.waiting) { delete $("status").dataset.waiting; say("", ""); }
+    station = result.data;
+    showStation();
+    if ($("status").dataset.waiting) { delete $("status").dataset.waiting; say(null); }
     show("signin");
   } else if (result.status === 401) {
     localStorage.removeItem(KEY_STORAGE);
-    say("The station key was not accepted: " + errorText(result), "error");
+    say({ key: "setup.refused", params: { reason: errorMessage(result) } }, "error");
     show("setup");
   } else {
     // A restart, a proxy, a network hiccup: keep the key and try again.
     $("status").dataset.waiting = "1";
-    say("Waiting for the print server… (" + errorText(result) + ")", "error");
+    say({ key: "setup.waiting" }, "error");
     setTimeout(checkStation, RETRY_MS);
   }
 }
@@ -88,35 +213,311 @@ async function signIn(body) {
   if (result.status === 201) {
     const idleMs = Math.max(10, result.data.idleSeconds || 60) * 1000;
     const lifetimeMs = Math.max(10, result.data.lifetimeSeconds || 900) * 1000;
-    session = { token: result.data.token, idleMs, endsAt: performance.now() + lifetimeMs, deadline: 0 };
-    $("user-name").textContent = "Signed in as " + result.data.user.displayName;
-    say("", "");
+    session = { token: result.data.token, idleMs, endsAt: kioskClock.now() + lifetimeMs, deadline: 0, name: result.data.user.displayName };
+    $("user-name").textContent = t("jobs.signedInAs", { name: session.name });
+    pendingUser = "";
+    say(null);
+    showPolicy();
     show("jobs");
     touch();
     await loadJobs();
-  } else if (result.status === 429) {
-    say("Too many attempts. " + errorText(result), "error");
-  } else {
-    say("Sign-in failed: " + errorText(result), "error");
+    $("jobs-title").focus();
+    return true;
+  }
+  const message = errorMessage(result);
+  say({ key: "signin.failed", params: { reason: message } }, "error");
+  if (result.data && result.data.error && result.data.error.code === "locked_out") $("status").classList.add("locked");
+  return false;
+}
+
+// The on-screen keyboard for the user name: lower-case letters, digits and what addresses contain.
+const KEY_ROWS = ["1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm", "@.-_"];
+
+function key(id, label, name, action, extraClass) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.key = id;
+  button.className = "key" + (extraClass ? " " + extraClass : "");
+  button.textContent = label;
+  if (name) button.setAttribute("aria-label", name);
+  button.addEventListener("click", action);
+  return button;
+}
+
+function typeInto(input, change) {
+  input.value = change(input.value);
+  input.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
+function buildKeys() {
+  const keyboard = $("keyboard");
+  keyboard.replaceChildren();
+  for (const row of KEY_ROWS) {
+    const line = document.createElement("div");
+    line.className = "key-row";
+    for (const ch of row) {
+      const name = has("key." + ch) ? t("key." + ch) : null;
+      line.appendChild(key(ch, ch, name, () => typeInto($("upn"), (v) => v + ch)));
+    }
+    if (row === KEY_ROWS[KEY_ROWS.length - 1]) {
+      line.appendChild(key("backspace", "⌫", t("key.backspace"), () => typeInto($("upn"), (v) => v.slice(0, -1)), "wide-key"));
+      line.appendChild(key("clear", t("key.clear"), null, () => typeInto($("upn"), () => ""), "wide-key"));
+    }
+    keyboard.appendChild(line);
+  }
+  const pad = $("pinpad");
+  pad.replaceChildren();
+  for (const digit of "123456789") pad.appendChild(key(digit, digit, null, () => typeInto($("pin"), (v) => v + digit), "digit"));
+  pad.appendChild(key("backspace", "⌫", t("key.backspace"), () => typeInto($("pin"), (v) => v.slice(0, -1)), "digit"));
+  pad.appendChild(key("0", "0", null, () => typeInto($("pin"), (v) => v + "0"), "digit"));
+  pad.appendChild(key("clear", t("key.clear"), null, () => typeInto($("pin"), () => ""), "digit"));
+}
+
+// ---- Policy, jobs and their options ------------------------------------------------------------
+
+function showPolicy() {
+  const list = $("policy");
+  list.replaceChildren();
+  const policy = station && station.policy;
+  if (!policy) return;
+  const lines = [];
+  const colour = (policy.colorModes || []).some((m) => m === "color" || m === "auto");
+  if (policy.colorModes && policy.colorModes.length && !colour) lines.push(t("policy.blackAndWhite"));
+  const sides = policy.duplexModes || [];
+  if (sides.length === 1 && sides[0] === "oneSided") lines.push(t("policy.oneSided"));
+  if (sides.length && sides.every((m) => m !== "oneSided")) lines.push(t("policy.twoSided"));
+  lines.push(t("policy.maxCopies", { n: number(policy.maxCopies) }));
+  if (policy.savingOnly) lines.push(t("policy.savingOnly"));
+  for (const line of lines) {
+    const item = document.createElement("li");
+    item.textContent = line;
+    list.appendChild(item);
   }
 }
+
+// The words of a job's row (again when the language changes): what was sent and where it is now.
+function describeJob(item) {
+  const job = item.job;
+  if (!job) return;
+  const config = job.configuration || {};
+  item.querySelector(".job-meta").textContent = t("job.meta", {
+    printer: job.printerName || job.printerId, time: dateTime(job.submittedAt),
+  });
+  const settings = [
+    config.mediaSize ? t("job.paper", { size: config.mediaSize }) : null,
+    config.colorMode ? word(config.colorMode) : null,
+    config.duplexMode ? word(config.duplexMode) : null,
+    t("job.copies", { n: number(config.copies || 1) }),
+    config.pageRanges && config.pageRanges.length ? t("job.pages", { ranges: config.pageRanges.map((r) => r.start + "–" + r.end).join(", ") }) : null,
+  ].filter(Boolean);
+  item.querySelector(".job-settings").textContent = t("job.sent", { settings: settings.join(" · ") });
+  const state = item.dataset.state;
+  const stateText = item.querySelector(".job-state");
+  stateText.textContent = state === "held" ? t("state.held")
+    : state === "failed" ? t("state.failed", { reason: text(item.failure) })
+      : t("state." + state);
+  const toggle = item.querySelector(".options-toggle");
+  toggle.textContent = t(toggle.getAttribute("aria-expanded") === "true" ? "job.hideOptions" : "job.options");
+  item.querySelector(".copies-legend").textContent = t("option.copies");
+  item.querySelector(".duplex-legend").textContent = t("option.duplexMode");
+  item.querySelector(".color-legend").textContent = t("option.colorMode");
+  item.querySelector(".copies").setAttribute("aria-label", t("job.copiesOf", { name: job.name }));
+  item.querySelector(".fewer").setAttribute("aria-label", t("job.fewer"));
+  item.querySelector(".more").setAttribute("aria-label", t("job.more"));
+  for (const label of item.querySelectorAll(".toggle span")) label.textContent = word(label.dataset.value);
+  item.querySelector(".release").textContent = t("job.print");
+  item.querySelector(".delete").textContent = t("job.delete");
+}
+
+function fillToggles(fieldset, name, values, current) {
+  for (const old of fieldset.querySelectorAll(".toggle")) old.remove();
+  // Only what the printer (and the policy) allows; nothing to choose from hides the group.
+  fieldset.hidden = values.length === 0;
+  values.forEach((value, index) => {
+    const label = document.createElement("label");
+    label.className = "toggle";
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = name;
+    input.value = value;
+    input.checked = value === current || (!values.includes(current) && index === 0);
+    const span = document.createElement("span");
+    span.dataset.value = value;
+    label.append(input, span);
+    fieldset.appendChild(label);
+  });
+}
+
+function setState(item, state, failure) {
+  item.dataset.state = state;
+  item.failure = failure || null;
+  const busy = state === "printing" || state === "deleting";
+  const done = state === "printed" || state === "queued" || state === "deleted";
+  item.setAttribute("aria-busy", String(busy));
+  for (const button of item.querySelectorAll(".actions button, .options-toggle")) {
+    button.disabled = busy;
+    button.hidden = done;
+  }
+  if (done) item.querySelector(".options").hidden = true;
+  describeJob(item);
+}
+
+async function loadJobs() {
+  const result = await call("GET", "/api/v1/jobs", session.token);
+  if (result.status === 401) { await signOut({ key: "signout.ended" }); return; }
+  if (result.status !== 200) { say(errorMessage(result), "error"); return; }
+  const list = $("job-list");
+  list.replaceChildren();
+  for (const job of result.data.jobs) {
+    const item = $("job-template").content.firstElementChild.cloneNode(true);
+    item.dataset.id = job.id;
+    item.job = job;
+    item.querySelector(".job-name").textContent = job.name;
+    // Each button is named by its own words and then the job's ("Print quarterly-report.pdf"), so
+    // a screen reader tells the jobs apart and the visible words stay the start of the name.
+    const n = list.children.length;
+    item.querySelector(".job-name").id = "job-name-" + n;
+    for (const [selector, id] of [[".release", "job-print-"], [".delete", "job-delete-"], [".options-toggle", "job-options-"]]) {
+      const button = item.querySelector(selector);
+      button.id = id + n;
+      button.setAttribute("aria-labelledby", id + n + " job-name-" + n);
+    }
+    const config = job.configuration || {};
+    const choices = await call("GET", "/api/v1/jobs/" + encodeURIComponent(job.id) + "/options", session.token);
+    const offered = choices.status === 200 ? choices.data : null;
+    const copies = item.querySelector(".copies");
+    copies.value = config.copies || 1;
+    copies.min = offered ? offered.minCopies : 1;
+    if (offered) copies.max = offered.maxCopies;
+    const step = (delta) => {
+      const next = (parseInt(copies.value, 10) || 1) + delta;
+      const max = copies.max ? parseInt(copies.max, 10) : Infinity;
+      copies.value = Math.min(max, Math.max(parseInt(copies.min, 10) || 1, next));
+    };
+    item.querySelector(".fewer").addEventListener("click", () => step(-1));
+    item.querySelector(".more").addEventListener("click", () => step(1));
+    fillToggles(item.querySelector(".duplex"), "duplex-" + job.id, offered ? offered.duplexModes : [], config.duplexMode);
+    fillToggles(item.querySelector(".color"), "color-" + job.id, offered ? offered.colorModes : [], config.colorMode);
+    const toggle = item.querySelector(".options-toggle");
+    const panel = item.querySelector(".options");
+    panel.id = "options-" + n;
+    toggle.setAttribute("aria-controls", panel.id);
+    toggle.addEventListener("click", () => {
+      const open = panel.hidden;
+      panel.hidden = !open;
+      toggle.setAttribute("aria-expanded", String(open));
+      describeJob(item);
+    });
+    item.querySelector(".release").addEventListener("click", () => release(item, job, config));
+    item.querySelector(".delete").addEventListener("click", () => remove(item, job));
+    list.appendChild(item);
+    setState(item, "held");
+  }
+  afterChange();
+}
+
+function chosenOptions(item, config) {
+  const options = {};
+  const copies = parseInt(item.querySelector(".copies").value, 10);
+  if (!Number.isNaN(copies) && copies !== (config.copies || 1)) options.copies = copies;
+  const duplex = item.querySelector(".duplex input:checked");
+  if (duplex && duplex.value !== config.duplexMode) options.duplexMode = duplex.value;
+  const color = item.querySelector(".color input:checked");
+  if (color && color.value !== config.colorMode) options.colorMode = color.value;
+  return options;
+}
+
+async function release(item, job, config) {
+  touch();
+  setState(item, "printing");
+  const result = await call("POST", "/api/v1/jobs/" + encodeURIComponent(job.id) + "/release", session.token, chosenOptions(item, config));
+  if (result.status === 401) { await signOut({ key: "signout.ended" }); return; }
+  if (result.status === 200) { setState(item, "printed"); say({ key: "result.printed", params: { name: job.name } }, "ok"); }
+  else if (result.status === 202) { setState(item, "queued"); say({ key: "result.queued", params: { name: job.name } }, "ok"); }
+  else {
+    const failure = errorMessage(result);
+    setState(item, "failed", failure);
+    say({ key: "result.failed", params: { name: job.name, reason: failure } }, "error");
+  }
+  afterChange();
+}
+
+async function remove(item, job) {
+  touch();
+  setState(item, "deleting");
+  const result = await call("DELETE", "/api/v1/jobs/" + encodeURIComponent(job.id), session.token);
+  if (result.status === 401) { await signOut({ key: "signout.ended" }); return; }
+  if (result.status === 200 || result.status === 202) {
+    setState(item, "deleted");
+    say({ key: "result.deleted", params: { name: job.name } }, "ok");
+  } else {
+    const failure = errorMessage(result);
+    setState(item, "held");
+    say({ key: "result.notDeleted", params: { name: job.name, reason: failure } }, "error");
+  }
+  afterChange();
+}
+
+async function releaseAll() {
+  touch();
+  const rows = [...$("job-list").children].filter((item) => ["held", "failed"].includes(item.dataset.state));
+  for (const item of rows) setState(item, "printing");
+  const result = await call("POST", "/api/v1/jobs/release-all", session.token, {});
+  if (result.status === 401) { await signOut({ key: "signout.ended" }); return; }
+  if (result.status !== 200) {
+    for (const item of rows) setState(item, "held");
+    say(errorMessage(result), "error");
+    return;
+  }
+  const results = result.data.results;
+  if (results.length === 0) { await signOut({ key: "signout.nothing" }); return; }
+  for (const r of results) {
+    const item = rows.find((row) => row.dataset.id === r.id);
+    if (!item) continue;
+    if (r.status === "released") setState(item, "printed");
+    else if (r.status === "queued") setState(item, "queued");
+    else setState(item, "failed", r.code ? codeMessage(r.code, { message: r.message }) : { text: r.message || "" });
+  }
+  const printed = results.filter((r) => r.status === "released").length;
+  const queued = results.filter((r) => r.status === "queued").length;
+  const failed = results.length - printed - queued;
+  const params = { printed: number(printed), queued: number(queued), failed: number(failed) };
+  if (failed) {
+    // Stay signed in so the person can see what failed (on each job) and try again.
+    say({ key: "result.allSomeFailed", params }, "error");
+    afterChange();
+    return;
+  }
+  // Done: the next person must not find this person's session open.
+  await signOut({ key: queued ? "result.allQueued" : "result.allPrinted", params }, "ok");
+}
+
+function afterChange() {
+  const open = [...$("job-list").children].filter((item) => item.dataset.state !== "deleted"
+    && item.dataset.state !== "printed" && item.dataset.state !== "queued").length;
+  $("no-jobs").hidden = open > 0;
+  $("release-all").disabled = open === 0;
+}
+
+// ---- Idle time and sign-out --------------------------------------------------------------------
 
 // Activity starts the idle time again (never past the session's end); the countdown shows what is left.
 function touch() {
   if (!session) return;
-  session.deadline = Math.min(performance.now() + session.idleMs, session.endsAt);
+  session.deadline = Math.min(kioskClock.now() + session.idleMs, session.endsAt);
   showCountdown();
-  if (!tick) tick = setInterval(showCountdown, 1000);
+  if (!tick) tick = setInterval(showCountdown, 250);
 }
 
 function showCountdown() {
   if (!session) return;
-  const left = Math.max(0, Math.ceil((session.deadline - performance.now()) / 1000));
-  $("countdown").textContent = "Signing out in " + left + " s";
-  if (left <= 0) signOut("Signed out after inactivity.");
+  const left = Math.max(0, Math.ceil((session.deadline - kioskClock.now()) / 1000));
+  $("countdown").textContent = t("jobs.countdown", { seconds: number(left) });
+  $("countdown").classList.toggle("soon", left <= 10);
+  if (left <= 0) signOut({ key: "signout.idle" });
 }
 
-async function signOut(message) {
+async function signOut(message, kind) {
   clearInterval(tick);
   tick = null;
   $("countdown").textContent = "";
@@ -127,120 +528,20 @@ async function signOut(message) {
   }
   $("job-list").replaceChildren();
   $("card").value = ""; $("upn").value = ""; $("pin").value = "";
-  say(message || "Signed out.", "");
+  pendingUser = "";
+  // The next person starts in the browser's language.
+  setLanguage(browserLanguage());
+  say(message || { key: "signout.done" }, kind || "");
   show("signin");
 }
 
-function fillSelect(select, values, current) {
-  select.replaceChildren();
-  for (const value of values) {
-    const option = document.createElement("option");
-    option.value = value;
-    option.textContent = WORDS[value] || value;
-    option.selected = value === current;
-    select.appendChild(option);
-  }
-}
-
-async function loadJobs() {
-  const result = await call("GET", "/api/v1/jobs", session.token);
-  if (result.status === 401) { await signOut("Your session ended; please sign in again."); return; }
-  if (result.status !== 200) { say(errorText(result), "error"); return; }
-  const list = $("job-list");
-  list.replaceChildren();
-  $("no-jobs").hidden = result.data.jobs.length > 0;
-  $("release-all").hidden = result.data.jobs.length === 0;
-  if (result.data.jobs.length === 0) say("Nothing to print.", "");
-  for (const job of result.data.jobs) {
-    const item = $("job-template").content.firstElementChild.cloneNode(true);
-    item.dataset.id = job.id;
-    item.querySelector(".job-name").textContent = job.name;
-    const when = new Date(job.submittedAt).toLocaleString();
-    item.querySelector(".job-meta").textContent = "Printer " + (job.printerName || job.printerId) + " · sent " + when;
-    const config = job.configuration || {};
-    const choices = await call("GET", "/api/v1/jobs/" + encodeURIComponent(job.id) + "/options", session.token);
-    const offered = choices.status === 200 ? choices.data : null;
-    const copies = item.querySelector(".copies");
-    copies.value = config.copies || 1;
-    if (offered) { copies.min = offered.minCopies; copies.max = offered.maxCopies; }
-    fillSelect(item.querySelector(".duplex"), offered ? offered.duplexModes : [], config.duplexMode);
-    fillSelect(item.querySelector(".color"), offered ? offered.colorModes : [], config.colorMode);
-    item.querySelector(".copies").setAttribute("aria-label", "Copies of " + job.name);
-    item.querySelector(".duplex").setAttribute("aria-label", "Sides for " + job.name);
-    item.querySelector(".color").setAttribute("aria-label", "Colour for " + job.name);
-    item.querySelector(".release").setAttribute("aria-label", "Print " + job.name);
-    item.querySelector(".delete").setAttribute("aria-label", "Delete " + job.name);
-    item.querySelector(".release").addEventListener("click", () => release(item, job, config));
-    item.querySelector(".delete").addEventListener("click", () => remove(item, job));
-    list.appendChild(item);
-  }
-}
-
-function chosenOptions(item, config) {
-  const options = {};
-  const copies = parseInt(item.querySelector(".copies").value, 10);
-  if (!Number.isNaN(copies) && copies !== (config.copies || 1)) options.copies = copies;
-  const duplex = item.querySelector(".duplex").value;
-  if (duplex && duplex !== config.duplexMode) options.duplexMode = duplex;
-  const color = item.querySelector(".color").value;
-  if (color && color !== config.colorMode) options.colorMode = color;
-  return options;
-}
-
-async function release(item, job, config) {
-  touch();
-  const result = await call("POST", "/api/v1/jobs/" + encodeURIComponent(job.id) + "/release", session.token, chosenOptions(item, config));
-  if (result.status === 200) { say("Released: " + job.name, "ok"); item.remove(); }
-  else if (result.status === 202) { say("Queued — will print shortly: " + job.name, "ok"); item.remove(); }
-  else if (result.status === 401) { await signOut("Your session ended; please sign in again."); return; }
-  else { say("Not printed: " + errorText(result), "error"); return; }
-  afterChange();
-}
-
-async function remove(item, job) {
-  touch();
-  const result = await call("DELETE", "/api/v1/jobs/" + encodeURIComponent(job.id), session.token);
-  if (result.status === 200 || result.status === 202) { say("Deleted: " + job.name, "ok"); item.remove(); }
-  else if (result.status === 401) { await signOut("Your session ended; please sign in again."); return; }
-  else { say("Not deleted: " + errorText(result), "error"); return; }
-  afterChange();
-}
-
-async function releaseAll() {
-  touch();
-  const result = await call("POST", "/api/v1/jobs/release-all", session.token, {});
-  if (result.status === 401) { await signOut("Your session ended; please sign in again."); return; }
-  if (result.status !== 200) { say("Not printed: " + errorText(result), "error"); return; }
-  const results = result.data.results;
-  if (results.length === 0) { await signOut("Nothing to print. Signed out."); return; }
-  const released = results.filter((r) => r.status === "released").length;
-  const queued = results.filter((r) => r.status === "queued").length;
-  const failed = results.length - released - queued;
-  let text = "Released " + released + (queued ? ", queued — will print shortly: " + queued : "");
-  if (failed) {
-    // Stay signed in so the person can see what failed and try again.
-    text += ", not printed: " + failed + " (" + results.filter((r) => r.message).map((r) => r.message).join("; ") + ")";
-    say(text, "error");
-    await loadJobs();
-    say(text, "error");
-    return;
-  }
-  // Done: the next person must not find this person's session open.
-  await signOut(text + ". Signed out.");
-  $("status").className = "ok";
-}
-
-function afterChange() {
-  const left = $("job-list").children.length;
-  $("no-jobs").hidden = left > 0;
-  $("release-all").hidden = left === 0;
-}
+// ---- Wiring ------------------------------------------------------------------------------------
 
 $("setup-form").addEventListener("submit", (event) => {
   event.preventDefault();
   localStorage.setItem(KEY_STORAGE, $("station-key").value.trim());
   $("station-key").value = "";
-  say("", "");
+  say(null);
   checkStation();
 });
 $("card-form").addEventListener("submit", (event) => {
@@ -249,13 +550,29 @@ $("card-form").addEventListener("submit", (event) => {
   $("card").value = "";
   if (card) signIn({ card });
 });
-$("pin-form").addEventListener("submit", (event) => {
+$("use-pin").addEventListener("click", () => { say(null); show("signin-user"); });
+$("user-back").addEventListener("click", () => { say(null); show("signin"); });
+$("user-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  signIn({ user: $("upn").value.trim(), pin: $("pin").value });
+  const user = $("upn").value.trim();
+  if (!user) { say({ key: "user.empty" }, "error"); $("upn").focus(); return; }
+  pendingUser = user;
+  $("pin-for").textContent = t("pin.for", { user });
+  say(null);
+  show("signin-pin");
+});
+$("pin-back").addEventListener("click", () => { $("pin").value = ""; say(null); show("signin-user"); });
+$("pin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const pin = $("pin").value;
   $("pin").value = "";
+  if (!pin) { say({ key: "pin.empty" }, "error"); $("pin").focus(); return; }
+  if (!(await signIn({ user: pendingUser, pin }))) $("pin").focus();
 });
 $("release-all").addEventListener("click", releaseAll);
 $("signout").addEventListener("click", () => signOut());
 for (const kind of ["pointerdown", "keydown", "input"]) document.addEventListener(kind, touch, true);
 
+buildLanguageSwitch();
+setLanguage(browserLanguage());
 checkStation();
