@@ -67,31 +67,46 @@ impl SubscriptionManager {
     }
 
     /// Ensures the subscription, then checks it every `check_every` and answers lifecycle events,
-    /// until `shutdown`.
+    /// until `shutdown`. After a failed attempt the next one comes sooner (1 s, doubling, at most
+    /// `check_every`): a subscription that failed once at start-up (the validation handshake timed
+    /// out on a busy machine, Graph answered 503) must not keep the daemon unready for a whole
+    /// check interval, or several.
     pub async fn run(mut self, check_every: StdDuration, shutdown: CancellationToken) {
-        let mut ensured = self.report(self.ensure().await);
+        let mut failures = 0;
+        let mut ensured = self.report(self.ensure().await, &mut failures);
         loop {
+            let wait = if ensured {
+                check_every
+            } else {
+                retry_delay(failures, check_every)
+            };
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(check_every) => {
-                    ensured = if ensured {
-                        self.report(self.renew_if_due().await)
+                () = tokio::time::sleep(wait) => {
+                    let result = if ensured {
+                        self.renew_if_due().await
                     } else {
-                        self.report(self.ensure().await)
+                        self.ensure().await
                     };
+                    ensured = self.report(result, &mut failures);
                 }
                 Some(event) = self.events.recv() => {
-                    ensured = self.report(self.on_lifecycle(&event).await);
+                    let result = self.on_lifecycle(&event).await;
+                    ensured = self.report(result, &mut failures);
                 }
             }
         }
     }
 
-    fn report(&self, result: Result<(), SubscriptionError>) -> bool {
+    fn report(&self, result: Result<(), SubscriptionError>, failures: &mut u32) -> bool {
         match result {
-            Ok(()) => true,
+            Ok(()) => {
+                *failures = 0;
+                true
+            }
             Err(error) => {
-                tracing::warn!(%error, "subscription upkeep failed; trying again at the next check");
+                *failures = failures.saturating_add(1);
+                tracing::warn!(%error, failures = *failures, "subscription upkeep failed; trying again soon");
                 false
             }
         }
@@ -216,5 +231,27 @@ impl SubscriptionManager {
         // Tasks created before the subscription existed were never notified.
         self.poller.poll_now();
         Ok(())
+    }
+}
+
+/// How long to wait after the `failures`-th failed attempt in a row: 1 s, doubling, capped at the
+/// regular check interval.
+fn retry_delay(failures: u32, check_every: StdDuration) -> StdDuration {
+    let doubled = StdDuration::from_secs(1).saturating_mul(1 << failures.saturating_sub(1).min(16));
+    doubled.min(check_every)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_start_after_a_second_double_and_never_wait_longer_than_the_regular_check() {
+        let check = StdDuration::from_secs(60);
+        let delays: Vec<u64> = (1..=8)
+            .map(|failures| retry_delay(failures, check).as_secs())
+            .collect();
+        assert_eq!(delays, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(retry_delay(u32::MAX, check), check);
     }
 }

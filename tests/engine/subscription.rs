@@ -9,6 +9,7 @@ use std::time::Duration;
 use engine_support::{Bed, RunningApp, eventually};
 use pullprintd::app::AppOptions;
 use pullprintd::clock::{ManualClock, SystemClock};
+use pullprintd::emulator::{Faults, RouteFault};
 use pullprintd::graph::RetryPolicy;
 
 const LIST: &str = "GET /print/taskDefinitions/{id}/tasks";
@@ -121,5 +122,57 @@ async fn the_subscription_is_renewed_reauthorized_and_recreated_when_lost() {
         },
     )
     .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscription_refused_at_start_up_is_tried_again_within_seconds_not_at_the_next_check() {
+    let bed = Bed::default().await;
+    let control = bed.emulator.control();
+    // Graph refuses the first creations; the regular check is a minute away (the daemon's default).
+    control.set_faults(Faults {
+        routes: vec![RouteFault {
+            route: "POST /subscriptions".into(),
+            rate_403: 1.0,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut settings = bed.settings(
+        &format!(
+            "mode = \"both\"\npoll_interval = \"1h\"\npublic_url = \"http://127.0.0.1:{port}/graph/notifications\""
+        ),
+        "subscription-retry.db",
+    );
+    settings.api.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let app = RunningApp::start(
+        settings,
+        AppOptions {
+            subscription_check: Duration::from_secs(60),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(10), "a refused creation", || {
+        let control = control.clone();
+        async move { control.calls_to("POST /subscriptions") >= 1 }
+    })
+    .await;
+    control.set_faults(Faults::default());
+    eventually(
+        Duration::from_secs(15),
+        "the subscription, long before the minute's check",
+        || {
+            let store = app.store.clone();
+            async move { store.subscription().await.ok().flatten().is_some() }
+        },
+    )
+    .await;
+    assert_eq!(control.subscriptions().len(), 1);
     app.stop().await;
 }
