@@ -30,7 +30,9 @@ stage_done clippy
 # Benchmarks (benches/) are compiled by clippy above but not run here: they measure, they do not test.
 cargo test --lib --bins --tests --locked --no-run
 stage_done test-build
-cargo test --lib --bins --tests --locked
+# Six tests at a time in each binary rather than one per core: most of them wait on HTTP, on the
+# emulator's injected latency or on a child daemon, not on the CPU (on two cores this halves the stage).
+RUST_TEST_THREADS=${RUST_TEST_THREADS:-6} cargo test --lib --bins --tests --locked
 stage_done tests
 # The figure of the schema check, which the test above wrote (it fails on any invalid request).
 summary="${CARGO_TARGET_DIR:-target}/tmp/graph-client-requests.summary"
