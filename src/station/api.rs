@@ -9,6 +9,9 @@
 //!   `release.confirm_wait`, `202 queued` when the action is durably queued but not yet confirmed;
 //! - releases are checked against the *station's* printer (where the paper comes out): a job held on
 //!   another printer is redirected there (find-me);
+//! - a release to a printer whose status says it cannot print (jammed, paused, stopped, offline…)
+//!   queues nothing: it answers 409 `printer_not_ready` with the reason and the printers of the
+//!   other stations of the group that can print, and the job stays held;
 //! - a PIN is checked with argon2 on the blocking pool, never on the async workers, holding one of a
 //!   bounded number of permits, and only after a failure-budget slot and a lockout attempt were
 //!   reserved for it (see [`sign_in`]);
@@ -25,7 +28,7 @@ use utoipa::ToSchema;
 
 use std::sync::Arc;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{Alternative, ApiError, ErrorBody};
 use super::lockout::{LockedOut, Subject};
 use super::state::{SignInRules, Station, StationState};
 use super::users::User;
@@ -657,6 +660,36 @@ async fn checked_changes(
         .map_err(ApiError::refused)
 }
 
+/// `Ok` when `station`'s printer can print (or nothing says it cannot); otherwise the 409 naming
+/// why and the printers of the station's group that can.
+async fn ready(state: &StationState, station: &Station) -> Result<(), ApiError> {
+    let Some(not_ready) = state.not_ready(&station.printer_id).await else {
+        return Ok(());
+    };
+    let name = |printer_id: &str, printer: Option<crate::graph::model::Printer>| {
+        printer
+            .map(|p| p.display_name)
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| printer_id.to_owned())
+    };
+    let mut alternatives = Vec::new();
+    for other in state.group_stations(station) {
+        if state.not_ready(&other.printer_id).await.is_none() {
+            alternatives.push(Alternative {
+                station_id: other.id.clone(),
+                printer_id: other.printer_id.clone(),
+                printer_name: name(&other.printer_id, state.printer(&other.printer_id).await),
+            });
+        }
+    }
+    let here = name(
+        &station.printer_id,
+        state.printer(&station.printer_id).await,
+    );
+    tracing::info!(station = %station.id, printer_id = %station.printer_id, reason = %not_ready.reason, "a release was refused: the printer cannot print");
+    Err(ApiError::printer_not_ready(&here, not_ready, alternatives))
+}
+
 /// Where `station` releases.
 fn at(station: &Station) -> AtStation<'_> {
     AtStation {
@@ -740,7 +773,7 @@ pub(crate) fn answer(
         (status = 400, description = "Malformed body or unknown field", body = ErrorBody),
         (status = 401, description = "No valid session", body = ErrorBody),
         (status = 404, description = "No such held job of yours", body = ErrorBody),
-        (status = 409, description = "Already being released or deleted", body = ErrorBody),
+        (status = 409, description = "Already being released or deleted (`not_held`), or the station's printer cannot print now (`printer_not_ready`: `details` says why, `alternatives` lists the printers of the station's group that can); the job stays held", body = ErrorBody),
         (status = 410, description = "No longer held", body = ErrorBody),
         (status = 422, description = "An option the printer or the policy does not allow", body = ErrorBody),
         (status = 502, description = "Universal Print refused the release", body = ErrorBody),
@@ -758,6 +791,7 @@ pub async fn release_job(
     let options: ReleaseOptions = parse_body(&body)?;
     let job = own_job(&state, &session.upn, &id).await?;
     let changes = checked_changes(&state, &job, &station, &options).await?;
+    ready(&state, &station).await?;
     let result = state
         .release()
         .release(&job, at(&station), &session.upn, changes, state.now())
@@ -774,6 +808,7 @@ pub async fn release_job(
         (status = 200, description = "Each job's outcome (empty: nothing to print)", body = ReleaseAllAnswer),
         (status = 400, description = "Malformed body or unknown field", body = ErrorBody),
         (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 409, description = "The station's printer cannot print now (`printer_not_ready`, with `details` and `alternatives`); nothing was released", body = ErrorBody),
         (status = 422, description = "An option not allowed for one of the jobs; nothing was released", body = ErrorBody),
     )
 )]
@@ -795,6 +830,9 @@ pub async fn release_all(
     for job in jobs {
         let changes = checked_changes(&state, &job, &station, &options).await?;
         checked.push((job, changes));
+    }
+    if !checked.is_empty() {
+        ready(&state, &station).await?;
     }
     let submitted = state
         .release()

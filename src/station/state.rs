@@ -37,6 +37,11 @@ pub const STATION_KEY_HEADER: &str = "x-station-key";
 /// How long printer capabilities are kept before `GET printer` is asked again.
 pub const PRINTER_CACHE: Duration = Duration::minutes(10);
 
+/// How old a printer's status may be when a release asks whether it can print: short, so a
+/// cleared jam is seen within seconds, and long enough that a queue of people at one printer costs
+/// one `GET printer` (the entry is shared with the capabilities).
+pub const PRINTER_STATUS_MAX_AGE: Duration = Duration::seconds(10);
+
 /// How long a request waits for printer capabilities before it goes on without them (policy-only
 /// checks): a kiosk must stay usable while Graph is slow or down.
 pub const PRINTER_LOOKUP_WAIT: StdDuration = StdDuration::from_secs(2);
@@ -65,6 +70,8 @@ pub struct Station {
     pub id: String,
     /// Where its releases print.
     pub printer_id: String,
+    /// `group`: stations people can walk between (`None`: the stations without a group).
+    pub group: Option<String>,
     key: Secret,
 }
 
@@ -130,6 +137,7 @@ impl StationState {
                     .map(|key| Station {
                         id: s.id.clone(),
                         printer_id: s.printer_id.clone(),
+                        group: s.group.clone(),
                         key,
                     })
                     .ok_or_else(|| format!("station `{}` has no key; set its key_file", s.id))
@@ -272,6 +280,36 @@ impl StationState {
         }
     }
 
+    /// Why `printer_id` cannot print now, from its status at most [`PRINTER_STATUS_MAX_AGE`] old;
+    /// `None` when it can, and when Graph cannot tell us in time (a release then goes ahead, as it
+    /// did before the printer was asked: the durable queue carries it either way).
+    pub async fn not_ready(&self, printer_id: &str) -> Option<crate::job::readiness::NotReady> {
+        let read = self
+            .inner
+            .printers
+            .get_within(printer_id, PRINTER_STATUS_MAX_AGE);
+        match tokio::time::timeout(PRINTER_LOOKUP_WAIT, read).await {
+            Ok(Ok(printer)) => crate::job::readiness::not_ready(&printer),
+            Ok(Err(error)) => {
+                tracing::warn!(printer_id, %error, "printer status unavailable; releasing without it");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    printer_id,
+                    "printer status slow to arrive; releasing without it"
+                );
+                None
+            }
+        }
+    }
+
+    /// The other stations of `station`'s group with another printer, one per printer, in the
+    /// configuration's order: where a person can walk to when this printer cannot print.
+    pub fn group_stations(&self, station: &Station) -> Vec<&Station> {
+        group_stations(&self.inner.stations, station)
+    }
+
     /// The station whose key is the bearer token.
     pub fn station_by_key(&self, headers: &HeaderMap) -> Result<&Station, ApiError> {
         self.station_with_key(bearer(headers)?)
@@ -344,6 +382,19 @@ impl StationState {
     }
 }
 
+fn group_stations<'s>(stations: &'s [Station], station: &Station) -> Vec<&'s Station> {
+    let mut found: Vec<&Station> = Vec::new();
+    for other in stations {
+        if other.group == station.group
+            && other.printer_id != station.printer_id
+            && !found.iter().any(|f| f.printer_id == other.printer_id)
+        {
+            found.push(other);
+        }
+    }
+    found
+}
+
 /// The bearer token of `Authorization: Bearer …`.
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let missing = || {
@@ -362,4 +413,48 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         return Err(missing());
     }
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn station(id: &str, printer_id: &str, group: Option<&str>) -> Station {
+        Station {
+            id: id.to_owned(),
+            printer_id: printer_id.to_owned(),
+            group: group.map(str::to_owned),
+            key: Secret::new(format!("{id}-key-0123456789")),
+        }
+    }
+
+    #[test]
+    fn the_group_is_the_other_printers_of_stations_in_the_same_group() {
+        let stations = [
+            station("a", "p1", Some("floor 2")),
+            station("b", "p2", Some("floor 2")),
+            station("b2", "p2", Some("floor 2")),
+            station("c", "p1", Some("floor 2")),
+            station("d", "p3", Some("floor 3")),
+            station("e", "p4", None),
+            station("f", "p5", None),
+        ];
+        let ids = |s: &Station| {
+            group_stations(&stations, s)
+                .iter()
+                .map(|s| s.id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(&stations[0]),
+            ["b"],
+            "one entry per printer, not its own"
+        );
+        assert!(ids(&stations[4]).is_empty());
+        assert_eq!(
+            ids(&stations[5]),
+            ["f"],
+            "stations without a group are one group"
+        );
+    }
 }

@@ -10,5 +10,6 @@ mod api;
 mod attacks;
 mod cli;
 mod kiosk_browser;
+mod printer_status;
 mod rules;
 mod setup_doctor;
