@@ -33,12 +33,14 @@
 //!   line per interval for events an attacker can repeat.
 //! - [`emulator`] — a Universal Print emulator that enforces Microsoft's documented rules; the demo,
 //!   the tests and the benchmarks run against it.
-//! - [`clock`] — injected time, so tests can move days ahead without waiting.
+//! - [`clock`] — injected time, so tests can move days ahead without waiting; [`cache`] — a
+//!   time-to-live cache in front of Graph reads (printers, card lookups, group memberships).
 //! - [`notify`] — systemd READY / WATCHDOG (only while the engine makes progress) / STOPPING.
 //! - [`exit`] — sysexits-style process exit codes; [`shutdown`] — the cancellation passed to every loop.
 
 pub mod admin;
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -33,6 +33,8 @@ pub struct TryJob {
     pub duplex: Option<String>,
     /// Submission time, RFC 3339; now when absent.
     pub at: Option<String>,
+    /// Entra ID groups the owner is a member of (`--member-of`); Graph is not asked.
+    pub member_of: Vec<String>,
     /// A printJob as Graph returns it (`GET …/jobs/{id}?$expand=documents`).
     pub job_file: Option<std::path::PathBuf>,
 }
@@ -121,6 +123,14 @@ pub fn rules_test(config: &Path, job: &TryJob) -> Result<String, RulesTestError>
             "give the owner: --owner UPN (or --job with createdBy)".to_owned(),
         ));
     }
+    let membership = crate::job::rules::Membership {
+        member_of: job
+            .member_of
+            .iter()
+            .map(|g| g.trim().to_lowercase())
+            .collect(),
+        ..Default::default()
+    };
     let decision = rules.decide(&JobFacts {
         printer_id: &job.printer,
         owner_upn: &described.owner,
@@ -128,6 +138,8 @@ pub fn rules_test(config: &Path, job: &TryJob) -> Result<String, RulesTestError>
         size: described.size,
         configuration: &described.configuration,
         at,
+        // Without --member-of, a group condition says the groups are not known here.
+        groups: (!job.member_of.is_empty()).then_some(&membership),
     });
     let mut report = String::new();
     for line in &decision.why {

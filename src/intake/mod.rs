@@ -7,7 +7,8 @@
 //! - [`poller`] — the task list, polled: the backstop for lost notifications, the only way in
 //!   without a public URL, and the detector of tasks finished outside pullprintd;
 //! - [`reconcile`] — the start-up pass: one poll before anything else runs;
-//! - [`subscription`] — the Graph subscription's lifecycle (create, renew, reauthorize, recreate).
+//! - [`subscription`] — the Graph subscription's lifecycle (create, renew, reauthorize, recreate);
+//! - [`groups`] — the owner's membership of the Entra ID groups `[[rules]]` name, cached.
 //!
 //! A job that pullprintd itself redirected (find-me) and that the destination holds again with a new
 //! task (Graph does not say whether it does; the destination may carry our trigger too) is
@@ -18,6 +19,7 @@
 //! dedupe), with the fewest Graph calls: `GET job?$expand=documents` when the job's URL is known
 //! (from the task list or the notification's `parentUrl`), `GET task` first only when it is not.
 
+pub mod groups;
 pub mod inbox;
 pub mod poller;
 pub mod reconcile;
@@ -91,6 +93,8 @@ struct Rules {
     set: Arc<RuleSet>,
     service: ReleaseService,
     policy: ReleasePolicy,
+    /// When a rule names Entra ID groups.
+    groups: Option<groups::GroupLookup>,
 }
 
 impl Intake {
@@ -121,10 +125,14 @@ impl Intake {
         service: ReleaseService,
         policy: ReleasePolicy,
     ) -> Self {
+        let named = rules.groups();
+        let groups = (!named.is_empty())
+            .then(|| groups::GroupLookup::new(self.graph.clone(), self.clock.clone(), named));
         self.rules = (!rules.is_empty()).then_some(Rules {
             set: rules,
             service,
             policy,
+            groups,
         });
         self
     }
@@ -231,6 +239,10 @@ impl Intake {
         let inserted = match (&self.rules, &ours) {
             (None, _) | (_, Some(_)) => self.store.insert_held_job(&held).await?,
             (Some(rules), None) => {
+                let membership = match &rules.groups {
+                    Some(lookup) => Some(lookup.membership(&held.owner_upn).await),
+                    None => None,
+                };
                 let decision = rules.set.decide(&JobFacts {
                     printer_id: &held.printer_id,
                     owner_upn: &held.owner_upn,
@@ -238,7 +250,11 @@ impl Intake {
                     size,
                     configuration: &requested,
                     at: held.submitted_at,
+                    groups: membership.as_ref(),
                 });
+                if let Some(problem) = &decision.problem {
+                    tracing::warn!(task = task_id, rule = %decision.label(), %problem, "a rule cannot be decided; the job is held");
+                }
                 let inserted = rules
                     .service
                     .store_by_rule(&held, &decision, rules.policy)

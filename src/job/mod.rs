@@ -25,6 +25,6 @@ pub mod words;
 pub use action::{Action, ActionId, ActionKind, Applied, NewAction, Step};
 pub use held::{DiscoveredVia, HeldJob, JobState, NewHeldJob, Outcome};
 pub use options::{Choices, PageRange, Refusal, ReleaseOptions, ReleasePolicy};
-pub use rules::{Decision, HoldTerms, JobFacts, RuleAction, RuleSet};
+pub use rules::{Decision, HoldTerms, JobFacts, Membership, RuleAction, RuleSet};
 pub use words::TextEnum;
 pub(crate) use words::text_enum;

@@ -14,12 +14,12 @@ use axum::http::{HeaderMap, header};
 use time::Duration;
 
 use super::budget::{BudgetPolicy, FailureBudget};
-use super::cache::{Fetch, TtlCache};
 use super::directory::DirectoryLookup;
 use super::error::ApiError;
 use super::lockout::{Lockout, LockoutPolicy};
 use super::sessions::{Session, Sessions};
 use super::users::UserDirectory;
+use crate::cache::{Fetch, TtlCache};
 use crate::clock::SharedClock;
 use crate::config::{Secret, Settings};
 use crate::graph::GraphClient;

@@ -1,5 +1,5 @@
 //! A small time-to-live cache in front of a Graph lookup: printer capabilities and status (`GET
-//! printer`), directory card lookups (`GET users?$filter=employeeId eq …`).
+//! printer`), group memberships (`checkMemberGroups`) and group existence, directory card lookups (`GET users?$filter=employeeId eq …`).
 //!
 //! Invariants:
 //! - a value younger than the time to live is served without calling Graph;
