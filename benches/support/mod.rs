@@ -113,6 +113,7 @@ pub fn settings_toml(
             display_name: format!("User {i}"),
             card: card(i),
             pin: None,
+            delegates: Vec::new(),
         })
         .collect();
     write_users_file(&users_file, "", &people).expect("the users file is written");

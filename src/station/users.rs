@@ -6,10 +6,13 @@
 //! display_name = "Ada Lovelace"
 //! card = "0004521337"                      # what the card reader types
 //! pin_hash = "$argon2id$v=19$m=19456,t=2,p=1$…"   # from `pullprintd hash-pin`
+//! delegates = ["grace.hopper@contoso.com"]   # may see and release Ada's jobs
 //! ```
 //!
 //! Invariants after [`UserDirectory::load`]: UPNs and cards are unique (UPNs compared
-//! case-insensitively, as Entra ID does), and every PIN hash is a valid argon2id PHC string. PINs are
+//! case-insensitively, as Entra ID does), every PIN hash is a valid argon2id PHC string, and every
+//! delegate is a UPN other than the person's own (a delegate need not be in the file: someone known
+//! by an Entra ID card lookup may be one). PINs are
 //! never stored or logged in clear; a PIN check for an unknown user still costs one argon2 run, so the
 //! time a sign-in takes does not reveal whether the user exists.
 
@@ -61,6 +64,8 @@ struct UserEntry {
     card: Option<String>,
     #[serde(default)]
     pin_hash: Option<String>,
+    #[serde(default)]
+    delegates: Vec<String>,
 }
 
 /// A problem with the users file, said so that an administrator can fix it.
@@ -76,6 +81,8 @@ pub struct UsersFileError {
 pub struct UserDirectory {
     by_upn: HashMap<String, User>,
     by_card: HashMap<String, String>,
+    /// Delegate (lower-case UPN) → the people whose jobs they may see and release.
+    delegators: HashMap<String, Vec<String>>,
 }
 
 /// A PIN hash that no PIN matches, verified against when the user is unknown or has no PIN, so
@@ -129,6 +136,23 @@ impl UserDirectory {
             if directory.by_upn.contains_key(&key) {
                 return Err(format!("{at}: upn `{upn}` appears twice"));
             }
+            for delegate in &entry.delegates {
+                let delegate = delegate.trim().to_lowercase();
+                if !delegate.contains('@') {
+                    return Err(format!(
+                        "{at} ({upn}): delegate `{delegate}` is not a user principal name (name@domain)"
+                    ));
+                }
+                if delegate == key {
+                    return Err(format!(
+                        "{at} ({upn}): a person cannot be their own delegate; remove `{delegate}` from delegates"
+                    ));
+                }
+                let owners = directory.delegators.entry(delegate).or_default();
+                if !owners.contains(&upn) {
+                    owners.push(upn.clone());
+                }
+            }
             if let Some(card) = &card
                 && let Some(other) = directory.by_card.insert(card.clone(), key.clone())
             {
@@ -159,6 +183,13 @@ impl UserDirectory {
     /// The user with this UPN (case-insensitive).
     pub fn by_upn(&self, upn: &str) -> Option<&User> {
         self.by_upn.get(&upn.trim().to_lowercase())
+    }
+
+    /// The people who named `upn` their delegate: `upn` may see and release their jobs.
+    pub fn delegators_of(&self, upn: &str) -> &[String] {
+        self.delegators
+            .get(&upn.trim().to_lowercase())
+            .map_or(&[], Vec::as_slice)
     }
 
     /// How many users there are.
@@ -205,6 +236,38 @@ pub fn hash_pin(pin: &str) -> Result<String, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn delegates_are_indexed_by_delegate_and_checked() {
+        let users = UserDirectory::parse(
+            r#"
+            [[user]]
+            upn = "ceo@contoso.com"
+            display_name = "The CEO"
+            delegates = ["Assistant@contoso.com"]
+            [[user]]
+            upn = "cfo@contoso.com"
+            display_name = "The CFO"
+            delegates = ["assistant@contoso.com"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            users.delegators_of("ASSISTANT@contoso.com"),
+            ["ceo@contoso.com", "cfo@contoso.com"]
+        );
+        assert!(users.delegators_of("ceo@contoso.com").is_empty());
+        let own = UserDirectory::parse(
+            "[[user]]\nupn = \"a@b.c\"\ndisplay_name = \"A\"\ndelegates = [\"A@b.c\"]\n",
+        )
+        .unwrap_err();
+        assert!(own.contains("their own delegate"), "{own}");
+        let shape = UserDirectory::parse(
+            "[[user]]\nupn = \"a@b.c\"\ndisplay_name = \"A\"\ndelegates = [\"bob\"]\n",
+        )
+        .unwrap_err();
+        assert!(shape.contains("not a user principal name"), "{shape}");
+    }
 
     fn directory() -> UserDirectory {
         let hash = hash_pin("2468").unwrap();

@@ -9,6 +9,7 @@ mod station_support;
 mod api;
 mod attacks;
 mod cli;
+mod delegation;
 mod kiosk_browser;
 mod printer_status;
 mod rules;

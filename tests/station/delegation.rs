@@ -1,0 +1,92 @@
+//! Delegation: a person named in someone's `delegates` (users file) sees and releases that person's
+//! jobs at a station, within the owner's policy and hold-rule terms; the audit log records both.
+#![allow(clippy::unwrap_used)]
+
+use crate::station_support;
+
+use pullprintd::store::{AuditEvent, AuditFilter};
+use serde_json::{Value, json};
+use station_support::*;
+
+#[tokio::test]
+async fn a_delegate_sees_and_releases_the_owners_job_and_the_audit_log_names_both() {
+    let bed = Bed::start_with_delegates("", &[(ADA, BOB)]).await;
+    let (job, print_job) = bed
+        .held_job(ADA, "board minutes.pdf", json!({"copies": 1}))
+        .await;
+    let bob = bed.sign_in(LOBBY_KEY, json!({"card": BOB_CARD})).await;
+    let listed: Value = bed.get(&bob, "/api/v1/jobs").await.json().await.unwrap();
+    assert_eq!(listed["jobs"][0]["id"], job.as_str());
+    assert_eq!(listed["jobs"][0]["owner"], ADA);
+    assert_eq!(
+        bed.delete(&bob, &format!("/api/v1/jobs/{job}"))
+            .await
+            .status(),
+        404,
+        "a delegate releases, but does not delete"
+    );
+    let response = bed
+        .post(&bob, &format!("/api/v1/jobs/{job}/release"), json!({}))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(bed.emulator.control().job(&print_job).is_some());
+    let records = bed
+        .store
+        .audit_query(&AuditFilter {
+            event: Some(AuditEvent::Redirected),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1, "released at the lobby: redirected there");
+    assert_eq!(records[0].user_upn.as_deref(), Some(ADA), "the owner");
+    assert_eq!(
+        records[0].requested_by.as_deref(),
+        Some(BOB),
+        "the delegate"
+    );
+    bed.stop().await;
+}
+
+#[tokio::test]
+async fn a_delegate_is_bound_by_the_owners_rule_and_others_cannot_see_the_job() {
+    let bed = Bed::start_with_delegates(
+        &format!(
+            "[[rules]]\nname = \"Ada in grayscale\"\naction = \"hold\"\n\
+             match.owners = [\"{ADA}\"]\nforce.color_mode = \"grayscale\"\nforce.max_copies = 1\n"
+        ),
+        &[(ADA, BOB)],
+    )
+    .await;
+    let (job, print_job) = bed
+        .held_job(
+            ADA,
+            "slides.pdf",
+            json!({"copies": 1, "colorMode": "color"}),
+        )
+        .await;
+    // Ada named Bob, not the other way round: Ada does not see Bob's jobs.
+    let (bobs, _) = bed.held_job(BOB, "bob.pdf", json!({"copies": 1})).await;
+    let ada = bed.sign_in(QUEUE_KEY, json!({"card": ADA_CARD})).await;
+    let listed: Value = bed.get(&ada, "/api/v1/jobs").await.json().await.unwrap();
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        bed.post(&ada, &format!("/api/v1/jobs/{bobs}/release"), json!({}))
+            .await
+            .status(),
+        404
+    );
+    let bob = bed.sign_in(QUEUE_KEY, json!({"card": BOB_CARD})).await;
+    let response = bed
+        .post(
+            &bob,
+            &format!("/api/v1/jobs/{job}/release"),
+            json!({"copies": 3, "colorMode": "color"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let printed = bed.emulator.control().job(&print_job).unwrap();
+    assert_eq!(printed.configuration["colorMode"], "grayscale");
+    assert_eq!(printed.configuration["copies"], 1);
+    bed.stop().await;
+}
