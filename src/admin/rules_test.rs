@@ -298,6 +298,33 @@ force.color_mode = "grayscale"
     }
 
     #[test]
+    fn a_group_rule_is_tried_with_member_of_and_says_when_groups_are_unknown() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            file.path(),
+            "[[rules]]\nname = \"staff\"\naction = \"release\"\n\
+             match.groups = [\"0e7c3f1a-5b2d-4c8e-9f10-2a3b4c5d6e7f\"]\n",
+        )
+        .unwrap();
+        let job = TryJob {
+            printer: "p1".to_owned(),
+            owner: Some("ada@contoso.com".to_owned()),
+            ..TryJob::default()
+        };
+        let unknown = rules_test(file.path(), &job).unwrap();
+        assert!(unknown.contains("not known here"), "{unknown}");
+        let member = rules_test(
+            file.path(),
+            &TryJob {
+                member_of: vec!["0E7C3F1A-5B2D-4C8E-9F10-2A3B4C5D6E7F".to_owned()],
+                ..job
+            },
+        )
+        .unwrap();
+        assert!(member.contains("rule 0 \"staff\" matches"), "{member}");
+    }
+
+    #[test]
     fn a_wrong_member_on_the_command_line_names_the_choices() {
         let file = config();
         let error = rules_test(
