@@ -244,6 +244,7 @@ fn people() -> Vec<ScenarioPerson> {
             card: person.card.to_owned(),
             pin: Some(person.pin.to_owned()),
             delegates: Vec::new(),
+            delegate_group: None,
         })
         .collect()
 }

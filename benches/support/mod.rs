@@ -114,6 +114,7 @@ pub fn settings_toml(
             card: card(i),
             pin: None,
             delegates: Vec::new(),
+            delegate_group: None,
         })
         .collect();
     write_users_file(&users_file, "", &people).expect("the users file is written");

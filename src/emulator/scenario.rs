@@ -348,6 +348,8 @@ pub struct Person {
     pub pin: Option<String>,
     /// People (UPNs) who may see and release this person's jobs.
     pub delegates: Vec<String>,
+    /// An Entra ID group (object id) whose members may see and release this person's jobs.
+    pub delegate_group: Option<String>,
 }
 
 /// Writes a users file with `people` to `path`, after the comment lines of `header` (may be empty).
@@ -370,6 +372,9 @@ pub fn write_users_file(path: &Path, header: &str, people: &[Person]) -> std::io
                 .map(|d| format!("\"{d}\""))
                 .collect();
             let _ = writeln!(text, "delegates = [{}]", quoted.join(", "));
+        }
+        if let Some(group) = &person.delegate_group {
+            let _ = writeln!(text, "delegate_group = \"{group}\"");
         }
     }
     std::fs::write(path, text)

@@ -7,8 +7,10 @@
 //! - [`poller`] — the task list, polled: the backstop for lost notifications, the only way in
 //!   without a public URL, and the detector of tasks finished outside pullprintd;
 //! - [`reconcile`] — the start-up pass: one poll before anything else runs;
-//! - [`subscription`] — the Graph subscription's lifecycle (create, renew, reauthorize, recreate);
-//! - [`groups`] — the owner's membership of the Entra ID groups `[[rules]]` name, cached.
+//! - [`subscription`] — the Graph subscription's lifecycle (create, renew, reauthorize, recreate).
+//!
+//! With `[[rules]]` that name Entra ID groups, the owner's membership is read first
+//! ([`crate::groups`], cached).
 //!
 //! A job that pullprintd itself redirected (find-me) and that the destination holds again with a new
 //! task (Graph does not say whether it does; the destination may carry our trigger too) is
@@ -19,7 +21,6 @@
 //! dedupe), with the fewest Graph calls: `GET job?$expand=documents` when the job's URL is known
 //! (from the task list or the notification's `parentUrl`), `GET task` first only when it is not.
 
-pub mod groups;
 pub mod inbox;
 pub mod poller;
 pub mod reconcile;
@@ -94,7 +95,7 @@ struct Rules {
     service: ReleaseService,
     policy: ReleasePolicy,
     /// When a rule names Entra ID groups.
-    groups: Option<groups::GroupLookup>,
+    groups: Option<crate::groups::GroupLookup>,
 }
 
 impl Intake {
@@ -126,8 +127,9 @@ impl Intake {
         policy: ReleasePolicy,
     ) -> Self {
         let named = rules.groups();
-        let groups = (!named.is_empty())
-            .then(|| groups::GroupLookup::new(self.graph.clone(), self.clock.clone(), named));
+        let groups = (!named.is_empty()).then(|| {
+            crate::groups::GroupLookup::new(self.graph.clone(), self.clock.clone(), named)
+        });
         self.rules = (!rules.is_empty()).then_some(Rules {
             set: rules,
             service,

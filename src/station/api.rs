@@ -4,7 +4,7 @@
 //! Invariants:
 //! - a person sees, releases and deletes only their own jobs; another person's job id answers 404,
 //!   exactly like an unknown id, so ids cannot be probed. The exception is delegation: a person named
-//!   in someone's `delegates` (users file) also sees and releases that person's jobs (not deletes
+//!   in someone's `delegates` (users file), or a member of their `delegate_group`, also sees and releases that person's jobs (not deletes
 //!   them, and not in release-all), bound by the same policy and hold-rule terms as the owner; the
 //!   audit log records the owner and the delegate who released;
 //! - a job's id here is its print task id (stable for the job's whole hold, opaque to clients);
@@ -562,9 +562,8 @@ pub async fn list_jobs(
         .held_jobs(&session.upn)
         .await
         .map_err(|e| ApiError::internal("listing held jobs", &e))?;
-    // A delegate also sees the jobs of the people who named them.
-    let users = state.users();
-    for owner in users.delegators_of(&session.upn) {
+    // A delegate also sees the jobs of the people who named them (or their group).
+    for owner in &state.delegators_of(&session.upn).await {
         let theirs = state
             .release()
             .held_jobs(owner)
@@ -617,8 +616,7 @@ async fn releasable_job(state: &StationState, upn: &str, id: &str) -> Result<Hel
     {
         return Ok(job);
     }
-    let users = state.users();
-    for owner in users.delegators_of(upn) {
+    for owner in &state.delegators_of(upn).await {
         if let Some(job) = state
             .release()
             .own_held_job(owner, id)

@@ -102,6 +102,8 @@ struct Inner {
     admin_key: Option<Secret>,
     users: Arc<UserDirectory>,
     directory: Option<DirectoryLookup>,
+    /// Members of the users file's `delegate_group`s, when it names any.
+    delegate_groups: Option<crate::groups::GroupLookup>,
     lockout: Arc<Lockout>,
     budget: Arc<FailureBudget>,
     pin_checks: Arc<tokio::sync::Semaphore>,
@@ -149,6 +151,9 @@ impl StationState {
             let graph = fetch_graph.clone();
             Box::pin(async move { graph.get_printer(&printer_id).await })
         });
+        let named = users.delegate_groups();
+        let delegate_groups = (!named.is_empty())
+            .then(|| crate::groups::GroupLookup::new(graph.clone(), deps.clock.clone(), named));
         let directory = settings.users.directory_lookup.then(|| {
             DirectoryLookup::new(
                 graph,
@@ -165,6 +170,7 @@ impl StationState {
                 admin_key: settings.api.admin_key.clone(),
                 users: Arc::new(users),
                 directory,
+                delegate_groups,
                 lockout: Arc::new(Lockout::new(LockoutPolicy::default(), deps.clock.clone())),
                 budget: Arc::new(FailureBudget::new(
                     BudgetPolicy {
@@ -278,6 +284,25 @@ impl StationState {
                 None
             }
         }
+    }
+
+    /// The people whose jobs `upn` may see and release as their delegate: those who list `upn` in
+    /// `delegates`, and those whose `delegate_group` has `upn` as a member (read from Entra ID,
+    /// cached; when Graph cannot tell, only the first kind, and a warning).
+    pub async fn delegators_of(&self, upn: &str) -> Vec<String> {
+        let mut owners = self.inner.users.delegators_of(upn).to_vec();
+        if let Some(lookup) = &self.inner.delegate_groups {
+            let membership = lookup.membership(upn).await;
+            if let Some(why) = &membership.unavailable {
+                tracing::warn!(user = %upn, %why, "delegate groups cannot be read; only the users file's delegates apply");
+            }
+            for owner in self.inner.users.owners_delegating_to(&membership.member_of) {
+                if !owner.eq_ignore_ascii_case(upn) && !owners.contains(&owner) {
+                    owners.push(owner);
+                }
+            }
+        }
+        owners
     }
 
     /// Why `printer_id` cannot print now, from its status at most [`PRINTER_STATUS_MAX_AGE`] old;

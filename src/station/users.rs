@@ -7,6 +7,7 @@
 //! card = "0004521337"                      # what the card reader types
 //! pin_hash = "$argon2id$v=19$m=19456,t=2,p=1$…"   # from `pullprintd hash-pin`
 //! delegates = ["grace.hopper@contoso.com"]   # may see and release Ada's jobs
+//! delegate_group = "f448435d-3ca7-4073-8152-a1fd73c0fd09"   # so may this Entra ID group's members
 //! ```
 //!
 //! Invariants after [`UserDirectory::load`]: UPNs and cards are unique (UPNs compared
@@ -66,6 +67,8 @@ struct UserEntry {
     pin_hash: Option<String>,
     #[serde(default)]
     delegates: Vec<String>,
+    #[serde(default)]
+    delegate_group: Option<String>,
 }
 
 /// A problem with the users file, said so that an administrator can fix it.
@@ -83,6 +86,8 @@ pub struct UserDirectory {
     by_card: HashMap<String, String>,
     /// Delegate (lower-case UPN) → the people whose jobs they may see and release.
     delegators: HashMap<String, Vec<String>>,
+    /// `(group object id, owner UPN)`: the group's members may see and release the owner's jobs.
+    delegate_groups: Vec<(String, String)>,
 }
 
 /// A PIN hash that no PIN matches, verified against when the user is unknown or has no PIN, so
@@ -153,6 +158,16 @@ impl UserDirectory {
                     owners.push(upn.clone());
                 }
             }
+            if let Some(group) = &entry.delegate_group {
+                let group = group.trim().to_lowercase();
+                if uuid::Uuid::parse_str(&group).is_err() || group.len() != 36 {
+                    return Err(format!(
+                        "{at} ({upn}): delegate_group `{group}` is not a group's object id; copy it from \
+                         Entra admin center → Groups → the group → Object ID"
+                    ));
+                }
+                directory.delegate_groups.push((group, upn.clone()));
+            }
             if let Some(card) = &card
                 && let Some(other) = directory.by_card.insert(card.clone(), key.clone())
             {
@@ -190,6 +205,26 @@ impl UserDirectory {
         self.delegators
             .get(&upn.trim().to_lowercase())
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every Entra ID group named as a `delegate_group`, once each.
+    pub fn delegate_groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = Vec::new();
+        for (group, _) in &self.delegate_groups {
+            if !groups.contains(group) {
+                groups.push(group.clone());
+            }
+        }
+        groups
+    }
+
+    /// The people whose `delegate_group` is one of `groups` (the groups a delegate is in).
+    pub fn owners_delegating_to(&self, groups: &[String]) -> Vec<String> {
+        self.delegate_groups
+            .iter()
+            .filter(|(group, _)| groups.contains(group))
+            .map(|(_, owner)| owner.clone())
+            .collect()
     }
 
     /// How many users there are.
@@ -267,6 +302,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(shape.contains("not a user principal name"), "{shape}");
+        let grouped = UserDirectory::parse(
+            "[[user]]\nupn = \"ceo@b.c\"\ndisplay_name = \"C\"\n\
+             delegate_group = \"3F2E1D0C-9B8A-4765-A432-10FEDCBA9876\"\n",
+        )
+        .unwrap();
+        let group = "3f2e1d0c-9b8a-4765-a432-10fedcba9876".to_owned();
+        assert_eq!(grouped.delegate_groups(), std::slice::from_ref(&group));
+        assert_eq!(grouped.owners_delegating_to(&[group]), ["ceo@b.c"]);
+        let bad = UserDirectory::parse(
+            "[[user]]\nupn = \"ceo@b.c\"\ndisplay_name = \"C\"\ndelegate_group = \"Assistants\"\n",
+        )
+        .unwrap_err();
+        assert!(bad.contains("Object ID"), "{bad}");
     }
 
     fn directory() -> UserDirectory {

@@ -90,3 +90,52 @@ async fn a_delegate_is_bound_by_the_owners_rule_and_others_cannot_see_the_job() 
     assert_eq!(printed.configuration["copies"], 1);
     bed.stop().await;
 }
+
+#[tokio::test]
+async fn members_of_the_owners_delegate_group_see_and_release_the_owners_jobs() {
+    use pullprintd::emulator::{DirectoryGroup, DirectoryUser};
+    let assistants = "3f2e1d0c-9b8a-4765-a432-10fedcba9876";
+    let bed = Bed::start_with_delegate_groups(&[(ADA, assistants)]).await;
+    let control = bed.emulator.control();
+    for upn in [ADA, BOB] {
+        control.add_user(DirectoryUser {
+            id: String::new(),
+            user_principal_name: upn.to_owned(),
+            display_name: upn.to_owned(),
+            employee_id: None,
+        });
+    }
+    control.add_group(DirectoryGroup {
+        id: assistants.to_owned(),
+        display_name: "Assistants".to_owned(),
+        members: vec![BOB.to_owned()],
+    });
+    let (job, _) = bed.held_job(ADA, "travel.pdf", json!({"copies": 1})).await;
+    let (bobs, _) = bed.held_job(BOB, "bob.pdf", json!({"copies": 1})).await;
+    let bob = bed.sign_in(QUEUE_KEY, json!({"card": BOB_CARD})).await;
+    let listed: Value = bed.get(&bob, "/api/v1/jobs").await.json().await.unwrap();
+    let owners: Vec<&str> = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["owner"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        owners,
+        [ADA, BOB],
+        "Ada's job through the group, then his own"
+    );
+    let response = bed
+        .post(&bob, &format!("/api/v1/jobs/{job}/release"), json!({}))
+        .await;
+    assert_eq!(response.status(), 200);
+    // Ada is not in the group: she does not see Bob's job.
+    let ada = bed.sign_in(QUEUE_KEY, json!({"card": ADA_CARD})).await;
+    assert_eq!(
+        bed.post(&ada, &format!("/api/v1/jobs/{bobs}/release"), json!({}))
+            .await
+            .status(),
+        404
+    );
+    bed.stop().await;
+}

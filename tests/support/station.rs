@@ -55,12 +55,17 @@ impl Bed {
     /// Like [`Bed::start`], with lines added to sections of the configuration (`("[api]", "…")`,
     /// `("[intake]", "…")`) and the daemon's options (an injected clock).
     pub async fn start_with(extra: &str, sections: &[(&str, &str)], options: AppOptions) -> Bed {
-        Self::start_full(extra, sections, options, &[]).await
+        Self::start_full(extra, sections, options, &[], &[]).await
     }
 
     /// Like [`Bed::start`], with delegations in the users file: `(owner, delegate)` pairs.
     pub async fn start_with_delegates(extra: &str, delegates: &[(&str, &str)]) -> Bed {
-        Self::start_full(extra, &[], AppOptions::default(), delegates).await
+        Self::start_full(extra, &[], AppOptions::default(), delegates, &[]).await
+    }
+
+    /// Like [`Bed::start`], with `delegate_group`s in the users file: `(owner, group id)` pairs.
+    pub async fn start_with_delegate_groups(groups: &[(&str, &str)]) -> Bed {
+        Self::start_full("", &[], AppOptions::default(), &[], groups).await
     }
 
     async fn start_full(
@@ -68,6 +73,7 @@ impl Bed {
         sections: &[(&str, &str)],
         options: AppOptions,
         delegates: &[(&str, &str)],
+        delegate_groups: &[(&str, &str)],
     ) -> Bed {
         let tenant = Scenario::default()
             .printer("Queue", true)
@@ -98,6 +104,10 @@ impl Bed {
                 .filter(|(owner, _)| *owner == upn)
                 .map(|(_, delegate)| (*delegate).to_owned())
                 .collect(),
+            delegate_group: delegate_groups
+                .iter()
+                .find(|(owner, _)| *owner == upn)
+                .map(|(_, group)| (*group).to_owned()),
         };
         write_users_file(
             &users,

@@ -1,6 +1,8 @@
-//! The owner's membership of the Entra ID groups `[[rules]]` name (`match.groups`), read from Graph
-//! before the rules decide: `GET /groups/{id}` says whether each named group exists, and one `POST
-//! /users/{upn}/checkMemberGroups` (transitive, at most 20 ids a call) which of them the owner is in.
+//! A person's membership of a fixed set of Entra ID groups: the groups `[[rules]]` name
+//! (`match.groups`, read by intake before the rules decide) and the users file's `delegate_group`s
+//! (read by the station when a delegate signs in). `GET /groups/{id}` says whether each group
+//! exists, and one `POST /users/{upn}/checkMemberGroups` (transitive, at most 20 ids a call) which of
+//! them the person is in.
 //!
 //! Both are cached with a bounded size: memberships for [`MEMBERSHIP_CACHE`] per owner (at most
 //! [`MEMBERSHIP_CACHE_SIZE`] owners), a group's existence for [`GROUP_CACHE`], so a burst of jobs
@@ -26,7 +28,7 @@ pub const MEMBERSHIP_CACHE_SIZE: usize = 10_000;
 /// How long a group's existence is kept.
 pub const GROUP_CACHE: Duration = Duration::minutes(10);
 
-/// Reads owners' memberships of the rules' groups, cached. Cheap to clone.
+/// Reads people's memberships of a set of groups, cached. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct GroupLookup {
     groups: Arc<Vec<String>>,
@@ -84,7 +86,7 @@ impl GroupLookup {
             match self.exists.get(group).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    tracing::warn!(group = %group, "a rule names an Entra ID group that does not exist; its jobs are held");
+                    tracing::warn!(group = %group, "an Entra ID group named in the configuration or the users file does not exist");
                     membership.missing.push(group.clone());
                 }
                 Err(error) => {
