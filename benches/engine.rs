@@ -685,6 +685,14 @@ async fn s2s() {
         .filter(|(route, _)| !route.contains("oauth2"))
         .flat_map(|(_, by_status)| by_status.values())
         .sum();
+    // Which routes the calls went to, so a figure above 3.0 per job names its cause.
+    let by_route: serde_json::Map<String, Value> = control
+        .call_counts()
+        .iter()
+        .filter(|(route, _)| !route.contains("oauth2"))
+        .map(|(route, by_status)| (route.clone(), json!(by_status.values().sum::<u64>())))
+        .collect();
+    println!("Graph calls by route: {}", Value::Object(by_route.clone()));
     let grayscale = control
         .printed(&ids.queue)
         .iter()
@@ -733,7 +741,8 @@ async fn s2s() {
         &json!({"jobs": jobs, "latency_ms": LATENCY_MS, "concurrency": MAX_CONCURRENT,
                 "took_s": r2(seconds), "graph_calls": calls, "calls_per_job": r2(per_job),
                 "ideal_s": r2(ideal), "ratio": r2(seconds / ideal),
-                "acks": delivered, "ack_p50_ms": r2(p50), "ack_p99_ms": r2(p99), "ack_max_ms": r2(max)}),
+                "acks": delivered, "ack_p50_ms": r2(p50), "ack_p99_ms": r2(p99), "ack_max_ms": r2(max),
+                "calls_by_route": by_route}),
     );
     daemon.stop().await.expect("the daemon stops cleanly");
     emulator.shutdown().await;
