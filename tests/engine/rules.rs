@@ -847,3 +847,56 @@ force.color_mode = "grayscale"
         "one membership read per owner"
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_auto_releases_from_notifications_costs_exactly_three_graph_calls_a_job() {
+    // 200 jobs at once with 20 ms per Graph call: the executor keeps starting drives while earlier
+    // ones end, and must never start one from a step an ended drive already moved past (that read
+    // the job a second time for about one job in fifteen).
+    const JOBS: usize = 200;
+    let bed = Bed::default().await;
+    let app = webhook_app_with(&bed, S2S).await;
+    let control = bed.emulator.control();
+    control.set_faults(Faults {
+        routes: vec![RouteFault {
+            route: "*".to_owned(),
+            latency_ms: 20,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    for n in 0..JOBS {
+        submit(
+            &bed,
+            &bed.queue,
+            "ada@contoso.example",
+            &format!("s2s-{n}.pdf"),
+            json!({"copies": 1, "colorMode": "color"}),
+        );
+    }
+    let watched = control.clone();
+    eventually(Duration::from_secs(60), "every task completed", || {
+        let control = watched.clone();
+        async move {
+            control
+                .tasks()
+                .iter()
+                .filter(|t| t.state == "completed")
+                .count()
+                == JOBS
+        }
+    })
+    .await;
+    let jobs = JOBS as u64;
+    assert_eq!(
+        (
+            control.calls_to(GET_JOB),
+            control.calls_to(PATCH_JOB),
+            control.calls_to(PATCH_TASK)
+        ),
+        (jobs, jobs, jobs),
+        "{:?}",
+        control.call_counts()
+    );
+    app.stop().await;
+}
