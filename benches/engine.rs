@@ -7,6 +7,11 @@
 //!    each, concurrently) → all tasks completed; both against the ideal bound.
 //! 3. `graph_calls` — Graph calls per job for each path, against the fewest each path can make.
 //! 4. `webhook_ack` — acknowledgement latency of `/graph/notifications` under a flood of 5,000.
+//! 5. `s2s` — Microsoft's sample workload as a rule: 200 jobs submitted at once to a printer whose
+//!    `[[rules]]` entry releases them in grayscale, notifications delivered by the emulator (with
+//!    `parentUrl`) to the webhook, 20 ms Graph latency; time to the last task completed, Graph calls
+//!    per job, acknowledgement p50/p99/max, against the ideal. `PULLPRINTD_BENCH_S2S_JOBS=20` for a
+//!    smoke run.
 //!
 //! `cargo bench --bench engine [-- NAME…]`; each benchmark prints a table and one `BENCH {json}` line.
 #![allow(clippy::print_stdout)]
@@ -39,6 +44,9 @@ async fn main() {
     }
     if selected("webhook_ack") {
         webhook_ack().await;
+    }
+    if selected("s2s") {
+        s2s().await;
     }
 }
 
@@ -583,4 +591,159 @@ async fn webhook_ack() {
         &rows,
     );
     json_line("webhook_ack", &Value::Object(figures));
+}
+
+// ---- 5. S2S: auto-release by a rule, from notifications -----------------------------------------
+
+/// How many jobs `s2s` submits (`PULLPRINTD_BENCH_S2S_JOBS`, default 200).
+fn s2s_jobs() -> usize {
+    std::env::var("PULLPRINTD_BENCH_S2S_JOBS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(200)
+}
+
+async fn s2s() {
+    const LATENCY_MS: u64 = 20;
+    let jobs = s2s_jobs();
+    let (emulator, ids) = support::emulator().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // The public URL must name the port before the daemon binds it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let mut text = support::settings_toml(
+        dir.path(),
+        &ids,
+        1,
+        &format!(
+            "mode = \"webhook\"\npublic_url = \"http://127.0.0.1:{port}/graph/notifications\""
+        ),
+        &format!("127.0.0.1:{port}"),
+    );
+    text.push_str(&format!(
+        "\n[[rules]]\nname = \"S2S grayscale\"\naction = \"release\"\nmatch.printers = [\"{}\"]\n\
+         force.color_mode = \"grayscale\"\n",
+        ids.queue
+    ));
+    let settings = pullprintd::config::Settings::from_toml(&text).expect("the bench configuration");
+    let daemon = pullprintd::emulator::scenario::RunningDaemon::start(
+        settings,
+        pullprintd::app::AppOptions::default(),
+    )
+    .await
+    .expect("the daemon builds");
+    let control = emulator.control();
+    support::until(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        "the subscription",
+        || {
+            let control = control.clone();
+            async move { control.subscriptions().len() == 1 }
+        },
+    )
+    .await;
+    // Let the start-up polls finish before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    control.reset_call_counts();
+    control.set_faults(support::latency(LATENCY_MS));
+    let before_deliveries = control.deliveries().len();
+    let started = Instant::now();
+    for n in 0..jobs {
+        control
+            .submit_job(pullprintd::emulator::NewJob {
+                printer_id: ids.queue.clone(),
+                user_principal_name: support::upn(0),
+                user_display_name: None,
+                document_name: Some(format!("s2s-{n}.pdf")),
+                configuration: Some(json!({"copies": 1, "colorMode": "color"})),
+            })
+            .expect("the job is submitted");
+    }
+    let completed = |control: &pullprintd::emulator::Control| {
+        control
+            .tasks()
+            .iter()
+            .filter(|t| t.state == "completed")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while completed(&control) < jobs {
+        assert!(
+            Instant::now() < deadline,
+            "every task completed within 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let took = started.elapsed();
+    let calls: u64 = control
+        .call_counts()
+        .iter()
+        .filter(|(route, _)| !route.contains("oauth2"))
+        .flat_map(|(_, by_status)| by_status.values())
+        .sum();
+    // Which routes the calls went to, so a figure above 3.0 per job names its cause.
+    let by_route: serde_json::Map<String, Value> = control
+        .call_counts()
+        .iter()
+        .filter(|(route, _)| !route.contains("oauth2"))
+        .map(|(route, by_status)| (route.clone(), json!(by_status.values().sum::<u64>())))
+        .collect();
+    println!("Graph calls by route: {}", Value::Object(by_route.clone()));
+    let grayscale = control
+        .printed(&ids.queue)
+        .iter()
+        .filter(|p| p.configuration["colorMode"] == "grayscale")
+        .count();
+    assert_eq!(grayscale, jobs, "every job printed in grayscale");
+    let mut acks: Vec<f64> = control.deliveries()[before_deliveries..]
+        .iter()
+        .filter(|d| d.kind == "created" && d.outcome == "delivered")
+        .map(|d| d.elapsed_us as f64 / 1000.0)
+        .collect();
+    let delivered = acks.len();
+    let (p50, p99, max) = summary(&mut acks);
+    let per_job = calls as f64 / jobs as f64;
+    let ideal = calls as f64 * LATENCY_MS as f64 / MAX_CONCURRENT as f64 / 1000.0;
+    let seconds = took.as_secs_f64();
+    table(
+        &format!(
+            "S2S: {jobs} jobs released by a grayscale rule from emulator notifications, {LATENCY_MS} ms Graph latency"
+        ),
+        &[
+            "jobs",
+            "took s",
+            "Graph calls/job",
+            "ideal s",
+            "ratio",
+            "acks",
+            "ack p50 ms",
+            "ack p99 ms",
+            "ack max ms",
+        ],
+        &[vec![
+            jobs.to_string(),
+            format!("{seconds:.2}"),
+            format!("{per_job:.2}"),
+            format!("{ideal:.2}"),
+            format!("{:.2}", seconds / ideal),
+            delivered.to_string(),
+            format!("{p50:.2}"),
+            format!("{p99:.2}"),
+            format!("{max:.2}"),
+        ]],
+    );
+    json_line(
+        "s2s",
+        &json!({"jobs": jobs, "latency_ms": LATENCY_MS, "concurrency": MAX_CONCURRENT,
+                "took_s": r2(seconds), "graph_calls": calls, "calls_per_job": r2(per_job),
+                "ideal_s": r2(ideal), "ratio": r2(seconds / ideal),
+                "acks": delivered, "ack_p50_ms": r2(p50), "ack_p99_ms": r2(p99), "ack_max_ms": r2(max),
+                "calls_by_route": by_route}),
+    );
+    daemon.stop().await.expect("the daemon stops cleanly");
+    emulator.shutdown().await;
 }

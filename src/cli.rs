@@ -199,6 +199,10 @@ pub enum RulesCommand {
         /// When it was submitted, RFC 3339 (default: now).
         #[arg(long)]
         at: Option<String>,
+        /// An Entra ID group (object id) the owner is a member of, for rules with
+        /// `match.groups` (repeat it; Graph is not asked).
+        #[arg(long = "member-of", value_name = "GROUP_ID")]
+        member_of: Vec<String>,
         /// A printJob as Graph returns it (`GET …/jobs/{id}?$expand=documents`); the flags above
         /// override its fields.
         #[arg(long, value_name = "JOB.json")]
@@ -311,6 +315,7 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
                     color,
                     duplex,
                     at,
+                    member_of,
                     job,
                 },
         } => rules_test(
@@ -324,6 +329,7 @@ fn run(cli: Cli, telemetry: &Telemetry) -> u8 {
                 color,
                 duplex,
                 at,
+                member_of,
                 job_file: job,
             },
         ),

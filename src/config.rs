@@ -512,6 +512,11 @@ pub struct StationSettings {
     pub id: String,
     /// The printer this station's releases print on (jobs held elsewhere are redirected here).
     pub printer_id: String,
+    /// Stations people can walk between (a floor, a building): when this station's printer cannot
+    /// print, a release names the printers of the other stations of the group that can. Stations
+    /// without a group form one group together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// A file holding the station's key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,

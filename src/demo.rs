@@ -243,6 +243,8 @@ fn people() -> Vec<ScenarioPerson> {
             display_name: person.name.to_owned(),
             card: person.card.to_owned(),
             pin: Some(person.pin.to_owned()),
+            delegates: Vec::new(),
+            delegate_group: None,
         })
         .collect()
 }

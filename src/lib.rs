@@ -15,6 +15,7 @@
 //! - [`telemetry`] — logging (text or JSON) set up before anything else can fail.
 //! - [`graph`] — the Microsoft Graph client: Entra ID tokens (secret, certificate, device code),
 //!   national clouds, retries that honour `Retry-After`, and the typed print model.
+//! - [`groups`] — a person's membership of the Entra ID groups rules and delegations name, cached.
 //! - [`intake`] — learning of held print tasks: webhook, inbox, poller, subscription, reconcile.
 //! - [`job`] — the job's vocabulary, free of I/O: held-job records, action kinds and steps, release
 //!   options and the policy that checks them against the printer and `[release]`.
@@ -33,12 +34,14 @@
 //!   line per interval for events an attacker can repeat.
 //! - [`emulator`] — a Universal Print emulator that enforces Microsoft's documented rules; the demo,
 //!   the tests and the benchmarks run against it.
-//! - [`clock`] — injected time, so tests can move days ahead without waiting.
+//! - [`clock`] — injected time, so tests can move days ahead without waiting; [`cache`] — a
+//!   time-to-live cache in front of Graph reads (printers, card lookups, group memberships).
 //! - [`notify`] — systemd READY / WATCHDOG (only while the engine makes progress) / STOPPING.
 //! - [`exit`] — sysexits-style process exit codes; [`shutdown`] — the cancellation passed to every loop.
 
 pub mod admin;
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -46,6 +49,7 @@ pub mod demo;
 pub mod emulator;
 pub mod exit;
 pub mod graph;
+pub mod groups;
 pub mod health;
 pub mod http;
 pub mod intake;

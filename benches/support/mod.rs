@@ -113,6 +113,8 @@ pub fn settings_toml(
             display_name: format!("User {i}"),
             card: card(i),
             pin: None,
+            delegates: Vec::new(),
+            delegate_group: None,
         })
         .collect();
     write_users_file(&users_file, "", &people).expect("the users file is written");
@@ -132,7 +134,8 @@ pub fn settings_toml(
         },
     ];
     config.users_file = Some(users_file);
-    config.users = "session_idle = \"1h\"".to_owned();
+    // A session outlives the longest benchmark; the lifetime may not be shorter than the idle time.
+    config.users = "session_idle = \"1h\"\nsession_lifetime = \"2h\"".to_owned();
     config.listen = listen.to_owned();
     config.admin_key = Some(ADMIN_KEY.to_owned());
     config.to_toml()

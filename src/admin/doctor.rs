@@ -171,6 +171,18 @@ const USER_READ: Permission = Permission {
     needed_for: "card lookup in Entra ID (employeeId)",
 };
 
+const GROUP_READ: Permission = Permission {
+    name: "GroupMember.Read.All",
+    satisfied_by: &[
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "Directory.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ],
+    needed_for: "rules matching Entra ID groups (match.groups), with User.Read.All",
+};
+
 const GRANT_FIX: &str = "add it in Entra admin center → App registrations → pullprintd → API \
      permissions → Microsoft Graph → Application permissions, then Grant admin consent";
 
@@ -232,12 +244,17 @@ async fn check_token_and_permissions(
         .stations
         .iter()
         .any(|s| !settings.printing.queue_printers.contains(&s.printer_id));
+    // Group rules read memberships: checkMemberGroups needs both.
+    let names_groups = settings
+        .rule_set()
+        .is_ok_and(|rules| !rules.groups().is_empty());
     let wanted = [
         (&TASK_DEFINITION, true),
         (&PRINTER_READ, true),
         (&JOB_WRITE, true),
         (&JOB_MANAGE, station_elsewhere),
-        (&USER_READ, false),
+        (&USER_READ, names_groups),
+        (&GROUP_READ, names_groups),
     ];
     for (permission, required) in wanted {
         let granted = permission
@@ -350,6 +367,28 @@ async fn check_rules(client: &GraphClient, settings: &Settings, report: &mut Doc
         return;
     };
     for (index, rule) in rules.rules().enumerate() {
+        for group in &rule.matches.groups {
+            let subject = format!("rule {index} \"{}\" group {group}", rule.name);
+            let (verdict, detail) = match client.get_group(group.trim()).await {
+                Ok(Some(name)) => (Verdict::Ok, format!("exists (\"{name}\")")),
+                Ok(None) => (
+                    Verdict::Missing,
+                    format!(
+                        "no Entra ID group has this id; the rule's jobs would be held. Fix: copy the \
+                         Object ID from Entra admin center → Groups → the group into \
+                         rules[{index}].match.groups"
+                    ),
+                ),
+                Err(error) if error.is_forbidden() => (
+                    Verdict::Fail,
+                    format!(
+                        "{error}. Fix: grant GroupMember.Read.All (and User.Read.All) to the app: {GRANT_FIX}"
+                    ),
+                ),
+                Err(error) => (Verdict::Fail, error.to_string()),
+            };
+            report.push(subject, verdict, true, detail);
+        }
         let targets: Vec<&String> = match (&rule.action, &rule.printer) {
             (RuleAction::Redirect, Some(printer)) => vec![printer],
             (RuleAction::Deny, _) => continue,

@@ -33,6 +33,8 @@ pub struct TryJob {
     pub duplex: Option<String>,
     /// Submission time, RFC 3339; now when absent.
     pub at: Option<String>,
+    /// Entra ID groups the owner is a member of (`--member-of`); Graph is not asked.
+    pub member_of: Vec<String>,
     /// A printJob as Graph returns it (`GET …/jobs/{id}?$expand=documents`).
     pub job_file: Option<std::path::PathBuf>,
 }
@@ -121,6 +123,14 @@ pub fn rules_test(config: &Path, job: &TryJob) -> Result<String, RulesTestError>
             "give the owner: --owner UPN (or --job with createdBy)".to_owned(),
         ));
     }
+    let membership = crate::job::rules::Membership {
+        member_of: job
+            .member_of
+            .iter()
+            .map(|g| g.trim().to_lowercase())
+            .collect(),
+        ..Default::default()
+    };
     let decision = rules.decide(&JobFacts {
         printer_id: &job.printer,
         owner_upn: &described.owner,
@@ -128,6 +138,8 @@ pub fn rules_test(config: &Path, job: &TryJob) -> Result<String, RulesTestError>
         size: described.size,
         configuration: &described.configuration,
         at,
+        // Without --member-of, a group condition says the groups are not known here.
+        groups: (!job.member_of.is_empty()).then_some(&membership),
     });
     let mut report = String::new();
     for line in &decision.why {
@@ -283,6 +295,33 @@ force.color_mode = "grayscale"
         )
         .unwrap();
         assert!(other.contains("decision: no rule: hold"), "{other}");
+    }
+
+    #[test]
+    fn a_group_rule_is_tried_with_member_of_and_says_when_groups_are_unknown() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            file.path(),
+            "[[rules]]\nname = \"staff\"\naction = \"release\"\n\
+             match.groups = [\"0e7c3f1a-5b2d-4c8e-9f10-2a3b4c5d6e7f\"]\n",
+        )
+        .unwrap();
+        let job = TryJob {
+            printer: "p1".to_owned(),
+            owner: Some("ada@contoso.com".to_owned()),
+            ..TryJob::default()
+        };
+        let unknown = rules_test(file.path(), &job).unwrap();
+        assert!(unknown.contains("not known here"), "{unknown}");
+        let member = rules_test(
+            file.path(),
+            &TryJob {
+                member_of: vec!["0E7C3F1A-5B2D-4C8E-9F10-2A3B4C5D6E7F".to_owned()],
+                ..job
+            },
+        )
+        .unwrap();
+        assert!(member.contains("rule 0 \"staff\" matches"), "{member}");
     }
 
     #[test]

@@ -19,7 +19,8 @@ use super::faults::Faults;
 use super::identity;
 use super::print_api::after_task_created;
 use super::state::{
-    DirectoryUser, JobView, NewJob, NewPrinter, PrintedJob, SubmittedJob, TaskView, graph_time,
+    DirectoryGroup, DirectoryUser, JobView, NewJob, NewPrinter, PrintedJob, PrinterStatusChange,
+    SubmittedJob, TaskView, graph_time,
 };
 use super::subscriptions::{self, DeliveryRecord, SubscriptionView};
 use super::{EmulatorError, Shared};
@@ -52,6 +53,19 @@ impl Control {
         self.shared
             .world()
             .create_printer(printer, now)
+            .map_err(EmulatorError::Control)
+    }
+
+    /// Sets a printer's `status` (and `isAcceptingJobs`), as `GET printer` serves it from now on: a
+    /// jam, a pause, a printer gone offline.
+    pub fn set_printer_status(
+        &self,
+        printer_id: &str,
+        status: &PrinterStatusChange,
+    ) -> Result<(), EmulatorError> {
+        self.shared
+            .world()
+            .set_printer_status(printer_id, status)
             .map_err(EmulatorError::Control)
     }
 
@@ -116,6 +130,11 @@ impl Control {
     /// Adds (or replaces, by UPN) a directory user.
     pub fn add_user(&self, user: DirectoryUser) -> DirectoryUser {
         self.shared.world().upsert_user(user)
+    }
+
+    /// Adds (or replaces, by id) a directory group; its members are UPNs, user ids or group ids.
+    pub fn add_group(&self, group: DirectoryGroup) -> DirectoryGroup {
+        self.shared.world().upsert_group(group)
     }
 
     /// Replaces the faults in force.
@@ -302,6 +321,15 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/printers", post(|State(s): State<Arc<Shared>>, Json(b): Json<NewPrinter>| async move { reply(c(&s).create_printer(b), StatusCode::CREATED) }))
         .route("/_emulator/printers/{id}/printed", get(|State(s): State<Arc<Shared>>, Path(id): Path<String>| async move { Json(c(&s).printed(&id)) }))
         .route(
+            "/_emulator/printers/{id}/status",
+            axum::routing::put(|State(s): State<Arc<Shared>>, Path(id): Path<String>, Json(b): Json<PrinterStatusChange>| async move {
+                match c(&s).set_printer_status(&id, &b) {
+                    Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                    Err(e) => control_error(&e),
+                }
+            }),
+        )
+        .route(
             "/_emulator/printers/{id}/trigger",
             post(|State(s): State<Arc<Shared>>, Path(id): Path<String>, Json(b): Json<TriggerBody>| async move {
                 reply(c(&s).create_trigger(&id, &b.definition_id).map(|id| json!({"id": id})), StatusCode::CREATED)
@@ -322,6 +350,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         )
         .route("/_emulator/tasks", get(|State(s): State<Arc<Shared>>| async move { Json(c(&s).tasks()) }))
         .route("/_emulator/users", post(|State(s): State<Arc<Shared>>, Json(b): Json<DirectoryUser>| async move { (StatusCode::CREATED, Json(c(&s).add_user(b))) }))
+        .route("/_emulator/groups", post(|State(s): State<Arc<Shared>>, Json(b): Json<DirectoryGroup>| async move { (StatusCode::CREATED, Json(c(&s).add_group(b))) }))
         .route(
             "/_emulator/faults",
             get(|State(s): State<Arc<Shared>>| async move { Json(c(&s).faults()) })

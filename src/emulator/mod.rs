@@ -22,12 +22,14 @@
 //! |---|---|
 //! | `POST /_emulator/printers` | [`NewPrinter`] → 201 printer |
 //! | `GET /_emulator/printers/{id}/printed` | → `[PrintedJob]` |
+//! | `PUT /_emulator/printers/{id}/status` | [`PrinterStatusChange`] → 204 |
 //! | `POST /_emulator/printers/{id}/trigger` | `{"definitionId"}` → 201 `{"id"}` |
 //! | `POST /_emulator/task-definitions` | `{"displayName","appId"?}` → 201 `{"id"}` |
 //! | `POST /_emulator/jobs` | [`NewJob`] → 201 [`SubmittedJob`] |
 //! | `GET /_emulator/jobs/{id}` | → [`JobView`] |
 //! | `GET /_emulator/tasks` | → `[TaskView]` |
 //! | `POST /_emulator/users` | [`DirectoryUser`] → 201 user |
+//! | `POST /_emulator/groups` | [`DirectoryGroup`] → 201 group |
 //! | `GET`/`PUT /_emulator/faults` | [`Faults`] ↔ [`Faults`] |
 //! | `PUT /_emulator/token-lifetime` | `{"seconds"}` |
 //! | `GET /_emulator/clock`, `POST /_emulator/clock/advance` | `{"seconds"}` → `{"now"}` |
@@ -64,7 +66,10 @@ mod subscriptions;
 pub use control::{CallCounts, Control};
 pub use faults::{AfterEffect, Faults, NotificationFaults, RouteFault};
 pub use identity::PRINTER_ADMINISTRATOR_ROLE;
-pub use state::{DirectoryUser, JobView, NewJob, NewPrinter, PrintedJob, SubmittedJob, TaskView};
+pub use state::{
+    DirectoryGroup, DirectoryUser, JobView, NewJob, NewPrinter, PrintedJob, PrinterStatusChange,
+    SubmittedJob, TaskView,
+};
 pub use subscriptions::{DeliveryRecord, MAX_LIFETIME_MINUTES, SubscriptionView};
 
 use axum::Router;
@@ -97,6 +102,7 @@ pub const DAEMON_APPLICATION_PERMISSIONS: &[&str] = &[
     "PrintJob.ReadWriteBasic.All",
     "PrintJob.Manage.All",
     "User.Read.All",
+    "GroupMember.Read.All",
 ];
 /// Delegated permissions the one-time admin setup needs (consented for the demo app).
 pub const DAEMON_DELEGATED_PERMISSIONS: &[&str] = &[

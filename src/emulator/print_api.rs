@@ -55,6 +55,11 @@ const JOB_CANCEL_DELEGATED: &[&str] = &[
     "PrintJob.ReadWriteBasic.All",
     "PrintJob.ReadWrite.All",
 ];
+const GROUP_READ: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+];
 const USER_READ: &[&str] = &[
     "User.Read.All",
     "User.ReadWrite.All",
@@ -86,6 +91,8 @@ enum Route {
     AbortJob(String, String),
     CancelJob(String, String),
     ListUsers,
+    CheckMemberGroups(String),
+    GetGroup(String),
     CreateSubscription,
     ListSubscriptions,
     GetSubscription(String),
@@ -170,6 +177,10 @@ fn parse_route(method: &Method, path: &str) -> Option<Route> {
             }
         }
         ("GET", [u]) if eq(u, "users") => ListUsers,
+        ("POST", [u, id, c]) if eq(u, "users") && eq(c, "checkMemberGroups") => {
+            CheckMemberGroups((*id).to_owned())
+        }
+        ("GET", [g, id]) if eq(g, "groups") => GetGroup((*id).to_owned()),
         ("POST", [s]) if eq(s, "subscriptions") => CreateSubscription,
         ("GET", [s]) if eq(s, "subscriptions") => ListSubscriptions,
         (_, [s, id]) if eq(s, "subscriptions") => match m {
@@ -229,6 +240,8 @@ impl Route {
             AbortJob(..) => ("abortJob", "POST /print/printers/{id}/jobs/{id}/abort"),
             CancelJob(..) => ("cancelJob", "POST /print/printers/{id}/jobs/{id}/cancel"),
             ListUsers => ("listUsers", "GET /users"),
+            CheckMemberGroups(_) => ("checkMemberGroups", "POST /users/{id}/checkMemberGroups"),
+            GetGroup(_) => ("getGroup", "GET /groups/{id}"),
             CreateSubscription => ("createSubscription", "POST /subscriptions"),
             ListSubscriptions => ("listSubscriptions", "GET /subscriptions"),
             GetSubscription(_) => ("getSubscription", "GET /subscriptions/{id}"),
@@ -312,6 +325,20 @@ impl Route {
                 app: Some(USER_READ),
                 app_also: None,
                 delegated: Some(USER_READ),
+                admin: false,
+            },
+            // user: checkMemberGroups: User.Read.All and GroupMember.Read.All (or Group.Read.All),
+            // or Directory.Read.All alone; modelled as both lists, each with Directory.Read.All.
+            CheckMemberGroups(_) => Permission {
+                app: Some(USER_READ),
+                app_also: Some(GROUP_READ),
+                delegated: None,
+                admin: false,
+            },
+            GetGroup(_) => Permission {
+                app: Some(GROUP_READ),
+                app_also: None,
+                delegated: None,
                 admin: false,
             },
         }
@@ -521,6 +548,11 @@ async fn execute(
                 .find(|(k, _)| eq(k, "$filter"))
                 .map(|(_, v)| v.as_str());
             ok(shared.world().list_users(&root, filter)?)
+        }
+        CheckMemberGroups(user) => ok(shared.world().check_member_groups(&root, user, body)?),
+        GetGroup(id) => {
+            refuse_query_options(query, &["$count", "$search", "$skip", "$top", "$filter"])?;
+            ok(shared.world().get_group(&root, id)?)
         }
         CreateSubscription => Ok(Reply::Json(
             StatusCode::CREATED,

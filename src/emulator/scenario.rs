@@ -346,6 +346,10 @@ pub struct Person {
     pub card: String,
     /// The PIN, stored as its argon2id hash; `None` for card-only sign-in.
     pub pin: Option<String>,
+    /// People (UPNs) who may see and release this person's jobs.
+    pub delegates: Vec<String>,
+    /// An Entra ID group (object id) whose members may see and release this person's jobs.
+    pub delegate_group: Option<String>,
 }
 
 /// Writes a users file with `people` to `path`, after the comment lines of `header` (may be empty).
@@ -360,6 +364,17 @@ pub fn write_users_file(path: &Path, header: &str, people: &[Person]) -> std::io
         if let Some(pin) = &person.pin {
             let hash = crate::station::users::hash_pin(pin).map_err(std::io::Error::other)?;
             let _ = writeln!(text, "pin_hash = \"{hash}\"");
+        }
+        if !person.delegates.is_empty() {
+            let quoted: Vec<String> = person
+                .delegates
+                .iter()
+                .map(|d| format!("\"{d}\""))
+                .collect();
+            let _ = writeln!(text, "delegates = [{}]", quoted.join(", "));
+        }
+        if let Some(group) = &person.delegate_group {
+            let _ = writeln!(text, "delegate_group = \"{group}\"");
         }
     }
     std::fs::write(path, text)

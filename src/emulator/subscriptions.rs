@@ -85,6 +85,9 @@ pub struct DeliveryRecord {
     pub error: Option<String>,
     /// Response time in milliseconds.
     pub elapsed_ms: u64,
+    /// Response time in microseconds (benchmarks: acknowledgements take well under a millisecond).
+    #[serde(default)]
+    pub elapsed_us: u64,
     /// Response slower than 2,900 ms (Graph's threshold).
     pub slow: bool,
     /// `delivered`, `failed` (this attempt) or `dropped` (fault injection: never sent).
@@ -510,6 +513,7 @@ fn dispatch(
         status: None,
         error: None,
         elapsed_ms: 0,
+        elapsed_us: 0,
         slow: false,
         outcome: "dropped".to_owned(),
         duplicate: false,
@@ -563,6 +567,7 @@ async fn deliver(shared: &Shared, template: &DeliveryRecord, payload: &Value) {
             status,
             error,
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            elapsed_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
             slow: elapsed > Duration::from_millis(2900),
             outcome: if delivered { "delivered" } else { "failed" }.to_owned(),
             ..template.clone()

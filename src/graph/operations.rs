@@ -44,6 +44,9 @@ fn with_query(mut url: Url, pairs: &[(&str, &str)]) -> Url {
     url
 }
 
+/// The most group ids one `checkMemberGroups` call takes (Microsoft's documented limit).
+const CHECK_MEMBER_GROUPS_MAX: usize = 20;
+
 fn get(operation: &'static str, url: Url) -> Request<'static> {
     Request {
         operation,
@@ -313,6 +316,55 @@ impl GraphClient {
                 detail: "several users share this employeeId; give each user a unique employeeId in Entra ID".to_owned(),
             }),
             (None, Some(_)) => Ok(None),
+        }
+    }
+
+    /// `check_member_groups`: which of `group_ids` the user `user` (object id or UPN) is a member
+    /// of, transitively (`POST /users/{id}/checkMemberGroups`, at most 20 ids a call: longer lists
+    /// are sent in several calls). A read, so safe to repeat.
+    pub async fn check_member_groups(
+        &self,
+        user: &str,
+        group_ids: &[String],
+    ) -> Result<Vec<String>, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Ids {
+            value: Vec<String>,
+        }
+        let mut member_of = Vec::new();
+        for chunk in group_ids.chunks(CHECK_MEMBER_GROUPS_MAX) {
+            let url = self.url(&["users", user, "checkMemberGroups"])?;
+            let ids: Ids = self
+                .send_json(Request {
+                    operation: "check_member_groups",
+                    method: Method::POST,
+                    url,
+                    body: Some(serde_json::json!({ "groupIds": chunk })),
+                    idempotency: Idempotency::Repeatable,
+                    auth: Auth::App,
+                })
+                .await?;
+            member_of.extend(ids.value);
+        }
+        Ok(member_of)
+    }
+
+    /// `get_group`: the group's display name, or `None` when no group has this id (404).
+    pub async fn get_group(&self, group_id: &str) -> Result<Option<String>, GraphError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Group {
+            #[serde(default)]
+            display_name: Option<String>,
+        }
+        let url = with_query(
+            self.url(&["groups", group_id])?,
+            &[("$select", "id,displayName")],
+        );
+        match self.send_json::<Group>(get("get_group", url)).await {
+            Ok(group) => Ok(Some(group.display_name.unwrap_or_default())),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
         }
     }
 

@@ -9,6 +9,9 @@
 //! - [`reconcile`] — the start-up pass: one poll before anything else runs;
 //! - [`subscription`] — the Graph subscription's lifecycle (create, renew, reauthorize, recreate).
 //!
+//! With `[[rules]]` that name Entra ID groups, the owner's membership is read first
+//! ([`crate::groups`], cached).
+//!
 //! A job that pullprintd itself redirected (find-me) and that the destination holds again with a new
 //! task (Graph does not say whether it does; the destination may carry our trigger too) is
 //! recognised by its `redirectedFrom` and our record of that redirect, and completed at once with the
@@ -91,6 +94,8 @@ struct Rules {
     set: Arc<RuleSet>,
     service: ReleaseService,
     policy: ReleasePolicy,
+    /// When a rule names Entra ID groups.
+    groups: Option<crate::groups::GroupLookup>,
 }
 
 impl Intake {
@@ -121,10 +126,15 @@ impl Intake {
         service: ReleaseService,
         policy: ReleasePolicy,
     ) -> Self {
+        let named = rules.groups();
+        let groups = (!named.is_empty()).then(|| {
+            crate::groups::GroupLookup::new(self.graph.clone(), self.clock.clone(), named)
+        });
         self.rules = (!rules.is_empty()).then_some(Rules {
             set: rules,
             service,
             policy,
+            groups,
         });
         self
     }
@@ -231,6 +241,10 @@ impl Intake {
         let inserted = match (&self.rules, &ours) {
             (None, _) | (_, Some(_)) => self.store.insert_held_job(&held).await?,
             (Some(rules), None) => {
+                let membership = match &rules.groups {
+                    Some(lookup) => Some(lookup.membership(&held.owner_upn).await),
+                    None => None,
+                };
                 let decision = rules.set.decide(&JobFacts {
                     printer_id: &held.printer_id,
                     owner_upn: &held.owner_upn,
@@ -238,7 +252,11 @@ impl Intake {
                     size,
                     configuration: &requested,
                     at: held.submitted_at,
+                    groups: membership.as_ref(),
                 });
+                if let Some(problem) = &decision.problem {
+                    tracing::warn!(task = task_id, rule = %decision.label(), %problem, "a rule cannot be decided; the job is held");
+                }
                 let inserted = rules
                     .service
                     .store_by_rule(&held, &decision, rules.policy)

@@ -6,6 +6,7 @@
 //!   executor's view [`Action`] and the write-ahead [`Step`] it has reached);
 //! - [`options`] — what a person may change when releasing ([`ReleaseOptions`]) and the policy that
 //!   checks it against the printer's capabilities and the `[release]` settings;
+//! - [`readiness`] — whether a printer can print now, from Graph's `printer.status`;
 //! - [`rules`] — `[[rules]]`: what happens to a job when intake finds it (hold, release, deny,
 //!   redirect), matched without I/O;
 //! - [`words`] — the fixed words these enums are stored as ([`TextEnum`]).
@@ -17,12 +18,13 @@
 pub mod action;
 pub mod held;
 pub mod options;
+pub mod readiness;
 pub mod rules;
 pub mod words;
 
 pub use action::{Action, ActionId, ActionKind, Applied, NewAction, Step};
 pub use held::{DiscoveredVia, HeldJob, JobState, NewHeldJob, Outcome};
 pub use options::{Choices, PageRange, Refusal, ReleaseOptions, ReleasePolicy};
-pub use rules::{Decision, HoldTerms, JobFacts, RuleAction, RuleSet};
+pub use rules::{Decision, HoldTerms, JobFacts, Membership, RuleAction, RuleSet};
 pub use words::TextEnum;
 pub(crate) use words::text_enum;

@@ -86,6 +86,9 @@ pub struct MatchSettings {
     /// Owners' UPNs (case-insensitive).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<String>,
+    /// Entra ID groups (object ids) the owner is a member of, directly or through nested groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// Document name glob (`*` any run, `?` one character; case-insensitive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -320,6 +323,17 @@ pub fn refused_by_printer(force: &Forced, printer: &Printer) -> Option<String> {
     None
 }
 
+/// What Entra ID said about the owner's membership of the groups the rules name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// The named groups the owner is a member of.
+    pub member_of: Vec<String>,
+    /// Named groups that do not exist (deleted, or a typo in the configuration).
+    pub missing: Vec<String>,
+    /// Why membership could not be read (Graph down, a permission missing), if it could not.
+    pub unavailable: Option<String>,
+}
+
 /// What is known of a job when the rules are asked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobFacts<'a> {
@@ -335,6 +349,9 @@ pub struct JobFacts<'a> {
     pub configuration: &'a PrintJobConfiguration,
     /// When it was submitted.
     pub at: OffsetDateTime,
+    /// The owner's membership of the groups the rules name; `None` when not looked up (`rules
+    /// test`), and a group condition then does not match.
+    pub groups: Option<&'a Membership>,
 }
 
 /// The rule that decided, and why.
@@ -354,6 +371,9 @@ pub struct Decision {
     pub printer: Option<String>,
     /// One line per condition checked, for `pullprintd rules test` and the audit log.
     pub why: Vec<String>,
+    /// Why the rule could not be decided (a group that does not exist, membership unreadable):
+    /// the job is held and this is audited, whatever the rule's action.
+    pub problem: Option<String>,
 }
 
 impl Decision {
@@ -376,6 +396,8 @@ pub struct RuleSet {
 struct Compiled {
     settings: RuleSettings,
     owners: Vec<String>,
+    /// `match.groups`, lower-case.
+    groups: Vec<String>,
     window: Option<Window>,
 }
 
@@ -460,12 +482,44 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
+    /// Every Entra ID group the rules name, once each, in order.
+    pub fn groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = Vec::new();
+        for rule in &self.rules {
+            for group in &rule.groups {
+                if !groups.contains(group) {
+                    groups.push(group.clone());
+                }
+            }
+        }
+        groups
+    }
+
     /// The first rule that matches `job`, or the default hold; pure.
     pub fn decide(&self, job: &JobFacts<'_>) -> Decision {
         let mut why = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
             let mut reasons = Vec::new();
-            if rule.matches(job, &mut reasons) {
+            let matched = match rule.matches(job, &mut reasons) {
+                Ok(matched) => matched,
+                Err(problem) => {
+                    why.push(format!(
+                        "rule {index} \"{}\" cannot be decided: {problem}; the job is held",
+                        rule.settings.name
+                    ));
+                    return Decision {
+                        rule: Some((index, rule.settings.name.clone())),
+                        action: RuleAction::Hold,
+                        force: Forced::default(),
+                        saving_only: None,
+                        reason: None,
+                        printer: None,
+                        why,
+                        problem: Some(problem),
+                    };
+                }
+            };
+            if matched {
                 why.push(format!(
                     "rule {index} \"{}\" matches: {}",
                     rule.settings.name,
@@ -484,6 +538,7 @@ impl RuleSet {
                     reason: settings.reason.clone(),
                     printer: settings.printer.clone(),
                     why,
+                    problem: None,
                 };
             }
             why.push(format!(
@@ -501,14 +556,16 @@ impl RuleSet {
             reason: None,
             printer: None,
             why,
+            problem: None,
         }
     }
 }
 
 impl Compiled {
     /// Whether every condition holds; `reasons` gets one line per condition checked, the failing
-    /// one last.
-    fn matches(&self, job: &JobFacts<'_>, reasons: &mut Vec<String>) -> bool {
+    /// one last. `Err` when a condition cannot be decided (a named group that does not exist, or
+    /// membership Graph could not tell).
+    fn matches(&self, job: &JobFacts<'_>, reasons: &mut Vec<String>) -> Result<bool, String> {
         let m = &self.settings.matches;
         let mut check = |ok: bool, yes: String, no: String| {
             reasons.push(if ok { yes } else { no });
@@ -521,7 +578,7 @@ impl Compiled {
                 format!("printer {} is not in {:?}", job.printer_id, m.printers),
             )
         {
-            return false;
+            return Ok(false);
         }
         let owner = job.owner_upn.to_lowercase();
         if !self.owners.is_empty()
@@ -531,7 +588,44 @@ impl Compiled {
                 format!("owner {} is not in {:?}", job.owner_upn, m.owners),
             )
         {
-            return false;
+            return Ok(false);
+        }
+        if !self.groups.is_empty() {
+            let Some(membership) = job.groups else {
+                check(
+                    false,
+                    String::new(),
+                    format!(
+                        "owner {}'s groups are not known here (they are read from Entra ID at run time)",
+                        job.owner_upn
+                    ),
+                );
+                return Ok(false);
+            };
+            if let Some(missing) = self.groups.iter().find(|g| membership.missing.contains(g)) {
+                return Err(format!(
+                    "group {missing} does not exist in Entra ID; fix match.groups (a group's object id, from Entra admin center → Groups)"
+                ));
+            }
+            if let Some(why) = &membership.unavailable {
+                return Err(format!("group membership could not be read: {why}"));
+            }
+            let found = self
+                .groups
+                .iter()
+                .find(|g| membership.member_of.contains(g));
+            let ok = found.is_some();
+            if !check(
+                ok,
+                format!(
+                    "owner {} is a member of group {}",
+                    job.owner_upn,
+                    found.map_or("", String::as_str)
+                ),
+                format!("owner {} is in none of {:?}", job.owner_upn, m.groups),
+            ) {
+                return Ok(false);
+            }
         }
         if let Some(pattern) = &m.name
             && !check(
@@ -540,7 +634,7 @@ impl Compiled {
                 format!("name \"{}\" does not match \"{pattern}\"", job.name),
             )
         {
-            return false;
+            return Ok(false);
         }
         if m.min_size.is_some() || m.max_size.is_some() {
             let ok = job.size.is_some_and(|size| {
@@ -558,7 +652,7 @@ impl Compiled {
                     m.max_size.map(|n| n.to_string()).unwrap_or_default()
                 ),
             ) {
-                return false;
+                return Ok(false);
             }
         }
         if m.min_copies.is_some() || m.max_copies.is_some() {
@@ -570,7 +664,7 @@ impl Compiled {
                 format!("{copies} copies is within the bounds"),
                 format!("{copies} copies is outside the bounds"),
             ) {
-                return false;
+                return Ok(false);
             }
         }
         if !m.color_modes.is_empty() {
@@ -581,7 +675,7 @@ impl Compiled {
                 format!("colour mode {shown} is listed"),
                 format!("colour mode {shown} is not listed"),
             ) {
-                return false;
+                return Ok(false);
             }
         }
         if !m.duplex_modes.is_empty() {
@@ -592,7 +686,7 @@ impl Compiled {
                 format!("duplex mode {shown} is listed"),
                 format!("duplex mode {shown} is not listed"),
             ) {
-                return false;
+                return Ok(false);
             }
         }
         if let Some(window) = &self.window {
@@ -602,10 +696,10 @@ impl Compiled {
                 format!("{local} is inside the time window"),
                 format!("{local} is outside the time window"),
             ) {
-                return false;
+                return Ok(false);
             }
         }
-        true
+        Ok(true)
     }
 }
 
@@ -792,7 +886,22 @@ fn compile_one(
         None => None,
         Some(time) => Some(compile_window(time, fail)?),
     };
+    let mut groups = Vec::with_capacity(m.groups.len());
+    for group in &m.groups {
+        let id = group.trim().to_lowercase();
+        if uuid::Uuid::parse_str(&id).is_err() || id.len() != 36 {
+            return Err(fail(
+                "match.groups",
+                format!(
+                    "\"{group}\" is not a group's object id; write the id Entra admin center → Groups → \
+                     the group → Object ID shows, e.g. \"f448435d-3ca7-4073-8152-a1fd73c0fd09\""
+                ),
+            ));
+        }
+        groups.push(id);
+    }
     Ok(Compiled {
+        groups,
         owners: m.owners.iter().map(|o| o.trim().to_lowercase()).collect(),
         settings,
         window,
@@ -957,6 +1066,7 @@ mod tests {
             size: Some(2_000_000),
             configuration: config,
             at: datetime!(2026-12-01 12:00 UTC),
+            groups: None,
         }
     }
 
@@ -1060,6 +1170,90 @@ mod tests {
             ..config.clone()
         };
         assert!(set.decide(&facts(&duplex)).rule.is_none());
+    }
+
+    const STAFF: &str = "0e7c3f1a-5b2d-4c8e-9f10-2a3b4c5d6e7f";
+
+    #[test]
+    fn a_group_rule_matches_members_and_holds_when_the_group_does_not_exist() {
+        let set = rules(&format!(
+            r#"
+            [[rules]]
+            name = "staff print at once"
+            action = "release"
+            match.groups = ["{}"]
+            "#,
+            STAFF.to_uppercase()
+        ))
+        .unwrap();
+        assert_eq!(set.groups(), [STAFF]);
+        let config = PrintJobConfiguration::default();
+        let member = Membership {
+            member_of: vec![STAFF.to_owned()],
+            ..Default::default()
+        };
+        let decision = set.decide(&JobFacts {
+            groups: Some(&member),
+            ..facts(&config)
+        });
+        assert_eq!(decision.action, RuleAction::Release);
+        assert!(
+            decision.why[0].contains("is a member of group"),
+            "{:?}",
+            decision.why
+        );
+        let outsider = Membership::default();
+        let decision = set.decide(&JobFacts {
+            groups: Some(&outsider),
+            ..facts(&config)
+        });
+        assert_eq!(decision.rule, None);
+        let gone = Membership {
+            missing: vec![STAFF.to_owned()],
+            ..Default::default()
+        };
+        let decision = set.decide(&JobFacts {
+            groups: Some(&gone),
+            ..facts(&config)
+        });
+        assert_eq!(decision.action, RuleAction::Hold);
+        assert_eq!(decision.rule, Some((0, "staff print at once".to_owned())));
+        assert!(
+            decision
+                .problem
+                .as_deref()
+                .unwrap()
+                .contains("does not exist"),
+            "{decision:?}"
+        );
+        let down = Membership {
+            unavailable: Some("Graph answered 503".to_owned()),
+            ..Default::default()
+        };
+        let decision = set.decide(&JobFacts {
+            groups: Some(&down),
+            ..facts(&config)
+        });
+        assert_eq!(decision.action, RuleAction::Hold);
+        assert!(decision.problem.unwrap().contains("503"));
+        let unknown = set.decide(&facts(&config));
+        assert_eq!(unknown.rule, None, "unknown membership is no membership");
+        assert!(
+            unknown.why[0].contains("not known here"),
+            "{:?}",
+            unknown.why
+        );
+    }
+
+    #[test]
+    fn a_group_that_is_not_an_object_id_is_refused_with_the_fix() {
+        let problem = problem(
+            "[[rules]]\nname = \"g\"\naction = \"hold\"\nmatch.groups = [\"Accounting\"]\n",
+        );
+        assert!(
+            problem.contains("rules[0].match.groups") && problem.contains("Object ID"),
+            "{problem}"
+        );
     }
 
     #[test]

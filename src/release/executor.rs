@@ -243,6 +243,22 @@ impl Executor {
             let executor = self.clone();
             tasks.spawn(async move {
                 let id = action.id;
+                // The list was read before this action's previous drive may have ended: read it
+                // again, so a drive never starts from a step another drive has moved past (a stale
+                // intent step would cost a needless `GET job` to settle), nor drives a finished or
+                // rescheduled action.
+                let action = match executor.inner.store.action(id).await {
+                    Ok(Some(fresh)) if all || fresh.next_attempt_at <= executor.inner.clock.now() => {
+                        fresh
+                    }
+                    Ok(_) => {
+                        executor.unmark_running(id);
+                        drop(permit);
+                        return;
+                    }
+                    // The drive meets the store's failure itself and pauses.
+                    Err(_) => action,
+                };
                 if let Err(error) = executor.drive(action).await {
                     tracing::error!(action = %id, %error, "cannot record an action's progress; it is retried");
                     // The action stays due; without a pause a failing store would be retried in a

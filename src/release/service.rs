@@ -389,6 +389,13 @@ fn by_rule(
     now: OffsetDateTime,
 ) -> Ruling {
     let label = decision.label();
+    if let Some(problem) = &decision.problem {
+        return Ruling {
+            action: None,
+            note: Some(format!("{label}: cannot be decided ({problem}): held")),
+            terms: None,
+        };
+    }
     if decision.rule.is_none() {
         return Ruling {
             action: None,

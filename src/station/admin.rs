@@ -2,7 +2,8 @@
 //! CLI's `jobs`, `release`, `delete`), and the audit log as JSON or CSV.
 //!
 //! Invariants: an admin release prints on the job's own printer, checked against that printer's
-//! capabilities and the same `[release]` policy as a person's; every action is recorded with
+//! capabilities and the same `[release]` policy as a person's, with the forced options of the hold
+//! rule that kept the job (as for its owner); every action is recorded with
 //! `requested_by = "admin"`.
 
 use axum::Json;
@@ -94,13 +95,22 @@ pub async fn release(
     let options: ReleaseOptions = parse_body(&body)?;
     let job = held_job(&state, &id).await?;
     let printer = state.printer(&job.job.printer_id).await;
-    let changes = options::apply(
-        &options,
-        &job.job.configuration,
-        printer.as_ref(),
-        state.policy(),
-    )
-    .map_err(ApiError::refused)?;
+    // A hold rule's forced options and saving_only bind the administrator as they bind the owner:
+    // the rule is the site's policy for these jobs, whoever presses release.
+    let terms = state
+        .release()
+        .hold_terms(&job)
+        .await
+        .map_err(|error| ApiError::store_unavailable("reading the job's rule", &error))?;
+    let (options, policy) = match terms {
+        Some(terms) => (
+            terms.release_options(&options, &job.job.configuration),
+            terms.policy(state.policy()),
+        ),
+        None => (options, state.policy()),
+    };
+    let changes = options::apply(&options, &job.job.configuration, printer.as_ref(), policy)
+        .map_err(ApiError::refused)?;
     let result = state
         .release()
         .admin_release(&job, changes, state.now())

@@ -3,12 +3,18 @@
 //!
 //! Invariants:
 //! - a person sees, releases and deletes only their own jobs; another person's job id answers 404,
-//!   exactly like an unknown id, so ids cannot be probed;
+//!   exactly like an unknown id, so ids cannot be probed. The exception is delegation: a person named
+//!   in someone's `delegates` (users file), or a member of their `delegate_group`, also sees and releases that person's jobs (not deletes
+//!   them, and not in release-all), bound by the same policy and hold-rule terms as the owner; the
+//!   audit log records the owner and the delegate who released;
 //! - a job's id here is its print task id (stable for the job's whole hold, opaque to clients);
 //! - `200 released` is answered only when the executor recorded Graph's confirmation within
 //!   `release.confirm_wait`, `202 queued` when the action is durably queued but not yet confirmed;
 //! - releases are checked against the *station's* printer (where the paper comes out): a job held on
 //!   another printer is redirected there (find-me);
+//! - a release to a printer whose status says it cannot print (jammed, paused, stopped, offline…)
+//!   queues nothing: it answers 409 `printer_not_ready` with the reason and the printers of the
+//!   other stations of the group that can print, and the job stays held;
 //! - a PIN is checked with argon2 on the blocking pool, never on the async workers, holding one of a
 //!   bounded number of permits, and only after a failure-budget slot and a lockout attempt were
 //!   reserved for it (see [`sign_in`]);
@@ -25,7 +31,7 @@ use utoipa::ToSchema;
 
 use std::sync::Arc;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{Alternative, ApiError, ErrorBody};
 use super::lockout::{LockedOut, Subject};
 use super::state::{SignInRules, Station, StationState};
 use super::users::User;
@@ -569,7 +575,7 @@ pub async fn station_info(
     get, path = "/api/v1/jobs", tag = "station",
     security(("bearer" = [], "stationKey" = [])),
     responses(
-        (status = 200, description = "The person's held jobs, oldest first", body = JobList),
+        (status = 200, description = "The person's held jobs, and those of the people who named them a delegate, oldest first", body = JobList),
         (status = 401, description = "No valid session", body = ErrorBody),
     )
 )]
@@ -578,11 +584,21 @@ pub async fn list_jobs(
     headers: HeaderMap,
 ) -> Result<Json<JobList>, ApiError> {
     let (session, _) = state.session(&headers)?;
-    let jobs = state
+    let mut jobs = state
         .release()
         .held_jobs(&session.upn)
         .await
         .map_err(|e| ApiError::internal("listing held jobs", &e))?;
+    // A delegate also sees the jobs of the people who named them (or their group).
+    for owner in &state.delegators_of(&session.upn).await {
+        let theirs = state
+            .release()
+            .held_jobs(owner)
+            .await
+            .map_err(|e| ApiError::internal("listing held jobs", &e))?;
+        jobs.extend(theirs);
+    }
+    jobs.sort_by_key(|job| job.job.submitted_at);
     // Printer names come from the capabilities cache (one GET per printer per ten minutes), so a
     // person sees "Floor 2 MFP" rather than a GUID; a printer Graph cannot describe keeps its id.
     let mut names = std::collections::HashMap::new();
@@ -617,6 +633,29 @@ async fn own_job(state: &StationState, upn: &str, id: &str) -> Result<HeldJob, A
         .ok_or_else(|| ApiError::job_not_found(id))
 }
 
+/// The held job `id` if it is the person's own or one of someone who named them a delegate, or 404.
+async fn releasable_job(state: &StationState, upn: &str, id: &str) -> Result<HeldJob, ApiError> {
+    if let Some(job) = state
+        .release()
+        .own_held_job(upn, id)
+        .await
+        .map_err(|e| ApiError::internal("reading a held job", &e))?
+    {
+        return Ok(job);
+    }
+    for owner in &state.delegators_of(upn).await {
+        if let Some(job) = state
+            .release()
+            .own_held_job(owner, id)
+            .await
+            .map_err(|e| ApiError::internal("reading a held job", &e))?
+        {
+            return Ok(job);
+        }
+    }
+    Err(ApiError::job_not_found(id))
+}
+
 /// What the person may choose for job `id` at this station's printer.
 #[utoipa::path(
     get, path = "/api/v1/jobs/{id}/options", tag = "station",
@@ -634,7 +673,7 @@ pub async fn job_options(
     Path(id): Path<String>,
 ) -> Result<Json<Choices>, ApiError> {
     let (session, station) = state.session(&headers)?;
-    let job = own_job(&state, &session.upn, &id).await?;
+    let job = releasable_job(&state, &session.upn, &id).await?;
     let printer = state.printer(&station.printer_id).await;
     // A hold rule's saving_only bounds the choices as it bounds the release.
     let policy = match hold_terms(&state, &job).await? {
@@ -682,6 +721,36 @@ async fn checked_changes(
     };
     options::apply(&options, &job.job.configuration, printer.as_ref(), policy)
         .map_err(ApiError::refused)
+}
+
+/// `Ok` when `station`'s printer can print (or nothing says it cannot); otherwise the 409 naming
+/// why and the printers of the station's group that can.
+async fn ready(state: &StationState, station: &Station) -> Result<(), ApiError> {
+    let Some(not_ready) = state.not_ready(&station.printer_id).await else {
+        return Ok(());
+    };
+    let name = |printer_id: &str, printer: Option<crate::graph::model::Printer>| {
+        printer
+            .map(|p| p.display_name)
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| printer_id.to_owned())
+    };
+    let mut alternatives = Vec::new();
+    for other in state.group_stations(station) {
+        if state.not_ready(&other.printer_id).await.is_none() {
+            alternatives.push(Alternative {
+                station_id: other.id.clone(),
+                printer_id: other.printer_id.clone(),
+                printer_name: name(&other.printer_id, state.printer(&other.printer_id).await),
+            });
+        }
+    }
+    let here = name(
+        &station.printer_id,
+        state.printer(&station.printer_id).await,
+    );
+    tracing::info!(station = %station.id, printer_id = %station.printer_id, reason = %not_ready.reason, "a release was refused: the printer cannot print");
+    Err(ApiError::printer_not_ready(&here, not_ready, alternatives))
 }
 
 /// Where `station` releases.
@@ -766,8 +835,8 @@ pub(crate) fn answer(
         (status = 202, description = "Queued: Graph is slow or down; it will print shortly", body = ActionAnswer),
         (status = 400, description = "Malformed body or unknown field", body = ErrorBody),
         (status = 401, description = "No valid session", body = ErrorBody),
-        (status = 404, description = "No such held job of yours", body = ErrorBody),
-        (status = 409, description = "Already being released or deleted", body = ErrorBody),
+        (status = 404, description = "No such held job of yours (or of someone who named you a delegate)", body = ErrorBody),
+        (status = 409, description = "Already being released or deleted (`not_held`), or the station's printer cannot print now (`printer_not_ready`: `details` says why, `alternatives` lists the printers of the station's group that can); the job stays held", body = ErrorBody),
         (status = 410, description = "No longer held", body = ErrorBody),
         (status = 422, description = "An option the printer or the policy does not allow", body = ErrorBody),
         (status = 502, description = "Universal Print refused the release", body = ErrorBody),
@@ -783,8 +852,12 @@ pub async fn release_job(
     let (session, station) = state.session(&headers)?;
     let station = station.clone();
     let options: ReleaseOptions = parse_body(&body)?;
-    let job = own_job(&state, &session.upn, &id).await?;
+    let job = releasable_job(&state, &session.upn, &id).await?;
     let changes = checked_changes(&state, &job, &station, &options).await?;
+    ready(&state, &station).await?;
+    if !job.job.owner_upn.eq_ignore_ascii_case(&session.upn) {
+        tracing::info!(owner = %job.job.owner_upn, delegate = %session.upn, task = %id, "a delegate releases a job");
+    }
     let result = state
         .release()
         .release(&job, at(&station), &session.upn, changes, state.now())
@@ -801,6 +874,7 @@ pub async fn release_job(
         (status = 200, description = "Each job's outcome (empty: nothing to print)", body = ReleaseAllAnswer),
         (status = 400, description = "Malformed body or unknown field", body = ErrorBody),
         (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 409, description = "The station's printer cannot print now (`printer_not_ready`, with `details` and `alternatives`); nothing was released", body = ErrorBody),
         (status = 422, description = "An option not allowed for one of the jobs; nothing was released", body = ErrorBody),
     )
 )]
@@ -822,6 +896,9 @@ pub async fn release_all(
     for job in jobs {
         let changes = checked_changes(&state, &job, &station, &options).await?;
         checked.push((job, changes));
+    }
+    if !checked.is_empty() {
+        ready(&state, &station).await?;
     }
     let submitted = state
         .release()

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use time::Duration;
 
-use super::cache::{Fetch, TtlCache};
 use super::users::User;
+use crate::cache::{Fetch, TtlCache};
 use crate::clock::SharedClock;
 use crate::graph::{GraphClient, GraphError};
 

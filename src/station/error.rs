@@ -41,6 +41,27 @@ pub struct ErrorDetail {
     /// so a page can say "try again in 5 minutes" in the person's own language.
     #[serde(rename = "retryAfterSeconds", skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u64>,
+    /// For `printer_not_ready`: Graph's `printerProcessingStateDetail` members that stop the
+    /// printer (e.g. `mediaJam`, `paused`); empty when its `state` (`stopped`) or
+    /// `isAcceptingJobs` does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<String>>,
+    /// For `printer_not_ready`: the printers of the other stations of this station's group that
+    /// can print now; the job stays held, so the person can release it at one of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alternatives: Option<Vec<Alternative>>,
+}
+
+/// A printer to release at instead (`printer_not_ready`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Alternative {
+    /// The station at that printer.
+    pub station_id: String,
+    /// The printer.
+    pub printer_id: String,
+    /// Its display name (its id when Graph is unreachable).
+    pub printer_name: String,
 }
 
 /// Every error code the station API answers with, and what it means. Codes are never renamed or
@@ -93,6 +114,10 @@ pub const CODES: &[(&str, &str)] = &[
         "the release or delete cannot be queued as asked",
     ),
     (
+        "printer_not_ready",
+        "the station's printer cannot print now (`details`); `alternatives` lists printers that can",
+    ),
+    (
         "graph_refused",
         "Universal Print refused the release or delete",
     ),
@@ -123,6 +148,8 @@ pub struct ApiError {
     /// the error stays small.
     option: Option<String>,
     allowed: Option<Vec<String>>,
+    /// `printer_not_ready`: the blocking details and where to print instead.
+    not_ready: Option<Box<(Vec<String>, Vec<Alternative>)>>,
 }
 
 impl ApiError {
@@ -135,6 +162,7 @@ impl ApiError {
             retry_after: None,
             option: None,
             allowed: None,
+            not_ready: None,
         }
     }
 
@@ -197,6 +225,34 @@ impl ApiError {
         error
     }
 
+    /// 409 `printer_not_ready`: the station's printer `name` cannot print now; nothing was queued
+    /// and the job stays held. The message says why and where to go instead.
+    pub fn printer_not_ready(
+        name: &str,
+        not_ready: crate::job::readiness::NotReady,
+        alternatives: Vec<Alternative>,
+    ) -> Self {
+        let instead = if alternatives.is_empty() {
+            "try again when it is ready, or ask for help".to_owned()
+        } else {
+            let names: Vec<String> = alternatives
+                .iter()
+                .map(|a| format!("{} (station {})", a.printer_name, a.station_id))
+                .collect();
+            format!("release it at {}", names.join(" or "))
+        };
+        let mut error = Self::new(
+            StatusCode::CONFLICT,
+            "printer_not_ready",
+            format!(
+                "{name} cannot print right now: {}. Your job is still held; {instead}.",
+                not_ready.reason
+            ),
+        );
+        error.not_ready = Some(Box::new((not_ready.details, alternatives)));
+        error
+    }
+
     /// 500: logged in full, answered without internals.
     pub fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "{context}");
@@ -247,6 +303,7 @@ impl IntoResponse for ApiError {
         } else {
             (self.option, None)
         };
+        let (details, alternatives) = self.not_ready.map(|b| *b).unzip();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
@@ -255,6 +312,8 @@ impl IntoResponse for ApiError {
                 allowed: self.allowed,
                 field,
                 retry_after_seconds: self.retry_after,
+                details,
+                alternatives,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();

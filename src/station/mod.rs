@@ -5,7 +5,6 @@
 //! - [`budget`] — per-station and global failure budgets against card and person spraying.
 //! - [`sessions`] — opaque session tokens bound to a station, expiring after inactivity.
 //! - [`directory`] — unknown cards looked up in Entra ID as `employeeId`s, cached.
-//! - [`cache`] — a time-to-live cache in front of Graph reads (printer capabilities, card lookups).
 //! - [`state`] — what the handlers share, and the station, session and admin credential checks.
 //! - [`api`] — the station API: sign-in, the person's jobs, release (find-me), release-all, delete.
 //! - [`admin`] — the admin API: every job, admin release and delete, the audit log (JSON or CSV).
@@ -16,7 +15,6 @@
 pub mod admin;
 pub mod api;
 pub mod budget;
-pub mod cache;
 pub mod client;
 pub mod directory;
 pub mod error;

@@ -24,7 +24,7 @@ use crate::job::options;
         admin::all_jobs, admin::release, admin::delete, admin::audit, admin::unlock,
     ),
     components(schemas(
-        error::ErrorBody, error::ErrorDetail, options::ReleaseOptions, options::PageRange, options::Choices,
+        error::ErrorBody, error::ErrorDetail, error::Alternative, options::ReleaseOptions, options::PageRange, options::Choices,
         api::SignInRequest, api::SessionCreated, api::SessionUser, api::StationInfo, api::StationPolicy,
         api::JobView,
         api::JobList, api::ActionAnswer, api::JobResult, api::ReleaseAllAnswer,

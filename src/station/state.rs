@@ -14,12 +14,12 @@ use axum::http::{HeaderMap, header};
 use time::Duration;
 
 use super::budget::{BudgetPolicy, FailureBudget};
-use super::cache::{Fetch, TtlCache};
 use super::directory::DirectoryLookup;
 use super::error::ApiError;
 use super::lockout::{Lockout, LockoutPolicy};
 use super::sessions::{Session, Sessions};
 use super::users::UserDirectory;
+use crate::cache::{Fetch, TtlCache};
 use crate::clock::SharedClock;
 use crate::config::{Secret, Settings};
 use crate::graph::GraphClient;
@@ -36,6 +36,11 @@ pub const STATION_KEY_HEADER: &str = "x-station-key";
 
 /// How long printer capabilities are kept before `GET printer` is asked again.
 pub const PRINTER_CACHE: Duration = Duration::minutes(10);
+
+/// How old a printer's status may be when a release asks whether it can print: short, so a
+/// cleared jam is seen within seconds, and long enough that a queue of people at one printer costs
+/// one `GET printer` (the entry is shared with the capabilities).
+pub const PRINTER_STATUS_MAX_AGE: Duration = Duration::seconds(10);
 
 /// How long a request waits for printer capabilities before it goes on without them (policy-only
 /// checks): a kiosk must stay usable while Graph is slow or down.
@@ -65,6 +70,8 @@ pub struct Station {
     pub id: String,
     /// Where its releases print.
     pub printer_id: String,
+    /// `group`: stations people can walk between (`None`: the stations without a group).
+    pub group: Option<String>,
     key: Secret,
 }
 
@@ -95,6 +102,8 @@ struct Inner {
     admin_key: Option<Secret>,
     users: Arc<UserDirectory>,
     directory: Option<DirectoryLookup>,
+    /// Members of the users file's `delegate_group`s, when it names any.
+    delegate_groups: Option<crate::groups::GroupLookup>,
     lockout: Arc<Lockout>,
     budget: Arc<FailureBudget>,
     pin_checks: Arc<tokio::sync::Semaphore>,
@@ -130,6 +139,7 @@ impl StationState {
                     .map(|key| Station {
                         id: s.id.clone(),
                         printer_id: s.printer_id.clone(),
+                        group: s.group.clone(),
                         key,
                     })
                     .ok_or_else(|| format!("station `{}` has no key; set its key_file", s.id))
@@ -141,6 +151,9 @@ impl StationState {
             let graph = fetch_graph.clone();
             Box::pin(async move { graph.get_printer(&printer_id).await })
         });
+        let named = users.delegate_groups();
+        let delegate_groups = (!named.is_empty())
+            .then(|| crate::groups::GroupLookup::new(graph.clone(), deps.clock.clone(), named));
         let directory = settings.users.directory_lookup.then(|| {
             DirectoryLookup::new(
                 graph,
@@ -157,6 +170,7 @@ impl StationState {
                 admin_key: settings.api.admin_key.clone(),
                 users: Arc::new(users),
                 directory,
+                delegate_groups,
                 lockout: Arc::new(Lockout::new(LockoutPolicy::default(), deps.clock.clone())),
                 budget: Arc::new(FailureBudget::new(
                     BudgetPolicy {
@@ -272,6 +286,55 @@ impl StationState {
         }
     }
 
+    /// The people whose jobs `upn` may see and release as their delegate: those who list `upn` in
+    /// `delegates`, and those whose `delegate_group` has `upn` as a member (read from Entra ID,
+    /// cached; when Graph cannot tell, only the first kind, and a warning).
+    pub async fn delegators_of(&self, upn: &str) -> Vec<String> {
+        let mut owners = self.inner.users.delegators_of(upn).to_vec();
+        if let Some(lookup) = &self.inner.delegate_groups {
+            let membership = lookup.membership(upn).await;
+            if let Some(why) = &membership.unavailable {
+                tracing::warn!(user = %upn, %why, "delegate groups cannot be read; only the users file's delegates apply");
+            }
+            for owner in self.inner.users.owners_delegating_to(&membership.member_of) {
+                if !owner.eq_ignore_ascii_case(upn) && !owners.contains(&owner) {
+                    owners.push(owner);
+                }
+            }
+        }
+        owners
+    }
+
+    /// Why `printer_id` cannot print now, from its status at most [`PRINTER_STATUS_MAX_AGE`] old;
+    /// `None` when it can, and when Graph cannot tell us in time (a release then goes ahead, as it
+    /// did before the printer was asked: the durable queue carries it either way).
+    pub async fn not_ready(&self, printer_id: &str) -> Option<crate::job::readiness::NotReady> {
+        let read = self
+            .inner
+            .printers
+            .get_within(printer_id, PRINTER_STATUS_MAX_AGE);
+        match tokio::time::timeout(PRINTER_LOOKUP_WAIT, read).await {
+            Ok(Ok(printer)) => crate::job::readiness::not_ready(&printer),
+            Ok(Err(error)) => {
+                tracing::warn!(printer_id, %error, "printer status unavailable; releasing without it");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    printer_id,
+                    "printer status slow to arrive; releasing without it"
+                );
+                None
+            }
+        }
+    }
+
+    /// The other stations of `station`'s group with another printer, one per printer, in the
+    /// configuration's order: where a person can walk to when this printer cannot print.
+    pub fn group_stations(&self, station: &Station) -> Vec<&Station> {
+        group_stations(&self.inner.stations, station)
+    }
+
     /// The station whose key is the bearer token.
     pub fn station_by_key(&self, headers: &HeaderMap) -> Result<&Station, ApiError> {
         self.station_with_key(bearer(headers)?)
@@ -344,6 +407,19 @@ impl StationState {
     }
 }
 
+fn group_stations<'s>(stations: &'s [Station], station: &Station) -> Vec<&'s Station> {
+    let mut found: Vec<&Station> = Vec::new();
+    for other in stations {
+        if other.group == station.group
+            && other.printer_id != station.printer_id
+            && !found.iter().any(|f| f.printer_id == other.printer_id)
+        {
+            found.push(other);
+        }
+    }
+    found
+}
+
 /// The bearer token of `Authorization: Bearer …`.
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let missing = || {
@@ -362,4 +438,48 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         return Err(missing());
     }
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn station(id: &str, printer_id: &str, group: Option<&str>) -> Station {
+        Station {
+            id: id.to_owned(),
+            printer_id: printer_id.to_owned(),
+            group: group.map(str::to_owned),
+            key: Secret::new(format!("{id}-key-0123456789")),
+        }
+    }
+
+    #[test]
+    fn the_group_is_the_other_printers_of_stations_in_the_same_group() {
+        let stations = [
+            station("a", "p1", Some("floor 2")),
+            station("b", "p2", Some("floor 2")),
+            station("b2", "p2", Some("floor 2")),
+            station("c", "p1", Some("floor 2")),
+            station("d", "p3", Some("floor 3")),
+            station("e", "p4", None),
+            station("f", "p5", None),
+        ];
+        let ids = |s: &Station| {
+            group_stations(&stations, s)
+                .iter()
+                .map(|s| s.id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(&stations[0]),
+            ["b"],
+            "one entry per printer, not its own"
+        );
+        assert!(ids(&stations[4]).is_empty());
+        assert_eq!(
+            ids(&stations[5]),
+            ["f"],
+            "stations without a group are one group"
+        );
+    }
 }

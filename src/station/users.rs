@@ -6,10 +6,14 @@
 //! display_name = "Ada Lovelace"
 //! card = "0004521337"                      # what the card reader types
 //! pin_hash = "$argon2id$v=19$m=19456,t=2,p=1$…"   # from `pullprintd hash-pin`
+//! delegates = ["grace.hopper@contoso.com"]   # may see and release Ada's jobs
+//! delegate_group = "f448435d-3ca7-4073-8152-a1fd73c0fd09"   # so may this Entra ID group's members
 //! ```
 //!
 //! Invariants after [`UserDirectory::load`]: UPNs and cards are unique (UPNs compared
-//! case-insensitively, as Entra ID does), and every PIN hash is a valid argon2id PHC string. PINs are
+//! case-insensitively, as Entra ID does), every PIN hash is a valid argon2id PHC string, and every
+//! delegate is a UPN other than the person's own (a delegate need not be in the file: someone known
+//! by an Entra ID card lookup may be one). PINs are
 //! never stored or logged in clear; a PIN check for an unknown user still costs one argon2 run, so the
 //! time a sign-in takes does not reveal whether the user exists.
 
@@ -61,6 +65,10 @@ struct UserEntry {
     card: Option<String>,
     #[serde(default)]
     pin_hash: Option<String>,
+    #[serde(default)]
+    delegates: Vec<String>,
+    #[serde(default)]
+    delegate_group: Option<String>,
 }
 
 /// A problem with the users file, said so that an administrator can fix it.
@@ -76,6 +84,10 @@ pub struct UsersFileError {
 pub struct UserDirectory {
     by_upn: HashMap<String, User>,
     by_card: HashMap<String, String>,
+    /// Delegate (lower-case UPN) → the people whose jobs they may see and release.
+    delegators: HashMap<String, Vec<String>>,
+    /// `(group object id, owner UPN)`: the group's members may see and release the owner's jobs.
+    delegate_groups: Vec<(String, String)>,
 }
 
 /// A PIN hash that no PIN matches, verified against when the user is unknown or has no PIN, so
@@ -129,6 +141,33 @@ impl UserDirectory {
             if directory.by_upn.contains_key(&key) {
                 return Err(format!("{at}: upn `{upn}` appears twice"));
             }
+            for delegate in &entry.delegates {
+                let delegate = delegate.trim().to_lowercase();
+                if !delegate.contains('@') {
+                    return Err(format!(
+                        "{at} ({upn}): delegate `{delegate}` is not a user principal name (name@domain)"
+                    ));
+                }
+                if delegate == key {
+                    return Err(format!(
+                        "{at} ({upn}): a person cannot be their own delegate; remove `{delegate}` from delegates"
+                    ));
+                }
+                let owners = directory.delegators.entry(delegate).or_default();
+                if !owners.contains(&upn) {
+                    owners.push(upn.clone());
+                }
+            }
+            if let Some(group) = &entry.delegate_group {
+                let group = group.trim().to_lowercase();
+                if uuid::Uuid::parse_str(&group).is_err() || group.len() != 36 {
+                    return Err(format!(
+                        "{at} ({upn}): delegate_group `{group}` is not a group's object id; copy it from \
+                         Entra admin center → Groups → the group → Object ID"
+                    ));
+                }
+                directory.delegate_groups.push((group, upn.clone()));
+            }
             if let Some(card) = &card
                 && let Some(other) = directory.by_card.insert(card.clone(), key.clone())
             {
@@ -159,6 +198,33 @@ impl UserDirectory {
     /// The user with this UPN (case-insensitive).
     pub fn by_upn(&self, upn: &str) -> Option<&User> {
         self.by_upn.get(&upn.trim().to_lowercase())
+    }
+
+    /// The people who named `upn` their delegate: `upn` may see and release their jobs.
+    pub fn delegators_of(&self, upn: &str) -> &[String] {
+        self.delegators
+            .get(&upn.trim().to_lowercase())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every Entra ID group named as a `delegate_group`, once each.
+    pub fn delegate_groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = Vec::new();
+        for (group, _) in &self.delegate_groups {
+            if !groups.contains(group) {
+                groups.push(group.clone());
+            }
+        }
+        groups
+    }
+
+    /// The people whose `delegate_group` is one of `groups` (the groups a delegate is in).
+    pub fn owners_delegating_to(&self, groups: &[String]) -> Vec<String> {
+        self.delegate_groups
+            .iter()
+            .filter(|(group, _)| groups.contains(group))
+            .map(|(_, owner)| owner.clone())
+            .collect()
     }
 
     /// How many users there are.
@@ -205,6 +271,51 @@ pub fn hash_pin(pin: &str) -> Result<String, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn delegates_are_indexed_by_delegate_and_checked() {
+        let users = UserDirectory::parse(
+            r#"
+            [[user]]
+            upn = "ceo@contoso.com"
+            display_name = "The CEO"
+            delegates = ["Assistant@contoso.com"]
+            [[user]]
+            upn = "cfo@contoso.com"
+            display_name = "The CFO"
+            delegates = ["assistant@contoso.com"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            users.delegators_of("ASSISTANT@contoso.com"),
+            ["ceo@contoso.com", "cfo@contoso.com"]
+        );
+        assert!(users.delegators_of("ceo@contoso.com").is_empty());
+        let own = UserDirectory::parse(
+            "[[user]]\nupn = \"a@b.c\"\ndisplay_name = \"A\"\ndelegates = [\"A@b.c\"]\n",
+        )
+        .unwrap_err();
+        assert!(own.contains("their own delegate"), "{own}");
+        let shape = UserDirectory::parse(
+            "[[user]]\nupn = \"a@b.c\"\ndisplay_name = \"A\"\ndelegates = [\"bob\"]\n",
+        )
+        .unwrap_err();
+        assert!(shape.contains("not a user principal name"), "{shape}");
+        let grouped = UserDirectory::parse(
+            "[[user]]\nupn = \"ceo@b.c\"\ndisplay_name = \"C\"\n\
+             delegate_group = \"3F2E1D0C-9B8A-4765-A432-10FEDCBA9876\"\n",
+        )
+        .unwrap();
+        let group = "3f2e1d0c-9b8a-4765-a432-10fedcba9876".to_owned();
+        assert_eq!(grouped.delegate_groups(), std::slice::from_ref(&group));
+        assert_eq!(grouped.owners_delegating_to(&[group]), ["ceo@b.c"]);
+        let bad = UserDirectory::parse(
+            "[[user]]\nupn = \"ceo@b.c\"\ndisplay_name = \"C\"\ndelegate_group = \"Assistants\"\n",
+        )
+        .unwrap_err();
+        assert!(bad.contains("Object ID"), "{bad}");
+    }
 
     fn directory() -> UserDirectory {
         let hash = hash_pin("2468").unwrap();

@@ -395,3 +395,41 @@ async fn every_call_succeeds_through_a_throttling_and_outage_storm_with_expiring
     );
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_printers_status_set_by_a_test_is_served_by_get_printer_as_graph_documents_it() {
+    let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let client = client(&emulator, RetryPolicy::default(), None);
+    let (printer_id, _) = queue_printer(&emulator, &client).await;
+    let idle = client.get_printer(&printer_id).await.unwrap();
+    assert_eq!(idle.status.unwrap().state.as_str(), "idle");
+    emulator
+        .control()
+        .set_printer_status(
+            &printer_id,
+            &pullprintd::emulator::PrinterStatusChange {
+                state: "stopped".into(),
+                details: vec!["mediaJam".into(), "coverOpen".into()],
+                description: "Paper jam in tray 2".into(),
+                is_accepting_jobs: Some(false),
+            },
+        )
+        .unwrap();
+    let jammed = client.get_printer(&printer_id).await.unwrap();
+    let status = jammed.status.unwrap();
+    assert_eq!(status.state.as_str(), "stopped");
+    assert_eq!(status.details, ["mediaJam", "coverOpen"]);
+    assert_eq!(status.description.as_deref(), Some("Paper jam in tray 2"));
+    assert_eq!(jammed.is_accepting_jobs, Some(false));
+    let refused = reqwest::Client::new()
+        .put(format!(
+            "{}_emulator/printers/{printer_id}/status",
+            emulator.url()
+        ))
+        .json(&json!({"state": "jammed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400, "not a printerProcessingState member");
+    emulator.shutdown().await;
+}

@@ -716,6 +716,7 @@ async fn a_task_stored_twice_with_its_rules_action_queues_the_action_once() {
         size: None,
         configuration: &Default::default(),
         at: now,
+        groups: None,
     });
     let policy = ReleasePolicy {
         max_copies: 10,
@@ -759,4 +760,143 @@ fn tables_of(text: &str) -> Vec<toml::Table> {
             .collect(),
         other => panic!("no [[rules]]: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_group_rule_matches_members_through_nested_groups_and_holds_when_its_group_does_not_exist()
+ {
+    use pullprintd::emulator::{DirectoryGroup, DirectoryUser};
+    let bed = Bed::default().await;
+    let control = bed.emulator.control();
+    for upn in ["ada@contoso.example", "bob@contoso.example"] {
+        control.add_user(DirectoryUser {
+            id: String::new(),
+            user_principal_name: upn.to_owned(),
+            display_name: upn.to_owned(),
+            employee_id: None,
+        });
+    }
+    let staff = "0e7c3f1a-5b2d-4c8e-9f10-2a3b4c5d6e7f";
+    let floor = "5a6b7c8d-1e2f-4a3b-9c4d-5e6f7a8b9c0d";
+    let gone = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a";
+    control.add_group(DirectoryGroup {
+        id: staff.to_owned(),
+        display_name: "Print staff".to_owned(),
+        members: vec![floor.to_owned()],
+    });
+    control.add_group(DirectoryGroup {
+        id: floor.to_owned(),
+        display_name: "Floor 2".to_owned(),
+        members: vec!["ada@contoso.example".to_owned()],
+    });
+    let rules = format!(
+        r#"
+[[rules]]
+name = "contractors"
+action = "deny"
+reason = "Contractors print at the print room"
+match.owners = ["carol@contoso.example"]
+match.groups = ["{gone}"]
+
+[[rules]]
+name = "staff print at once"
+action = "release"
+match.groups = ["{staff}"]
+force.color_mode = "grayscale"
+"#
+    );
+    let engine = engine_with(&bed, &rules, RetryPolicy::default()).await;
+    let (ada, ada_job) = submit(
+        &bed,
+        &bed.queue,
+        "ada@contoso.example",
+        "a.pdf",
+        json!({"colorMode": "color"}),
+    );
+    let (bob, _) = submit(&bed, &bed.queue, "bob@contoso.example", "b.pdf", json!({}));
+    let (carol, _) = submit(
+        &bed,
+        &bed.queue,
+        "carol@contoso.example",
+        "c.pdf",
+        json!({}),
+    );
+    engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    assert_eq!(
+        settled(&engine, &ada).await,
+        (JobState::Ended, Some(Outcome::Released)),
+        "a member through a nested group"
+    );
+    assert_eq!(
+        control.job(&ada_job).unwrap().configuration["colorMode"],
+        "grayscale"
+    );
+    assert_eq!(settled(&engine, &bob).await, (JobState::Held, None));
+    assert_eq!(settled(&engine, &carol).await, (JobState::Held, None));
+    let records = audit(&engine, &carol).await;
+    let note = records[0].detail.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("rule 0 \"contractors\"")
+            && note.contains(&format!("group {gone} does not exist"))
+            && note.contains("held"),
+        "{note}"
+    );
+    assert_eq!(
+        control.calls_to("POST /users/{id}/checkMemberGroups"),
+        3,
+        "one membership read per owner"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_auto_releases_from_notifications_costs_exactly_three_graph_calls_a_job() {
+    // 200 jobs at once with 20 ms per Graph call: the executor keeps starting drives while earlier
+    // ones end, and must never start one from a step an ended drive already moved past (that read
+    // the job a second time for about one job in fifteen).
+    const JOBS: usize = 200;
+    let bed = Bed::default().await;
+    let app = webhook_app_with(&bed, S2S).await;
+    let control = bed.emulator.control();
+    control.set_faults(Faults {
+        routes: vec![RouteFault {
+            route: "*".to_owned(),
+            latency_ms: 20,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    for n in 0..JOBS {
+        submit(
+            &bed,
+            &bed.queue,
+            "ada@contoso.example",
+            &format!("s2s-{n}.pdf"),
+            json!({"copies": 1, "colorMode": "color"}),
+        );
+    }
+    let watched = control.clone();
+    eventually(Duration::from_secs(60), "every task completed", || {
+        let control = watched.clone();
+        async move {
+            control
+                .tasks()
+                .iter()
+                .filter(|t| t.state == "completed")
+                .count()
+                == JOBS
+        }
+    })
+    .await;
+    let jobs = JOBS as u64;
+    assert_eq!(
+        (
+            control.calls_to(GET_JOB),
+            control.calls_to(PATCH_JOB),
+            control.calls_to(PATCH_TASK)
+        ),
+        (jobs, jobs, jobs),
+        "{:?}",
+        control.call_counts()
+    );
+    app.stop().await;
 }

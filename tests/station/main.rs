@@ -9,6 +9,8 @@ mod station_support;
 mod api;
 mod attacks;
 mod cli;
+mod delegation;
 mod kiosk_browser;
+mod printer_status;
 mod rules;
 mod setup_doctor;

@@ -63,3 +63,31 @@ async fn a_hold_rule_forces_its_options_when_the_owner_releases_the_job() {
     );
     bed.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_release_applies_the_hold_rules_forced_options() {
+    let bed = Bed::start(&format!(
+        "[[rules]]\nname = \"Ada prints in grayscale\"\naction = \"hold\"\n\
+         match.owners = [\"{ADA}\"]\nforce.color_mode = \"grayscale\"\nforce.max_copies = 2\n"
+    ))
+    .await;
+    let (job, print_job) = bed
+        .held_job(
+            ADA,
+            "poster.pdf",
+            json!({"copies": 1, "colorMode": "color"}),
+        )
+        .await;
+    let response = bed
+        .post(
+            ADMIN_KEY,
+            &format!("/api/v1/admin/jobs/{job}/release"),
+            json!({"copies": 4}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let printed = bed.emulator.control().job(&print_job).unwrap();
+    assert_eq!(printed.configuration["colorMode"], "grayscale");
+    assert_eq!(printed.configuration["copies"], 2);
+    bed.stop().await;
+}

@@ -464,8 +464,8 @@ async fn doctor_passes_with_every_permission_the_definition_the_printers_and_the
     }
     assert_eq!(
         report.checks.len(),
-        1 + 5 + 1 + 2 + 1,
-        "token, five permissions, definition, two printers, webhook: {text}"
+        1 + 6 + 1 + 2 + 1,
+        "token, six permissions, definition, two printers, webhook: {text}"
     );
     assert!(
         report
@@ -683,5 +683,50 @@ async fn doctor_checks_each_rules_forced_options_against_its_printers() {
         .unwrap();
     assert_eq!(refused.verdict, Verdict::Fail, "{text}");
     assert!(refused.detail.contains("force.copies 150"), "{text}");
+    assert!(!report.passed(), "{text}");
+}
+
+#[tokio::test]
+async fn doctor_checks_that_each_group_a_rule_names_exists() {
+    let bed = Bed::start(&[]).await;
+    let mut settings = provisioned(&bed, None).await;
+    let staff = "0e7c3f1a-5b2d-4c8e-9f10-2a3b4c5d6e7f";
+    let gone = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a";
+    bed.emulator
+        .control()
+        .add_group(pullprintd::emulator::DirectoryGroup {
+            id: staff.to_owned(),
+            display_name: "Staff".to_owned(),
+            members: Vec::new(),
+        });
+    let rules: toml::Table = toml::from_str(&format!(
+        "[[rules]]\nname = \"staff\"\naction = \"hold\"\nmatch.groups = [\"{staff}\"]\n\
+         [[rules]]\nname = \"deleted group\"\naction = \"hold\"\nmatch.groups = [\"{gone}\"]\n"
+    ))
+    .unwrap();
+    settings.rules = match &rules["rules"] {
+        toml::Value::Array(list) => list
+            .iter()
+            .map(|rule| rule.as_table().unwrap().clone())
+            .collect(),
+        other => panic!("{other}"),
+    };
+    let report = doctor(&Bed::client(&settings), &settings).await;
+    let text = report.to_string();
+    let found = report
+        .check(&format!("rule 0 \"staff\" group {staff}"))
+        .unwrap();
+    assert_eq!(found.verdict, Verdict::Ok, "{text}");
+    assert!(found.detail.contains("Staff"), "{text}");
+    let missing = report
+        .check(&format!("rule 1 \"deleted group\" group {gone}"))
+        .unwrap();
+    assert_eq!(missing.verdict, Verdict::Missing, "{text}");
+    assert!(missing.detail.contains("rules[1].match.groups"), "{text}");
+    let permission = report.check("permission GroupMember.Read.All").unwrap();
+    assert_eq!(
+        (permission.verdict, permission.required),
+        (Verdict::Ok, true)
+    );
     assert!(!report.passed(), "{text}");
 }

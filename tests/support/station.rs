@@ -55,6 +55,26 @@ impl Bed {
     /// Like [`Bed::start`], with lines added to sections of the configuration (`("[api]", "…")`,
     /// `("[intake]", "…")`) and the daemon's options (an injected clock).
     pub async fn start_with(extra: &str, sections: &[(&str, &str)], options: AppOptions) -> Bed {
+        Self::start_full(extra, sections, options, &[], &[]).await
+    }
+
+    /// Like [`Bed::start`], with delegations in the users file: `(owner, delegate)` pairs.
+    pub async fn start_with_delegates(extra: &str, delegates: &[(&str, &str)]) -> Bed {
+        Self::start_full(extra, &[], AppOptions::default(), delegates, &[]).await
+    }
+
+    /// Like [`Bed::start`], with `delegate_group`s in the users file: `(owner, group id)` pairs.
+    pub async fn start_with_delegate_groups(groups: &[(&str, &str)]) -> Bed {
+        Self::start_full("", &[], AppOptions::default(), &[], groups).await
+    }
+
+    async fn start_full(
+        extra: &str,
+        sections: &[(&str, &str)],
+        options: AppOptions,
+        delegates: &[(&str, &str)],
+        delegate_groups: &[(&str, &str)],
+    ) -> Bed {
         let tenant = Scenario::default()
             .printer("Queue", true)
             .printer_spec(PrinterSpec {
@@ -79,6 +99,15 @@ impl Bed {
             display_name: name.to_owned(),
             card: card.to_owned(),
             pin: Some(pin.to_owned()),
+            delegates: delegates
+                .iter()
+                .filter(|(owner, _)| *owner == upn)
+                .map(|(_, delegate)| (*delegate).to_owned())
+                .collect(),
+            delegate_group: delegate_groups
+                .iter()
+                .find(|(owner, _)| *owner == upn)
+                .map(|(_, group)| (*group).to_owned()),
         };
         write_users_file(
             &users,

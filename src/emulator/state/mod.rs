@@ -51,10 +51,10 @@ pub(crate) use jobs::{Job, JobState};
 pub use jobs::{JobView, NewJob, SubmittedJob};
 pub(crate) use odata::{Expand, graph_time, parse_eq_filter, refuse_query_options};
 pub(crate) use printers::Printer;
-pub use printers::{NewPrinter, PrintedJob};
+pub use printers::{NewPrinter, PrintedJob, PrinterStatusChange};
 pub use tasks::TaskView;
 pub(crate) use tasks::{Task, TaskCreated};
-pub use users::DirectoryUser;
+pub use users::{DirectoryGroup, DirectoryUser};
 
 /// The whole emulated tenant.
 #[derive(Debug, Default)]
@@ -65,6 +65,7 @@ pub(crate) struct World {
     pub jobs: BTreeMap<String, Job>,
     pub tasks: BTreeMap<String, Task>,
     pub users: Vec<DirectoryUser>,
+    pub groups: Vec<DirectoryGroup>,
     pub subscriptions: BTreeMap<String, Subscription>,
     pub deliveries: Vec<super::subscriptions::DeliveryRecord>,
     /// Graph calls by route key, then by status.

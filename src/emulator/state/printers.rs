@@ -1,5 +1,13 @@
-//! Printers: creating them through the control API, `GET /print/printers` and the printer's JSON, and
-//! the jobs each printer printed (what the tests check a release against).
+//! Printers: creating them through the control API, `GET /print/printers` and the printer's JSON
+//! (with its `status`, which tests change through the control API), and the jobs each printer
+//! printed (what the tests check a release against).
+//!
+//! A printer's `status` is served as `printerStatus` is documented: `state` a
+//! `printerProcessingState` member, `details` a list of `printerProcessingStateDetail` members,
+//! `description` a string. A status set through the control API must use a known `state`; its
+//! `details` are checked for shape only (lowerCamelCase words): Graph's list has hundreds of members
+//! and grows, and the daemon must tolerate ones it does not know. Jobs released onto a stopped
+//! printer are still accepted and printed, as Universal Print queues them for the device [U].
 
 use super::*;
 
@@ -15,6 +23,23 @@ pub struct NewPrinter {
     pub capabilities: Option<Value>,
     /// `printerDefaults`; matching defaults when absent.
     pub defaults: Option<Value>,
+}
+
+/// A printer's status, as the control API sets it (`PUT /_emulator/printers/{id}/status`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrinterStatusChange {
+    /// `printerProcessingState`: `unknown`, `idle`, `processing`, `stopped`.
+    pub state: String,
+    /// `printerProcessingStateDetail` members, e.g. `["mediaJam"]`.
+    #[serde(default)]
+    pub details: Vec<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// `isAcceptingJobs` (unchanged when absent).
+    #[serde(default)]
+    pub is_accepting_jobs: Option<bool>,
 }
 
 /// A job a printer printed, with the configuration it printed with.
@@ -42,6 +67,9 @@ pub(crate) struct Printer {
     pub trigger_id: Option<String>,
     pub printed: Vec<PrintedJob>,
     pub registered: OffsetDateTime,
+    /// `printerStatus` as served.
+    pub status: Value,
+    pub accepting_jobs: bool,
 }
 
 impl World {
@@ -69,6 +97,8 @@ impl World {
             trigger_id: None,
             printed: Vec::new(),
             registered: now,
+            status: json!({"state": "idle", "details": [], "description": ""}),
+            accepting_jobs: true,
         };
         let view = Self::printer_json(&printer, true);
         self.printers.insert(id, printer);
@@ -84,15 +114,53 @@ impl World {
             "registeredDateTime": graph_time(printer.registered),
             "isShared": true,
             "hasPhysicalDevice": true,
-            "isAcceptingJobs": true,
+            "isAcceptingJobs": printer.accepting_jobs,
             "location": null,
-            "status": {"state": "idle", "details": [], "description": ""},
+            "status": printer.status,
         });
         if full {
             v["capabilities"] = printer.capabilities.clone();
             v["defaults"] = printer.defaults.clone();
         }
         v
+    }
+
+    /// Sets a printer's status (control API).
+    pub fn set_printer_status(
+        &mut self,
+        id: &str,
+        change: &PrinterStatusChange,
+    ) -> Result<(), String> {
+        use crate::graph::enums::PrinterProcessingState;
+        if !PrinterProcessingState::MEMBERS.contains(&change.state.as_str())
+            || change.state == "unknownFutureValue"
+        {
+            return Err(format!(
+                "'{}' is not a printerProcessingState; use unknown, idle, processing or stopped",
+                change.state
+            ));
+        }
+        if let Some(bad) = change.details.iter().find(|d| {
+            !d.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                || !d.chars().all(|c| c.is_ascii_alphanumeric())
+        }) {
+            return Err(format!(
+                "'{bad}' is not a printerProcessingStateDetail member (lowerCamelCase, e.g. mediaJam)"
+            ));
+        }
+        let printer = self
+            .printers
+            .get_mut(id)
+            .ok_or_else(|| format!("no printer '{id}'"))?;
+        printer.status = json!({
+            "state": change.state,
+            "details": change.details,
+            "description": change.description,
+        });
+        if let Some(accepting) = change.is_accepting_jobs {
+            printer.accepting_jobs = accepting;
+        }
+        Ok(())
     }
 
     pub(super) fn printer(&self, id: &str) -> Result<&Printer, GraphError> {

@@ -1,5 +1,5 @@
-//! A small time-to-live cache in front of a Graph lookup: printer capabilities (`GET printer`) and
-//! directory card lookups (`GET users?$filter=employeeId eq …`).
+//! A small time-to-live cache in front of a Graph lookup: printer capabilities and status (`GET
+//! printer`), group memberships (`checkMemberGroups`) and group existence, directory card lookups (`GET users?$filter=employeeId eq …`).
 //!
 //! Invariants:
 //! - a value younger than the time to live is served without calling Graph;
@@ -86,10 +86,17 @@ impl<T: Clone + Send + 'static> TtlCache<T> {
 
     /// The value for `key`: cached while fresh, fetched otherwise (stale when the fetch fails).
     pub async fn get(&self, key: &str) -> Result<T, GraphError> {
+        self.get_within(key, self.ttl).await
+    }
+
+    /// Like [`TtlCache::get`], with a shorter time to live for this one read: what changes often
+    /// (a printer's status) shares the entry with what rarely does (its capabilities), so one
+    /// `GET printer` serves both.
+    pub async fn get_within(&self, key: &str, max_age: Duration) -> Result<T, GraphError> {
         let now = self.clock.now();
         let cached = self.cached(key);
         if let Some((at, value)) = &cached
-            && now - *at < self.ttl
+            && now - *at < max_age.min(self.ttl)
         {
             return Ok(value.clone());
         }
@@ -183,6 +190,24 @@ mod tests {
         clock.advance(Duration::minutes(9));
         assert_eq!(cache.get("p1").await.unwrap(), "p1#1");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_with_a_shorter_max_age_refreshes_sooner_and_shares_the_entry() {
+        let (clock, calls, _fail, cache) = setup();
+        cache.get("p1").await.unwrap();
+        clock.advance(Duration::seconds(5));
+        assert_eq!(
+            cache.get_within("p1", Duration::seconds(10)).await.unwrap(),
+            "p1#1"
+        );
+        clock.advance(Duration::seconds(5));
+        assert_eq!(
+            cache.get_within("p1", Duration::seconds(10)).await.unwrap(),
+            "p1#2"
+        );
+        assert_eq!(cache.get("p1").await.unwrap(), "p1#2", "one entry for both");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
