@@ -13,11 +13,14 @@ async fn the_demo_serves_the_kiosk_and_held_jobs_within_seconds_and_stops_on_ctr
         .local_addr()
         .unwrap()
         .port();
+    // The demo's log, shown if it never becomes ready.
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("demo.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pullprintd"))
         .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -55,10 +58,13 @@ async fn the_demo_serves_the_kiosk_and_held_jobs_within_seconds_and_stops_on_ctr
             Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
             Err(e) => e.to_string(),
         };
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the demo did not become ready; last /readyz answer: {last}"
-        );
+        if std::time::Instant::now() >= deadline {
+            let exited = child.try_wait().unwrap();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!(
+                "the demo did not become ready; last /readyz answer: {last}; exited: {exited:?}; its log:\n{log}"
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let kiosk = reqwest::get(format!("{base}/")).await.unwrap();
