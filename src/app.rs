@@ -40,7 +40,7 @@ use crate::release::service::ReleaseService;
 use crate::release::sweeper::Sweeper;
 use crate::serve::{self, Limits};
 use crate::station::state::{StationDeps, StationState};
-use crate::store::{LockError, Store, StoreError, StoreLock};
+use crate::store::{LockError, Store, StoreError, StoreLocation, StoreLock};
 use crate::tls::ReloadableTls;
 
 /// What the caller injects; [`AppOptions::default`] is the production daemon.
@@ -112,8 +112,15 @@ impl From<LockError> for AppError {
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
-            // A path that cannot be opened is fixed in the configuration.
-            StoreError::Open { .. } => Self::Config(error.to_string()),
+            // A database server that is down or does not answer may be back later unchanged.
+            StoreError::Connect { .. } if error.is_unreachable() => {
+                Self::Unavailable(error.to_string())
+            }
+            // A path that cannot be opened, a refused login, a missing database, or a store a newer
+            // version upgraded are fixed in the configuration (or by running that version).
+            StoreError::Open { .. } | StoreError::Connect { .. } | StoreError::Newer { .. } => {
+                Self::Config(error.to_string())
+            }
             other => Self::Internal(other.to_string()),
         }
     }
@@ -122,8 +129,9 @@ impl From<StoreError> for AppError {
 /// The assembled daemon.
 #[derive(Debug)]
 pub struct App {
-    /// One daemon per store: held until the daemon has stopped.
-    lock: StoreLock,
+    /// One daemon per SQLite store: held until the daemon has stopped. `None` on PostgreSQL, which
+    /// several daemons share by design.
+    lock: Option<StoreLock>,
     settings: Settings,
     options: AppOptions,
     store: Store,
@@ -151,13 +159,20 @@ impl App {
                     .to_owned(),
             ));
         }
-        let lock = StoreLock::acquire(&settings.store.path)?;
-        let store = Store::open(&settings.store.path).await?;
-        // We alone hold the store: lookup claims left by a process that died mid-lookup would keep
-        // intake off their tasks for minutes after a restart.
-        let stale = store.release_stale_claims().await?;
-        if stale > 0 {
-            tracing::info!(stale, "released lookup claims left by a previous run");
+        let location = settings.store.location();
+        let lock = match &location {
+            StoreLocation::File(path) => Some(StoreLock::acquire(path)?),
+            StoreLocation::Server(_) => None,
+        };
+        let store = Store::open_location(&location).await?;
+        if lock.is_some() {
+            // We alone hold the store: lookup claims left by a process that died mid-lookup would
+            // keep intake off their tasks for minutes after a restart. (On a shared database they
+            // may be another instance's live claims: those lapse on their own.)
+            let stale = store.release_stale_claims().await?;
+            if stale > 0 {
+                tracing::info!(stale, "released lookup claims left by a previous run");
+            }
         }
         let mut graph_options = settings
             .graph

@@ -10,7 +10,7 @@
 //! - The step is the write-ahead intent ([`crate::job::Step`]); the store records it, the executor's
 //!   state machine interprets it.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::audit::{self, NewAudit};
@@ -330,7 +330,7 @@ const ENQUEUE: &str = "queueing an action";
 /// Queues `new` and flips its job to `acting` inside the caller's transaction (so intake can store a
 /// job and its rule's action in one commit).
 pub(crate) async fn enqueue_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut super::Tx,
     new: &NewAction,
 ) -> Result<ActionId, EnqueueError> {
     const DOING: &str = ENQUEUE;
@@ -428,7 +428,7 @@ enum JobAfter<'a> {
     Held(Option<&'a Applied>),
 }
 
-fn action(row: &SqliteRow) -> Result<Action, StoreError> {
+fn action(row: &AnyRow) -> Result<Action, StoreError> {
     let attempts = row.int("attempts")?;
     Ok(Action {
         id: ActionId(row.int("id")?),
