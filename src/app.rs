@@ -338,19 +338,27 @@ impl App {
         tasks.spawn(executor.clone().run(shutdown.clone(), options.drain));
         tasks.spawn(refresh_gauges(
             store.clone(),
-            metrics,
+            metrics.clone(),
             options.clock.clone(),
             Duration::from_secs(15),
             shutdown.clone(),
         ));
 
+        // The poller, the sweeper and the subscription run only on the leader (always this daemon
+        // on SQLite), each again in every term it leads.
+        let (leadership, campaign) =
+            crate::leadership::campaign(store.clone(), metrics.clone(), shutdown.clone());
+        tasks.spawn(campaign);
+
         let interval = (mode != IntakeMode::Webhook).then_some(settings.intake.poll_interval.0);
         let reconciling = poller.clone();
         let reconcile_store = store.clone();
-        let poll_stop = shutdown.clone();
+        let (mut terms, poll_stop) = (leadership.clone(), shutdown.clone());
         tasks.spawn(async move {
-            reconcile(&reconciling, &reconcile_store).await;
-            reconciling.run(interval, poll_stop).await;
+            while let Some(term) = terms.next_term(&poll_stop).await {
+                reconcile(&reconciling, &reconcile_store).await;
+                reconciling.clone().run(interval, term).await;
+            }
         });
 
         let subscribe = match (&settings.intake.public_url, mode) {
@@ -360,14 +368,20 @@ impl App {
         let lifecycle = match subscribe {
             Some(url) => {
                 let (sender, receiver) = mpsc::unbounded_channel();
-                let manager = SubscriptionManager::new(
+                let mut manager = SubscriptionManager::new(
                     intake.clone(),
                     url,
                     client_state,
                     poller.clone(),
                     receiver,
                 );
-                tasks.spawn(manager.run(options.subscription_check, shutdown.clone()));
+                let (mut terms, stop) = (leadership.clone(), shutdown.clone());
+                let check = options.subscription_check;
+                tasks.spawn(async move {
+                    while let Some(term) = terms.next_term(&stop).await {
+                        manager.run(check, term).await;
+                    }
+                });
                 Some(sender)
             }
             None => None,
@@ -383,7 +397,16 @@ impl App {
             settings.release.hold_timeout.0,
             settings.store.audit_retention.0,
         );
-        tasks.spawn(sweeper.run(options.sweep_every, new_jobs, shutdown.clone()));
+        let (mut terms, stop) = (leadership, shutdown.clone());
+        let sweep_every = options.sweep_every;
+        tasks.spawn(async move {
+            while let Some(term) = terms.next_term(&stop).await {
+                sweeper
+                    .clone()
+                    .run(sweep_every, Arc::clone(&new_jobs), term)
+                    .await;
+            }
+        });
 
         // READY once the store is open and the listener bound. Entra ID and Graph may be away at boot:
         // that is a readiness reason (/readyz, the status line), not a start condition, and releases

@@ -67,8 +67,8 @@ impl SubscriptionManager {
     }
 
     /// Ensures the subscription, then checks it every `check_every` and answers lifecycle events,
-    /// until `shutdown`.
-    pub async fn run(mut self, check_every: StdDuration, shutdown: CancellationToken) {
+    /// until `shutdown`. May run again afterwards (a new leadership term).
+    pub async fn run(&mut self, check_every: StdDuration, shutdown: CancellationToken) {
         let mut ensured = self.report(self.ensure().await);
         loop {
             tokio::select! {

@@ -76,7 +76,10 @@ pub enum StoreError {
         what: String,
     },
     /// The action is unknown or already finished: it cannot be changed any more.
-    #[error("action {0} is not in the queue (unknown, or already finished)")]
+    #[error(
+        "action {0} is not in the queue (unknown, already finished, or taken over by another \
+         instance after this one's lease lapsed)"
+    )]
     ActionNotPending(ActionId),
 }
 

@@ -41,6 +41,7 @@ mod error;
 mod fault;
 mod held_jobs;
 mod inbox;
+mod leader;
 mod lock;
 pub mod model;
 pub mod scratch;
@@ -48,6 +49,7 @@ mod subscription;
 mod timestamp;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -61,6 +63,7 @@ use sqlx::{ConnectOptions as _, Connection as _};
 pub use actions::{Closed, EnqueueError};
 pub use error::StoreError;
 pub use held_jobs::OurRedirect;
+pub use leader::LeaderLock;
 pub use lock::{LockError, StoreLock};
 // The job's records are the store's API too: callers may name them from either module.
 pub use crate::config::{DatabaseUrl, StoreLocation};
@@ -100,9 +103,15 @@ pub struct Store {
     /// Where it is, for error messages.
     location: StoreLocation,
     backend: Backend,
+    /// This daemon's name on action leases ([`Store::claim_actions`]).
+    instance: Arc<str>,
     /// The simulated fault of [`Store::simulate_read_only`].
     fault: fault::FaultKnob,
 }
+
+/// The lease owner of every SQLite store: one daemon holds its lock file, so every lease is its own,
+/// including those a previous run of it left behind (a restart resumes them at once).
+const SQLITE_INSTANCE: &str = "local";
 
 impl Store {
     /// Opens (creating it if needed) the SQLite store at `path` and brings its schema up to date.
@@ -135,6 +144,7 @@ impl Store {
             pool,
             location,
             backend: Backend::Sqlite,
+            instance: Arc::from(SQLITE_INSTANCE),
             fault,
         })
     }
@@ -167,10 +177,18 @@ impl Store {
             .map_err(connect_error)?;
         let location = StoreLocation::Server(url.clone());
         migrate(&POSTGRES_MIGRATIONS, &pool, &location).await?;
+        // Unique per process and per open: a restarted daemon does not mistake its predecessor's
+        // leases for its own (they lapse; the action is then settled by reading first).
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         Ok(Self {
             pool,
             location,
             backend: Backend::Postgres,
+            instance: Arc::from(instance),
             fault,
         })
     }
@@ -259,6 +277,11 @@ impl Store {
     /// Which database is behind the store.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// This daemon's name on the leases it takes (`local` on SQLite).
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Closes every connection, waiting for them; for an orderly shutdown.

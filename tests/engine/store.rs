@@ -396,6 +396,41 @@ async fn due_actions_wait_for_their_next_attempt_time_and_come_earliest_first(ba
     assert_eq!(later, vec![second, third, first]);
 }
 
+async fn claiming_takes_due_actions_earliest_first_or_every_one_at_start(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
+    for task in ["t1", "t2", "t3"] {
+        held(&store, task, "ada@example.org").await;
+    }
+    let first = store.enqueue(&release("t1")).await.unwrap();
+    let second = store.enqueue(&release("t2")).await.unwrap();
+    let third = store.enqueue(&release("t3")).await.unwrap();
+    store
+        .reschedule(first, T0 + Duration::hours(1), "503")
+        .await
+        .unwrap();
+    let now = T0 + Duration::minutes(10);
+    let lease = Duration::seconds(30);
+    let ids = |actions: Vec<pullprintd::store::Action>| -> Vec<_> {
+        actions.into_iter().map(|a| a.id).collect()
+    };
+
+    let due = store.claim_actions(now, lease, 10, false).await.unwrap();
+    assert_eq!(ids(due), vec![second, third]);
+    // A daemon's own claims are renewed, not refused; a start takes every one, due or not.
+    let all = store.claim_actions(now, lease, 10, true).await.unwrap();
+    assert_eq!(ids(all), vec![second, third, first]);
+    let action = store.action(first).await.unwrap().unwrap();
+    assert_eq!(action.attempts, 1);
+    assert!(store.renew_lease(first, now + lease).await.unwrap());
+    store
+        .finish(first, Outcome::Released, "printed", now)
+        .await
+        .unwrap();
+    assert!(!store.renew_lease(first, now + lease).await.unwrap());
+}
+
 async fn a_task_seen_twice_is_stored_once_and_needs_no_second_lookup(backend: Backend) {
     let Some((_database, store)) = fresh(backend).await else {
         return;
@@ -832,6 +867,7 @@ async fn the_store_file_is_in_wal_mode_so_station_reads_never_wait_for_the_execu
 }
 
 crate::on_both_backends!(
+    claiming_takes_due_actions_earliest_first_or_every_one_at_start,
     enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_once,
     a_configuration_with_properties_this_version_does_not_know_survives_the_store,
     a_second_action_on_the_same_job_is_refused_as_not_held,
@@ -851,3 +887,107 @@ crate::on_both_backends!(
     a_restart_finds_unfinished_actions_at_their_recorded_step,
     the_client_state_is_generated_once_and_survives_restarts_and_resubscription,
 );
+
+#[tokio::test]
+async fn a_second_daemon_takes_over_an_action_only_after_the_first_ones_lease_lapses_and_the_late_one_is_fenced_off()
+ {
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let (one, two) = (database.open().await, database.open().await);
+    assert_ne!(one.instance(), two.instance());
+    held(&one, "t1", "ada@example.org").await;
+    let id = one.enqueue(&release("t1")).await.unwrap();
+    let now = T0 + Duration::minutes(10);
+    let lease = Duration::seconds(30);
+
+    assert_eq!(
+        one.claim_actions(now, lease, 10, false)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    one.record_step(id, Step::CompleteTaskSending, None)
+        .await
+        .unwrap();
+    // While the first holds a live lease, the second gets nothing, even at its start.
+    assert!(
+        two.claim_actions(now, lease, 10, true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = now + Duration::seconds(20);
+    assert!(
+        two.claim_actions(later, lease, 10, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Its timer fires when the lease may lapse, not at the past due time (no busy loop).
+    assert_eq!(two.next_action_due().await.unwrap(), Some(now + lease));
+
+    // The first dies without renewing: once the lease lapses, the second claims the action at the
+    // recorded intent, which it settles by reading Graph first.
+    let lapsed = now + lease;
+    let taken = two.claim_actions(lapsed, lease, 10, false).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].step, Step::CompleteTaskSending);
+
+    // The first comes back late: its renewal and its writes change nothing.
+    assert!(!one.renew_lease(id, lapsed + lease).await.unwrap());
+    assert!(matches!(
+        one.record_step(id, Step::PatchJobDone, None).await,
+        Err(StoreError::ActionNotPending(_))
+    ));
+    assert!(matches!(
+        one.finish(id, Outcome::Released, "late", lapsed).await,
+        Err(StoreError::ActionNotPending(_))
+    ));
+    two.finish(id, Outcome::Released, "printed", lapsed)
+        .await
+        .unwrap();
+    let audit = two.audit_query(&AuditFilter::default()).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.event == AuditEvent::Released)
+            .count(),
+        1,
+        "settled once"
+    );
+}
+
+#[tokio::test]
+async fn one_daemon_leads_a_shared_store_and_another_takes_over_when_it_lets_go() {
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let (one, two) = (database.open().await, database.open().await);
+    let lock = one
+        .try_lead()
+        .await
+        .unwrap()
+        .expect("the first daemon leads");
+    assert!(
+        two.try_lead().await.unwrap().is_none(),
+        "one leader at a time"
+    );
+    lock.release().await;
+    let mut taken = two
+        .try_lead()
+        .await
+        .unwrap()
+        .expect("the second takes over");
+    assert!(taken.still_held().await);
+}
+
+#[tokio::test]
+async fn a_sqlite_store_always_leads_its_only_daemon() {
+    let database = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let store = database.open().await;
+    let mut lock = store.try_lead().await.unwrap().expect("leads");
+    assert!(lock.still_held().await);
+    assert!(store.try_lead().await.unwrap().is_some());
+}
