@@ -233,7 +233,11 @@ impl Executor {
         shutdown: &CancellationToken,
     ) -> Result<Started, StoreError> {
         let running = self.running_count();
-        let limit = BATCH + u32::try_from(running).unwrap_or(u32::MAX - BATCH);
+        // Claims only what free slots can start (and renews those running): an action claimed but
+        // left waiting here would be kept from the other daemons sharing the queue for a whole
+        // lease. One more than the free slots tells a full house from an empty queue.
+        let free = self.inner.permits.available_permits().min(BATCH as usize);
+        let limit = u32::try_from(running + free + 1).unwrap_or(u32::MAX);
         let actions = self
             .inner
             .store
