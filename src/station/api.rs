@@ -368,7 +368,9 @@ pub async fn sign_in(
     metrics.sign_in("ok");
     let (token, session) = state
         .sessions()
-        .create(&user.upn, &user.display_name, &station.id);
+        .create(&user.upn, &user.display_name, &station.id)
+        .await
+        .map_err(|e| ApiError::store_unavailable("signing in", &e))?;
     tracing::info!(station = %station.id, user = %user.upn, "signed in");
     let idle = state.sessions().idle_timeout();
     Ok((
@@ -506,7 +508,11 @@ pub async fn sign_out(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let token = state.session_token(&headers)?;
-    state.sessions().remove(token);
+    state
+        .sessions()
+        .remove(token)
+        .await
+        .map_err(|e| ApiError::store_unavailable("signing out", &e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -550,7 +556,7 @@ pub async fn list_jobs(
     State(state): State<StationState>,
     headers: HeaderMap,
 ) -> Result<Json<JobList>, ApiError> {
-    let (session, _) = state.session(&headers)?;
+    let (session, _) = state.session(&headers).await?;
     let jobs = state
         .release()
         .held_jobs(&session.upn)
@@ -606,7 +612,7 @@ pub async fn job_options(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Choices>, ApiError> {
-    let (session, station) = state.session(&headers)?;
+    let (session, station) = state.session(&headers).await?;
     let job = own_job(&state, &session.upn, &id).await?;
     let printer = state.printer(&station.printer_id).await;
     // A hold rule's saving_only bounds the choices as it bounds the release.
@@ -753,7 +759,7 @@ pub async fn release_job(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
-    let (session, station) = state.session(&headers)?;
+    let (session, station) = state.session(&headers).await?;
     let station = station.clone();
     let options: ReleaseOptions = parse_body(&body)?;
     let job = own_job(&state, &session.upn, &id).await?;
@@ -782,7 +788,7 @@ pub async fn release_all(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ReleaseAllAnswer>, ApiError> {
-    let (session, station) = state.session(&headers)?;
+    let (session, station) = state.session(&headers).await?;
     let station = station.clone();
     let options: ReleaseOptions = parse_body(&body)?;
     let jobs = state
@@ -840,7 +846,7 @@ pub async fn delete_job(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
-    let (session, station) = state.session(&headers)?;
+    let (session, station) = state.session(&headers).await?;
     let station_id = station.id.clone();
     let job = own_job(&state, &session.upn, &id).await?;
     let result = state

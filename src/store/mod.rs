@@ -45,6 +45,7 @@ mod leader;
 mod lock;
 pub mod model;
 pub mod scratch;
+mod sessions;
 mod subscription;
 mod timestamp;
 
@@ -65,6 +66,7 @@ pub use error::StoreError;
 pub use held_jobs::OurRedirect;
 pub use leader::LeaderLock;
 pub use lock::{LockError, StoreLock};
+pub use sessions::StoredSession;
 // The job's records are the store's API too: callers may name them from either module.
 pub use crate::config::{DatabaseUrl, StoreLocation};
 use crate::graph::PrintJobConfiguration;
