@@ -20,23 +20,39 @@ use pullprintd::store::{ActionKind, JobState, Store};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The address a daemon's log says its admin listener (`/metrics`) took. The daemons listen on
+/// ports the kernel picks (`:0`): ports picked by the test and bound later could be taken meanwhile
+/// by another test's daemon.
+fn admin_addr(log: &str) -> Option<String> {
+    let line = log
+        .lines()
+        .find(|line| line.contains("admin API and metrics listening"))?;
+    // Without the colour codes of the text log format.
+    let mut plain = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    let addr = plain.split("addr=").nth(1)?;
+    Some(addr.split_whitespace().next()?.to_owned())
 }
 
 /// One daemon process and where to find it.
 struct Instance {
     child: Option<Child>,
     log: std::path::PathBuf,
-    admin: u16,
 }
 
 impl Instance {
-    fn start(config: &std::path::Path, log: std::path::PathBuf, admin: u16) -> Self {
+    fn start(config: &std::path::Path, log: std::path::PathBuf) -> Self {
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_pullprintd"))
             .arg("run")
@@ -52,7 +68,6 @@ impl Instance {
         Self {
             child: Some(child),
             log,
-            admin,
         }
     }
 
@@ -72,7 +87,8 @@ impl Instance {
     }
 
     async fn metrics(&self) -> String {
-        reqwest::get(format!("http://127.0.0.1:{}/metrics", self.admin))
+        let addr = admin_addr(&self.log()).expect("the log names the admin listener");
+        reqwest::get(format!("http://{addr}/metrics"))
             .await
             .unwrap()
             .text()
@@ -115,14 +131,11 @@ async fn three_instances_on_one_postgresql_survive_kill_9_of_the_leader_and_anot
     for n in 0..3 {
         let mut config = bed.config("mode = \"poll\"\npoll_interval = \"1s\"", "unused.db");
         config.store_url = Some(scratch.url().url().to_string());
-        let admin = free_port();
-        config.admin_listen = format!("127.0.0.1:{admin}");
         let path = bed.dir.path().join(format!("instance-{n}.toml"));
         std::fs::write(&path, config.to_toml()).unwrap();
         instances.push(Instance::start(
             &path,
             bed.dir.path().join(format!("instance-{n}.log")),
-            admin,
         ));
     }
     let deadline = Instant::now() + Duration::from_secs(60);
