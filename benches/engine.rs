@@ -5,6 +5,9 @@
 //!    injected latency × the Graph calls that release made; p50/p99/max over 1,000 releases.
 //! 2. `burst` — 10,000 jobs submitted at once → all held; then release-all by 200 people (50 jobs
 //!    each, concurrently) → all tasks completed; both against the ideal bound.
+//!    `burst_postgres` — the same on a PostgreSQL store, with one instance and with three sharing it
+//!    (at 20 ms; `PULLPRINTD_BENCH_BURST_PER_USER` sets the jobs per person of both, e.g. 1 for a
+//!    smoke run).
 //! 3. `graph_calls` — Graph calls per job for each path, against the fewest each path can make.
 //! 4. `webhook_ack` — acknowledgement latency of `/graph/notifications` under a flood of 5,000.
 //! 5. `s2s` — Microsoft's sample workload as a rule: 200 jobs submitted at once to a printer whose
@@ -26,7 +29,8 @@ use pullprintd::store::DiscoveredVia;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use support::{
-    Bed, LOBBY_KEY, MAX_CONCURRENT, QUEUE_KEY, json_line, ms, r2, selected, summary, table,
+    Bed, BenchStore, LOBBY_KEY, MAX_CONCURRENT, QUEUE_KEY, json_line, ms, r2, selected, summary,
+    table,
 };
 
 const LATENCIES: [u64; 2] = [0, 20];
@@ -38,6 +42,9 @@ async fn main() {
     }
     if selected("burst") {
         burst().await;
+    }
+    if selected("burst_postgres") {
+        burst_postgres().await;
     }
     if selected("graph_calls") {
         graph_calls().await;
@@ -153,126 +160,55 @@ async fn release_overhead() {
 
 // ---- 2. burst -----------------------------------------------------------------------------------
 
+/// Jobs per person in the burst: 50 (10,000 in all), or `PULLPRINTD_BENCH_BURST_PER_USER` for a
+/// smoke run.
+fn burst_per_user() -> usize {
+    std::env::var("PULLPRINTD_BENCH_BURST_PER_USER")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50)
+}
+
 async fn burst() {
-    const USERS: usize = 200;
-    const PER_USER: usize = 50;
-    const JOBS: usize = USERS * PER_USER;
     let mut rows = Vec::new();
     let mut figures = serde_json::Map::new();
     for latency in LATENCIES {
-        let bed = Arc::new(Bed::start(USERS).await);
-        let mut tokens = Vec::with_capacity(USERS);
-        for user in 0..USERS {
-            tokens.push(bed.sign_in(QUEUE_KEY, user).await);
-        }
-        // Warm the printer-capabilities cache, so release-all makes only the releases' calls.
-        let warm = bed.submit(USERS - 1, 9999);
-        bed.poller.poll(DiscoveredVia::Poll).await.expect("poll");
-        let answer = bed
-            .post(
-                &tokens[USERS - 1],
-                &format!(
-                    "/api/v1/jobs/{}/release",
-                    warm.task_id.expect("a held task")
-                ),
-                &json!({}),
-            )
-            .await;
-        assert_eq!(answer.status(), 200);
-        bed.set_latency(latency);
-        bed.emulator.control().reset_call_counts();
-
-        let intake = hold(&bed, USERS, PER_USER).await;
-        let intake_calls = bed.graph_calls();
-        let pages = JOBS.div_ceil(100) as u64;
-        let intake_minimum = pages + JOBS as u64;
-        bed.emulator.control().reset_call_counts();
-
-        let started = Instant::now();
-        let answers = futures::future::join_all(tokens.iter().map(|token| {
-            let bed = Arc::clone(&bed);
-            let token = token.clone();
-            async move {
-                let answer = bed
-                    .post(&token, "/api/v1/jobs/release-all", &json!({}))
-                    .await;
-                assert_eq!(answer.status(), 200, "release-all answers 200");
-                let body: Value = answer.json().await.expect("a JSON answer");
-                body["results"].as_array().map_or(0, Vec::len)
-            }
-        }))
-        .await;
-        let answered = started.elapsed();
-        assert_eq!(
-            answers.iter().sum::<usize>(),
-            JOBS,
-            "every job was released"
-        );
-        let total_completed = JOBS + 1;
-        support::until(
-            Duration::from_secs(600),
-            Duration::from_millis(20),
-            "every task completed",
-            || {
-                let bed = Arc::clone(&bed);
-                async move { bed.completed_tasks() == total_completed }
-            },
-        )
-        .await;
-        let release = started.elapsed();
-        let release_calls = bed.graph_calls();
-        let ideal = |calls: u64| calls as f64 * latency as f64 / MAX_CONCURRENT as f64 / 1000.0;
-        let intake_ideal = ideal(intake_minimum);
-        let release_ideal = ideal(JOBS as u64);
-        let ratio = |took: Duration, ideal: f64| {
-            if latency == 0 {
-                None
-            } else {
-                Some(took.as_secs_f64() / ideal)
-            }
-        };
-        let intake_ratio = ratio(intake, intake_ideal);
-        let release_ratio = ratio(release, release_ideal);
-        let show = |r: Option<f64>| r.map_or("—".to_owned(), |r| format!("{r:.2}×"));
-        rows.push(vec![
-            format!("{latency} ms"),
-            "intake (poll)".to_owned(),
-            format!("{intake_calls} (min {intake_minimum})"),
-            format!("{:.2}", intake.as_secs_f64()),
-            format!("{intake_ideal:.2}"),
-            show(intake_ratio),
-            format!("{:.0}", JOBS as f64 / intake.as_secs_f64()),
-        ]);
-        rows.push(vec![
-            format!("{latency} ms"),
-            "release-all".to_owned(),
-            format!("{release_calls} (min {JOBS})"),
-            format!("{:.2}", release.as_secs_f64()),
-            format!("{release_ideal:.2}"),
-            show(release_ratio),
-            format!("{:.0}", JOBS as f64 / release.as_secs_f64()),
-        ]);
-        figures.insert(
-            format!("latency_{latency}ms"),
-            json!({"jobs": JOBS, "users": USERS,
-                   "intake_s": r2(intake.as_secs_f64()), "intake_graph_calls": intake_calls,
-                   "intake_min_calls": intake_minimum, "intake_ideal_s": r2(intake_ideal),
-                   "intake_ratio": intake_ratio.map(r2), "intake_jobs_per_s": r2(JOBS as f64 / intake.as_secs_f64()),
-                   "release_all_answered_s": r2(answered.as_secs_f64()),
-                   "release_s": r2(release.as_secs_f64()), "release_graph_calls": release_calls,
-                   "release_ideal_s": r2(release_ideal), "release_ratio": release_ratio.map(r2),
-                   "release_jobs_per_s": r2(JOBS as f64 / release.as_secs_f64())}),
-        );
-        match Arc::try_unwrap(bed) {
-            Ok(bed) => bed.stop().await,
-            Err(_) => panic!("the bed is still shared"),
+        if let Some((mut more, key, figure)) = burst_once(BenchStore::Sqlite, latency).await {
+            rows.append(&mut more);
+            figures.insert(key, figure);
         }
     }
+    burst_table(&rows);
+    json_line("burst", &Value::Object(figures));
+}
+
+/// The same burst on a PostgreSQL store, with one instance and with three sharing it (people spread
+/// over the instances, each kept on one as a load balancer would), at 20 ms Graph latency.
+async fn burst_postgres() {
+    let mut rows = Vec::new();
+    let mut figures = serde_json::Map::new();
+    for instances in [1, 3] {
+        if let Some((mut more, key, figure)) = burst_once(BenchStore::Postgres(instances), 20).await
+        {
+            rows.append(&mut more);
+            figures.insert(key, figure);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    burst_table(&rows);
+    json_line("burst_postgres", &Value::Object(figures));
+}
+
+fn burst_table(rows: &[Vec<String>]) {
     table(
         &format!(
-            "Burst: 10,000 jobs held at once, then release-all by 200 people (ideal = min calls × latency ÷ {MAX_CONCURRENT})"
+            "Burst: {} jobs held at once, then release-all by 200 people (ideal = min calls × latency ÷ {MAX_CONCURRENT})",
+            200 * burst_per_user()
         ),
         &[
+            "store",
             "Graph latency",
             "phase",
             "Graph calls",
@@ -281,9 +217,132 @@ async fn burst() {
             "ratio",
             "jobs/s",
         ],
-        &rows,
+        rows,
     );
-    json_line("burst", &Value::Object(figures));
+}
+
+/// One burst on `store` at `latency`: the table rows, the figures' key and the figures; `None`
+/// when the store is not available here.
+async fn burst_once(store: BenchStore, latency: u64) -> Option<(Vec<Vec<String>>, String, Value)> {
+    const USERS: usize = 200;
+    let per_user = burst_per_user();
+    let jobs = USERS * per_user;
+    let (label, key) = match store {
+        BenchStore::Sqlite => ("SQLite".to_owned(), format!("latency_{latency}ms")),
+        BenchStore::Postgres(n) => (
+            format!("PostgreSQL ×{n}"),
+            format!("postgres_{n}_latency_{latency}ms"),
+        ),
+    };
+    let bed = Arc::new(Bed::start_on(USERS, store).await?);
+    let mut tokens = Vec::with_capacity(USERS);
+    for user in 0..USERS {
+        tokens.push(bed.sign_in(QUEUE_KEY, user).await);
+    }
+    // Warm the printer-capabilities cache, so release-all makes only the releases' calls.
+    let warm = bed.submit(USERS - 1, 9999);
+    bed.poller.poll(DiscoveredVia::Poll).await.expect("poll");
+    let answer = bed
+        .post(
+            &tokens[USERS - 1],
+            &format!(
+                "/api/v1/jobs/{}/release",
+                warm.task_id.expect("a held task")
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+    bed.set_latency(latency);
+    bed.emulator.control().reset_call_counts();
+
+    let intake = hold(&bed, USERS, per_user).await;
+    let intake_calls = bed.graph_calls();
+    let pages = jobs.div_ceil(100) as u64;
+    let intake_minimum = pages + jobs as u64;
+    bed.emulator.control().reset_call_counts();
+
+    let started = Instant::now();
+    let answers = futures::future::join_all(tokens.iter().map(|token| {
+        let bed = Arc::clone(&bed);
+        let token = token.clone();
+        async move {
+            let answer = bed
+                .post(&token, "/api/v1/jobs/release-all", &json!({}))
+                .await;
+            assert_eq!(answer.status(), 200, "release-all answers 200");
+            let body: Value = answer.json().await.expect("a JSON answer");
+            body["results"].as_array().map_or(0, Vec::len)
+        }
+    }))
+    .await;
+    let answered = started.elapsed();
+    assert_eq!(
+        answers.iter().sum::<usize>(),
+        jobs,
+        "every job was released"
+    );
+    let total_completed = jobs + 1;
+    support::until(
+        Duration::from_secs(600),
+        Duration::from_millis(20),
+        "every task completed",
+        || {
+            let bed = Arc::clone(&bed);
+            async move { bed.completed_tasks() == total_completed }
+        },
+    )
+    .await;
+    let release = started.elapsed();
+    let release_calls = bed.graph_calls();
+    let ideal = |calls: u64| calls as f64 * latency as f64 / MAX_CONCURRENT as f64 / 1000.0;
+    let intake_ideal = ideal(intake_minimum);
+    let release_ideal = ideal(jobs as u64);
+    let ratio = |took: Duration, ideal: f64| {
+        if latency == 0 {
+            None
+        } else {
+            Some(took.as_secs_f64() / ideal)
+        }
+    };
+    let intake_ratio = ratio(intake, intake_ideal);
+    let release_ratio = ratio(release, release_ideal);
+    let show = |r: Option<f64>| r.map_or("—".to_owned(), |r| format!("{r:.2}×"));
+    let rows = vec![
+        vec![
+            label.clone(),
+            format!("{latency} ms"),
+            "intake (poll)".to_owned(),
+            format!("{intake_calls} (min {intake_minimum})"),
+            format!("{:.2}", intake.as_secs_f64()),
+            format!("{intake_ideal:.2}"),
+            show(intake_ratio),
+            format!("{:.0}", jobs as f64 / intake.as_secs_f64()),
+        ],
+        vec![
+            label,
+            format!("{latency} ms"),
+            "release-all".to_owned(),
+            format!("{release_calls} (min {jobs})"),
+            format!("{:.2}", release.as_secs_f64()),
+            format!("{release_ideal:.2}"),
+            show(release_ratio),
+            format!("{:.0}", jobs as f64 / release.as_secs_f64()),
+        ],
+    ];
+    let figures = json!({"jobs": jobs, "users": USERS,
+           "intake_s": r2(intake.as_secs_f64()), "intake_graph_calls": intake_calls,
+           "intake_min_calls": intake_minimum, "intake_ideal_s": r2(intake_ideal),
+           "intake_ratio": intake_ratio.map(r2), "intake_jobs_per_s": r2(jobs as f64 / intake.as_secs_f64()),
+           "release_all_answered_s": r2(answered.as_secs_f64()),
+           "release_s": r2(release.as_secs_f64()), "release_graph_calls": release_calls,
+           "release_ideal_s": r2(release_ideal), "release_ratio": release_ratio.map(r2),
+           "release_jobs_per_s": r2(jobs as f64 / release.as_secs_f64())});
+    match Arc::try_unwrap(bed) {
+        Ok(bed) => bed.stop().await,
+        Err(_) => panic!("the bed is still shared"),
+    }
+    Some((rows, key, figures))
 }
 
 // ---- 3. Graph calls per job ----------------------------------------------------------------------

@@ -40,7 +40,7 @@ use crate::release::service::ReleaseService;
 use crate::release::sweeper::Sweeper;
 use crate::serve::{self, Limits};
 use crate::station::state::{StationDeps, StationState};
-use crate::store::{LockError, Store, StoreError, StoreLock};
+use crate::store::{LockError, Store, StoreError, StoreLocation, StoreLock};
 use crate::tls::ReloadableTls;
 
 /// What the caller injects; [`AppOptions::default`] is the production daemon.
@@ -112,8 +112,15 @@ impl From<LockError> for AppError {
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
-            // A path that cannot be opened is fixed in the configuration.
-            StoreError::Open { .. } => Self::Config(error.to_string()),
+            // A database server that is down or does not answer may be back later unchanged.
+            StoreError::Connect { .. } if error.is_unreachable() => {
+                Self::Unavailable(error.to_string())
+            }
+            // A path that cannot be opened, a refused login, a missing database, or a store a newer
+            // version upgraded are fixed in the configuration (or by running that version).
+            StoreError::Open { .. } | StoreError::Connect { .. } | StoreError::Newer { .. } => {
+                Self::Config(error.to_string())
+            }
             other => Self::Internal(other.to_string()),
         }
     }
@@ -122,8 +129,9 @@ impl From<StoreError> for AppError {
 /// The assembled daemon.
 #[derive(Debug)]
 pub struct App {
-    /// One daemon per store: held until the daemon has stopped.
-    lock: StoreLock,
+    /// One daemon per SQLite store: held until the daemon has stopped. `None` on PostgreSQL, which
+    /// several daemons share by design.
+    lock: Option<StoreLock>,
     settings: Settings,
     options: AppOptions,
     store: Store,
@@ -151,13 +159,20 @@ impl App {
                     .to_owned(),
             ));
         }
-        let lock = StoreLock::acquire(&settings.store.path)?;
-        let store = Store::open(&settings.store.path).await?;
-        // We alone hold the store: lookup claims left by a process that died mid-lookup would keep
-        // intake off their tasks for minutes after a restart.
-        let stale = store.release_stale_claims().await?;
-        if stale > 0 {
-            tracing::info!(stale, "released lookup claims left by a previous run");
+        let location = settings.store.location();
+        let lock = match &location {
+            StoreLocation::File(path) => Some(StoreLock::acquire(path)?),
+            StoreLocation::Server(_) => None,
+        };
+        let store = Store::open_location(&location).await?;
+        if lock.is_some() {
+            // We alone hold the store: lookup claims left by a process that died mid-lookup would
+            // keep intake off their tasks for minutes after a restart. (On a shared database they
+            // may be another instance's live claims: those lapse on their own.)
+            let stale = store.release_stale_claims().await?;
+            if stale > 0 {
+                tracing::info!(stale, "released lookup claims left by a previous run");
+            }
         }
         let mut graph_options = settings
             .graph
@@ -323,19 +338,27 @@ impl App {
         tasks.spawn(executor.clone().run(shutdown.clone(), options.drain));
         tasks.spawn(refresh_gauges(
             store.clone(),
-            metrics,
+            metrics.clone(),
             options.clock.clone(),
             Duration::from_secs(15),
             shutdown.clone(),
         ));
 
+        // The poller, the sweeper and the subscription run only on the leader (always this daemon
+        // on SQLite), each again in every term it leads.
+        let (leadership, campaign) =
+            crate::leadership::campaign(store.clone(), metrics.clone(), shutdown.clone());
+        tasks.spawn(campaign);
+
         let interval = (mode != IntakeMode::Webhook).then_some(settings.intake.poll_interval.0);
         let reconciling = poller.clone();
         let reconcile_store = store.clone();
-        let poll_stop = shutdown.clone();
+        let (mut terms, poll_stop) = (leadership.clone(), shutdown.clone());
         tasks.spawn(async move {
-            reconcile(&reconciling, &reconcile_store).await;
-            reconciling.run(interval, poll_stop).await;
+            while let Some(term) = terms.next_term(&poll_stop).await {
+                reconcile(&reconciling, &reconcile_store).await;
+                reconciling.clone().run(interval, term).await;
+            }
         });
 
         let subscribe = match (&settings.intake.public_url, mode) {
@@ -345,14 +368,20 @@ impl App {
         let lifecycle = match subscribe {
             Some(url) => {
                 let (sender, receiver) = mpsc::unbounded_channel();
-                let manager = SubscriptionManager::new(
+                let mut manager = SubscriptionManager::new(
                     intake.clone(),
                     url,
                     client_state,
                     poller.clone(),
                     receiver,
                 );
-                tasks.spawn(manager.run(options.subscription_check, shutdown.clone()));
+                let (mut terms, stop) = (leadership.clone(), shutdown.clone());
+                let check = options.subscription_check;
+                tasks.spawn(async move {
+                    while let Some(term) = terms.next_term(&stop).await {
+                        manager.run(check, term).await;
+                    }
+                });
                 Some(sender)
             }
             None => None,
@@ -368,7 +397,16 @@ impl App {
             settings.release.hold_timeout.0,
             settings.store.audit_retention.0,
         );
-        tasks.spawn(sweeper.run(options.sweep_every, new_jobs, shutdown.clone()));
+        let (mut terms, stop) = (leadership, shutdown.clone());
+        let sweep_every = options.sweep_every;
+        tasks.spawn(async move {
+            while let Some(term) = terms.next_term(&stop).await {
+                sweeper
+                    .clone()
+                    .run(sweep_every, Arc::clone(&new_jobs), term)
+                    .await;
+            }
+        });
 
         // READY once the store is open and the listener bound. Entra ID and Graph may be away at boot:
         // that is a readiness reason (/readyz, the status line), not a start condition, and releases

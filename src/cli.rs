@@ -369,6 +369,22 @@ pub fn load_settings(
 fn check_config(path: &std::path::Path, telemetry: &Telemetry) -> u8 {
     match load_settings(path, SecretNeeds::ALL, telemetry) {
         Ok(settings) => {
+            // A PostgreSQL store is checked as the daemon would find it: reachable, the login
+            // accepted, and not upgraded by a newer version. (A SQLite file is created on start.)
+            if let crate::store::StoreLocation::Server(url) = settings.store.location() {
+                let checked = block_on(async {
+                    match crate::store::Store::check_server(&url).await {
+                        Ok(()) => exit::OK,
+                        Err(err) => {
+                            eprintln!("pullprintd: {}: {err}", path.display());
+                            crate::app::AppError::from(err).exit_code()
+                        }
+                    }
+                });
+                if checked != exit::OK {
+                    return checked;
+                }
+            }
             println!(
                 "# {}: valid. Effective settings (secrets redacted):\n",
                 path.display()
@@ -665,7 +681,7 @@ async fn triggers(settings: Settings, action: TriggersAction) -> u8 {
             humantime::format_duration(prompt.expires_in)
         );
     };
-    let record = crate::admin::triggers::record_path(&settings.store.path);
+    let record = crate::admin::triggers::record_path(&settings.store.state_file_base());
     let shutdown = crate::shutdown::on_signals();
     let work = async {
         match action {

@@ -320,7 +320,7 @@ pub struct Settings {
     /// The local HTTP API (stations, kiosk, webhook, health, metrics).
     #[serde(default)]
     pub api: ApiSettings,
-    /// The SQLite store.
+    /// The store: a SQLite file or a PostgreSQL database.
     #[serde(default)]
     pub store: StoreSettings,
     /// Logging.
@@ -756,16 +756,126 @@ impl Default for ApiSettings {
     }
 }
 
-/// `[store]`.
+/// `[store]`: exactly one of `path` (SQLite, the default) and `url` (PostgreSQL).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
-    /// The SQLite database file.
-    #[serde(default = "default_store_path")]
-    pub path: PathBuf,
+    /// The SQLite database file; `/var/lib/pullprintd/state.db` when neither it nor `url` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// A PostgreSQL database (`postgres://user@host/database`), shared by several instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<DatabaseUrl>,
     /// How long audit records are kept.
     #[serde(default = "default_audit_retention")]
     pub audit_retention: HumanDuration,
+}
+
+/// Where the store lives, as `[store]` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A SQLite file: one daemon, holding the store's lock file.
+    File(PathBuf),
+    /// A PostgreSQL database: any number of daemons.
+    Server(DatabaseUrl),
+}
+
+impl StoreSettings {
+    /// The store `[store]` names: `url` when set, else `path`, else the default file.
+    pub fn location(&self) -> StoreLocation {
+        match (&self.url, &self.path) {
+            (Some(url), _) => StoreLocation::Server(url.clone()),
+            (None, Some(path)) => StoreLocation::File(path.clone()),
+            (None, None) => StoreLocation::File(default_store_path()),
+        }
+    }
+
+    /// The folder for files kept beside the store (the record of removed triggers): the SQLite
+    /// file's folder, or the default state folder when the store is a database server.
+    pub fn state_file_base(&self) -> PathBuf {
+        self.path.clone().unwrap_or_else(default_store_path)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.path.is_some() && self.url.is_some() {
+            return Err(invalid(
+                "store.url",
+                "both [store] path and [store] url are set: use path for a SQLite file (one \
+                 instance) or url for PostgreSQL (several instances), not both",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A PostgreSQL connection URL. Its password never prints: `Debug`, `Display` and the rendered
+/// settings show `[REDACTED]` in its place.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(url::Url);
+
+impl DatabaseUrl {
+    /// Parses `text`, which must be a `postgres://` or `postgresql://` URL.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text.trim()).map_err(|err| {
+            format!("not a URL ({err}): write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        })?;
+        match url.scheme() {
+            "postgres" | "postgresql" => {}
+            other => {
+                return Err(format!(
+                    "the scheme is {other:?}, but only PostgreSQL is supported here: write \
+                     postgres://USER:PASSWORD@HOST:PORT/DATABASE, or use [store] path for a SQLite file"
+                ));
+            }
+        }
+        if url.host_str().is_none_or(str::is_empty) && !url.query_pairs().any(|(k, _)| k == "host")
+        {
+            return Err(
+                "names no host: write postgres://USER:PASSWORD@HOST:PORT/DATABASE".to_owned(),
+            );
+        }
+        Ok(Self(url))
+    }
+
+    /// The URL itself, password included; only for connecting.
+    pub fn url(&self) -> &url::Url {
+        &self.0
+    }
+
+    /// The URL with its password replaced, for messages and logs.
+    pub fn redacted(&self) -> String {
+        let mut url = self.0.clone();
+        if url.password().is_some() {
+            // Cannot fail: the URL has a host (checked at parse), so it can carry a password.
+            let _ = url.set_password(Some("[REDACTED]"));
+        }
+        url.to_string()
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 fn default_store_path() -> PathBuf {
@@ -778,7 +888,8 @@ fn default_audit_retention() -> HumanDuration {
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
-            path: default_store_path(),
+            path: None,
+            url: None,
             audit_retention: default_audit_retention(),
         }
     }
@@ -936,6 +1047,7 @@ impl Settings {
     }
 
     fn validate(&self, needs: SecretNeeds) -> Result<(), ConfigError> {
+        self.store.validate()?;
         let graph = &self.graph;
         if graph.tenant_id.trim().is_empty() {
             return Err(invalid(
@@ -1468,6 +1580,50 @@ mod tests {
         assert_eq!(s.intake.poll_interval.0, Duration::from_secs(30));
         assert_eq!(s.release.hold_timeout.0, Duration::from_secs(4 * 3600));
         assert_eq!(s.api.listen, default_listen());
+    }
+
+    #[test]
+    fn the_store_is_a_sqlite_file_by_default_and_a_postgresql_database_when_a_url_is_given() {
+        let s = Settings::from_toml(MINIMAL).unwrap();
+        assert_eq!(
+            s.store.location(),
+            StoreLocation::File(PathBuf::from("/var/lib/pullprintd/state.db"))
+        );
+        let s = Settings::from_toml(&format!(
+            "{MINIMAL}\n[store]\nurl = \"postgres://pullprintd:hunter2@db.example.org:5432/print\"\n"
+        ))
+        .unwrap();
+        let StoreLocation::Server(url) = s.store.location() else {
+            panic!("a url names a database server");
+        };
+        assert_eq!(url.url().password(), Some("hunter2"));
+        let shown = s.to_redacted_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("db.example.org"), "{shown}");
+        assert!(!format!("{url:?} {url}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_store_with_both_a_path_and_a_url_or_a_url_of_another_database_is_refused_naming_the_fix() {
+        let both = err(&format!(
+            "{MINIMAL}\n[store]\npath = \"/var/lib/pullprintd/state.db\"\n\
+             url = \"postgres://db.example.org/print\"\n"
+        ));
+        assert!(
+            both.contains("store.url") && both.contains("not both"),
+            "{both}"
+        );
+        let mysql = err(&format!(
+            "{MINIMAL}\n[store]\nurl = \"mysql://db.example.org/print\"\n"
+        ));
+        assert!(
+            mysql.contains("postgres://") && mysql.contains("[store] path"),
+            "{mysql}"
+        );
+        let hostless = err(&format!(
+            "{MINIMAL}\n[store]\nurl = \"postgres:///print\"\n"
+        ));
+        assert!(hostless.contains("no host"), "{hostless}");
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub mod health;
 pub mod http;
 pub mod intake;
 pub mod job;
+pub mod leadership;
 pub mod log_throttle;
 pub mod metrics;
 pub mod notify;

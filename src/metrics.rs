@@ -116,6 +116,8 @@ struct Inner {
     sign_ins: Family<SignInLabels, Counter>,
     lockouts: Counter,
     pin_checks: Counter,
+    leader: Gauge,
+    leadership_changes: Counter,
 }
 
 /// The process's metrics. Cheap to clone; every clone records into the same registry.
@@ -259,6 +261,19 @@ impl Metrics {
             "PIN verifications run (argon2); bounded by the lockout however many guesses arrive",
             pin_checks.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this instance leads (runs the poller, the sweeper and the subscription), else \
+             0; with several instances on one PostgreSQL store exactly one reports 1",
+            leader.clone(),
+        );
+        let leadership_changes = Counter::default();
+        registry.register(
+            "leadership_changes",
+            "Times this instance took or lost the leadership",
+            leadership_changes.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry: std::sync::Mutex::new(registry),
@@ -277,6 +292,8 @@ impl Metrics {
                 sign_ins,
                 lockouts,
                 pin_checks,
+                leader,
+                leadership_changes,
             }),
         }
     }
@@ -359,6 +376,12 @@ impl Metrics {
         self.inner
             .action_queue_oldest
             .set(oldest_age.unwrap_or(0.0).max(0.0));
+    }
+
+    /// This instance took (`true`) or lost (`false`) the leadership.
+    pub fn set_leader(&self, leading: bool) {
+        self.inner.leader.set(i64::from(leading));
+        self.inner.leadership_changes.inc();
     }
 
     /// A card or person was locked out.

@@ -49,11 +49,27 @@ pub struct Bed {
     pub definition: String,
     pub addr: SocketAddr,
     pub http: reqwest::Client,
-    /// Session token → the key of the station it was made at (sent as `X-Station-Key`).
-    sessions: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Session token → the key of the station it was made at (sent as `X-Station-Key`) and the
+    /// instance that made it (sessions live in that instance).
+    sessions: std::sync::Mutex<std::collections::HashMap<String, (String, SocketAddr)>>,
     pub poller: Poller,
     pub store: Store,
     daemon: RunningDaemon,
+    /// Further instances on the same PostgreSQL store, and every instance's API address (user `i`
+    /// signs in at instance `i % n`, as a load balancer keeping kiosks on one instance would).
+    others: Vec<RunningDaemon>,
+    addrs: Vec<SocketAddr>,
+    /// The PostgreSQL database, dropped last.
+    _scratch: Option<pullprintd::store::scratch::ScratchDatabase>,
+}
+
+/// Where a bench's store lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchStore {
+    /// A SQLite file: one instance.
+    Sqlite,
+    /// A scratch PostgreSQL database shared by this many instances.
+    Postgres(usize),
 }
 
 /// Faults with only a per-call latency on every Graph route.
@@ -144,20 +160,53 @@ pub fn settings_toml(
 impl Bed {
     /// Starts the emulator and the daemon in this process.
     pub async fn start(users: usize) -> Bed {
+        Self::start_on(users, BenchStore::Sqlite)
+            .await
+            .expect("a SQLite store is always available")
+    }
+
+    /// Starts the emulator and the daemon(s) in this process on `store`; `None` (having said why)
+    /// when PostgreSQL is not reachable.
+    pub async fn start_on(users: usize, store: BenchStore) -> Option<Bed> {
         let (emulator, ids) = emulator().await;
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let text = settings_toml(
+        let mut text = settings_toml(
             dir.path(),
             &ids,
             users,
             "mode = \"poll\"\npoll_interval = \"24h\"",
             "127.0.0.1:0",
         );
+        let (scratch, instances) = match store {
+            BenchStore::Sqlite => (None, 1),
+            BenchStore::Postgres(instances) => {
+                let scratch = pullprintd::store::scratch::ScratchDatabase::create().await?;
+                let path = format!("path = \"{}\"", dir.path().join("state.db").display());
+                text = text.replace(&path, &format!("url = \"{}\"", scratch.url().url()));
+                // The schema is made once, before the instances start together.
+                Store::connect(scratch.url())
+                    .await
+                    .expect("the bench database opens")
+                    .close()
+                    .await;
+                (Some(scratch), instances.max(1))
+            }
+        };
         let settings =
             pullprintd::config::Settings::from_toml(&text).expect("the bench configuration");
-        let daemon = RunningDaemon::start(settings, AppOptions::default())
+        let daemon = RunningDaemon::start(settings.clone(), AppOptions::default())
             .await
             .expect("the daemon builds");
+        let mut others = Vec::new();
+        for _ in 1..instances {
+            others.push(
+                RunningDaemon::start(settings.clone(), AppOptions::default())
+                    .await
+                    .expect("another instance builds"),
+            );
+        }
+        let mut addrs = vec![daemon.addr];
+        addrs.extend(others.iter().map(|d| d.addr));
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(512)
             .build()
@@ -174,10 +223,13 @@ impl Bed {
             poller: daemon.poller.clone(),
             store: daemon.store.clone(),
             daemon,
+            others,
+            addrs,
+            _scratch: scratch,
         };
         // The start-up reconciliation polls once; wait for it so it never races a bench's own poll.
         bed.wait_ready().await;
-        bed
+        Some(bed)
     }
 
     /// Waits until `/readyz` answers 200 (store open, first token issued).
@@ -217,9 +269,10 @@ impl Bed {
 
     /// Signs user `i` in by card at the station with `key`; returns the session token.
     pub async fn sign_in(&self, key: &str, user: usize) -> String {
+        let addr = self.addrs[user % self.addrs.len()];
         let response = self
             .http
-            .post(self.url("/api/v1/sessions"))
+            .post(format!("http://{addr}/api/v1/sessions"))
             .bearer_auth(key)
             .json(&json!({"card": card(user)}))
             .send()
@@ -234,7 +287,7 @@ impl Bed {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(token.clone(), key.to_owned());
+            .insert(token.clone(), (key.to_owned(), addr));
         token
     }
 
@@ -251,14 +304,21 @@ impl Bed {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(bearer)
         {
-            Some(key) => request.header("x-station-key", key),
+            Some((key, _)) => request.header("x-station-key", key),
             None => request,
         }
     }
 
     /// POSTs `body` with `bearer`.
     pub async fn post(&self, bearer: &str, path: &str, body: &Value) -> reqwest::Response {
-        self.authorised(self.http.post(self.url(path)), bearer)
+        let addr = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(bearer)
+            .map_or(self.addr, |(_, addr)| *addr);
+        let url = format!("http://{addr}{path}");
+        self.authorised(self.http.post(url), bearer)
             .json(body)
             .send()
             .await
@@ -292,6 +352,12 @@ impl Bed {
     }
 
     pub async fn stop(self) {
+        for other in self.others {
+            other
+                .stop()
+                .await
+                .expect("an instance runs and stops cleanly");
+        }
         self.daemon
             .stop()
             .await

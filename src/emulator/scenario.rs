@@ -202,6 +202,7 @@ impl Tenant {
             admin_listen: "127.0.0.1:0".to_owned(),
             admin_key: None,
             store: store.to_owned(),
+            store_url: None,
             extra: String::new(),
         }
     }
@@ -258,6 +259,8 @@ pub struct DaemonConfig {
     pub admin_key: Option<String>,
     /// `store.path`.
     pub store: PathBuf,
+    /// `store.url`: a PostgreSQL store instead of the file at `store` when set.
+    pub store_url: Option<String>,
     /// TOML appended at the end (further sections).
     pub extra: String,
 }
@@ -322,7 +325,14 @@ impl DaemonConfig {
         if let Some(key) = &self.admin_key {
             let _ = writeln!(text, "admin_key = \"{key}\"");
         }
-        let _ = write!(text, "\n[store]\npath = \"{}\"\n", self.store.display());
+        match &self.store_url {
+            Some(url) => {
+                let _ = write!(text, "\n[store]\nurl = \"{url}\"\n");
+            }
+            None => {
+                let _ = write!(text, "\n[store]\npath = \"{}\"\n", self.store.display());
+            }
+        }
         if !self.extra.is_empty() {
             let _ = write!(text, "\n{}\n", self.extra.trim_end());
         }

@@ -67,11 +67,11 @@ impl SubscriptionManager {
     }
 
     /// Ensures the subscription, then checks it every `check_every` and answers lifecycle events,
-    /// until `shutdown`. After a failed attempt the next one comes sooner (1 s, doubling, at most
-    /// `check_every`): a subscription that failed once at start-up (the validation handshake timed
-    /// out on a busy machine, Graph answered 503) must not keep the daemon unready for a whole
-    /// check interval, or several.
-    pub async fn run(mut self, check_every: StdDuration, shutdown: CancellationToken) {
+    /// until `shutdown`. May run again afterwards (a new leadership term). After a failed attempt
+    /// the next one comes sooner (1 s, doubling, at most `check_every`): a subscription that failed
+    /// once at start-up (the validation handshake timed out on a busy machine, Graph answered 503)
+    /// must not keep the daemon unready for a whole check interval, or several.
+    pub async fn run(&mut self, check_every: StdDuration, shutdown: CancellationToken) {
         let mut failures = 0;
         let mut ensured = self.report(self.ensure().await, &mut failures);
         loop {

@@ -14,6 +14,11 @@
 //!   So the watchdog's heartbeat judges progress, not the loop's position: it beats when a drive
 //!   records a step, and on each turn unless actions wait for a slot while no Graph request is
 //!   under way within its bounds (then the drives holding the slots are stuck, not waiting on Graph);
+//! - several daemons may share one queue (a PostgreSQL store): an action is driven only after this
+//!   daemon claimed it ([`Store::claim_actions`]), its lease is renewed every [`LEASE`] / 3 while it
+//!   is driven, and a daemon that dies loses it after [`LEASE`]; another then claims it and resumes
+//!   at the recorded step, settling an intent by reading first. A daemon that lost its lease (it
+//!   stalled past it) finds its writes refused and stops driving;
 //! - on cancellation it starts nothing new and lets the actions under way finish their current call
 //!   (bounded by the caller's drain time); what is cut off stays a recorded intent, settled on restart.
 //!
@@ -52,6 +57,14 @@ pub const MAX_RETRY_DELAY: time::Duration = time::Duration::hours(1);
 
 /// How many due actions are read per round, beyond those already running.
 const BATCH: u32 = 64;
+
+/// How long a claim on an action holds without renewal: another daemon takes over a dead one's
+/// action this long after its last renewal at most.
+pub const LEASE: time::Duration = time::Duration::seconds(30);
+
+/// How often a claim is renewed while its action is driven: three renewals fit in one lease, so
+/// one slow store write does not lose it.
+const RENEW_EVERY: StdDuration = StdDuration::from_secs(10);
 
 /// The environment variable of the crash test hook (see the module docs).
 pub const CRASH_AT_ENV: &str = "PULLPRINTD_TEST_CRASH_AT";
@@ -219,16 +232,17 @@ impl Executor {
         all: bool,
         shutdown: &CancellationToken,
     ) -> Result<Started, StoreError> {
-        let actions = if all {
-            self.inner.store.unfinished_actions().await?
-        } else {
-            let running = self.running_count();
-            let limit = BATCH + u32::try_from(running).unwrap_or(u32::MAX - BATCH);
-            self.inner
-                .store
-                .due_actions(self.inner.clock.now(), limit)
-                .await?
-        };
+        let running = self.running_count();
+        // Claims only what free slots can start (and renews those running): an action claimed but
+        // left waiting here would be kept from the other daemons sharing the queue for a whole
+        // lease. One more than the free slots tells a full house from an empty queue.
+        let free = self.inner.permits.available_permits().min(BATCH as usize);
+        let limit = u32::try_from(running + free + 1).unwrap_or(u32::MAX);
+        let actions = self
+            .inner
+            .store
+            .claim_actions(self.inner.clock.now(), LEASE, limit, all)
+            .await?;
         for action in actions {
             if shutdown.is_cancelled() {
                 return Ok(Started::All);
@@ -243,7 +257,7 @@ impl Executor {
             let executor = self.clone();
             tasks.spawn(async move {
                 let id = action.id;
-                // The list was read before this action's previous drive may have ended: read it
+                // The claim was read before this action's previous drive may have ended: read it
                 // again, so a drive never starts from a step another drive has moved past (a stale
                 // intent step would cost a needless `GET job` to settle), nor drives a finished or
                 // rescheduled action.
@@ -259,11 +273,17 @@ impl Executor {
                     // The drive meets the store's failure itself and pauses.
                     Err(_) => action,
                 };
-                if let Err(error) = executor.drive(action).await {
-                    tracing::error!(action = %id, %error, "cannot record an action's progress; it is retried");
-                    // The action stays due; without a pause a failing store would be retried in a
-                    // tight loop.
-                    tokio::time::sleep(MAX_NAP).await;
+                match executor.drive_leased(action).await {
+                    Ok(_) => {}
+                    Err(StoreError::ActionNotPending(_)) => {
+                        tracing::warn!(action = %id, "the action was finished or taken over by another instance; this one stops driving it");
+                    }
+                    Err(error) => {
+                        tracing::error!(action = %id, %error, "cannot record an action's progress; it is retried");
+                        // The action stays due; without a pause a failing store would be retried
+                        // in a tight loop.
+                        tokio::time::sleep(MAX_NAP).await;
+                    }
                 }
                 executor.unmark_running(id);
                 drop(permit);
@@ -291,6 +311,37 @@ impl Executor {
             .running
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// [`Executor::drive`], renewing this daemon's lease on the action every [`RENEW_EVERY`] until
+    /// the drive ends. A renewal that finds the lease gone stops renewing; the drive's next write
+    /// is then refused and ends it.
+    async fn drive_leased(&self, action: Action) -> Result<Driven, StoreError> {
+        let id = action.id;
+        let drive = self.drive(action);
+        tokio::pin!(drive);
+        let mut renew = tokio::time::interval(RENEW_EVERY);
+        // The claim was just taken: the first renewal is due one period from now.
+        renew.reset();
+        let mut renewing = true;
+        loop {
+            tokio::select! {
+                driven = &mut drive => return driven,
+                _ = renew.tick(), if renewing => {
+                    let until = self.inner.clock.now() + LEASE;
+                    match self.inner.store.renew_lease(id, until).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(action = %id, "lost the lease on an action under way");
+                            renewing = false;
+                        }
+                        Err(error) => {
+                            tracing::warn!(action = %id, %error, "cannot renew the lease on an action under way");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Drives one action until it finishes or is rescheduled (the loop of [`super::steps`]' docs).

@@ -394,7 +394,9 @@ pub async fn sign_in(
     metrics.sign_in("ok");
     let (token, session) = state
         .sessions()
-        .create(&user.upn, &user.display_name, &station.id);
+        .create(&user.upn, &user.display_name, &station.id)
+        .await
+        .map_err(|e| ApiError::store_unavailable("signing in", &e))?;
     tracing::info!(station = %station.id, user = %user.upn, "signed in");
     let idle = state.sessions().idle_timeout();
     Ok((
@@ -532,7 +534,11 @@ pub async fn sign_out(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let token = state.session_token(&headers)?;
-    state.sessions().remove(token);
+    state
+        .sessions()
+        .remove(token)
+        .await
+        .map_err(|e| ApiError::store_unavailable("signing out", &e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -583,7 +589,7 @@ pub async fn list_jobs(
     State(state): State<StationState>,
     headers: HeaderMap,
 ) -> Result<Json<JobList>, ApiError> {
-    let (session, _) = state.session(&headers)?;
+    let (session, _) = state.session(&headers).await?;
     let mut jobs = state
         .release()
         .held_jobs(&session.upn)
@@ -672,7 +678,7 @@ pub async fn job_options(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Choices>, ApiError> {
-    let (session, station) = state.session(&headers)?;
+    let (session, station) = state.session(&headers).await?;
     let job = releasable_job(&state, &session.upn, &id).await?;
     let printer = state.printer(&station.printer_id).await;
     // A hold rule's saving_only bounds the choices as it bounds the release.
@@ -849,7 +855,7 @@ pub async fn release_job(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
-    let (session, station) = state.session(&headers)?;
+    let (session, station) = state.session(&headers).await?;
     let station = station.clone();
     let options: ReleaseOptions = parse_body(&body)?;
     let job = releasable_job(&state, &session.upn, &id).await?;
@@ -883,7 +889,7 @@ pub async fn release_all(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ReleaseAllAnswer>, ApiError> {
-    let (session, station) = state.session(&headers)?;
+    let (session, station) = state.session(&headers).await?;
     let station = station.clone();
     let options: ReleaseOptions = parse_body(&body)?;
     let jobs = state
@@ -949,7 +955,7 @@ pub async fn delete_job(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
-    let (session, station) = state.session(&headers)?;
+    let (session, station) = state.session(&headers).await?;
     let station_id = station.id.clone();
     let job = own_job(&state, &session.upn, &id).await?;
     let result = state

@@ -3,8 +3,12 @@
 //!
 //! Only the SHA-256 of a token is kept, so a memory dump does not hand out live sessions, and the
 //! map lookup (not constant-time) only ever compares digests of 256-bit random values. A token is
-//! accepted only together with its station's key ([`super::state::StationState::session`]). Sessions
-//! live in memory: a restart signs everyone out, which at a printer is harmless.
+//! accepted only together with its station's key ([`super::state::StationState::session`]).
+//!
+//! Where they live: in memory on a SQLite store (one daemon; a restart signs everyone out, which at a
+//! printer is harmless); in the database on a PostgreSQL store ([`Store::session_create`]), so that
+//! any of the daemons behind a load balancer accepts a session another one made. The rules (idle
+//! timeout, absolute end, one station) are the same, decided here.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +17,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::clock::SharedClock;
 use crate::secrets::{random_token, token_digest};
+use crate::store::{Backend, Store, StoreError, StoredSession};
 
 /// A signed-in user at a station.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,8 @@ pub struct Sessions {
     lifetime: Duration,
     clock: SharedClock,
     by_digest: Mutex<HashMap<String, Session>>,
+    /// The shared store, when sessions live in the database (PostgreSQL).
+    shared: Option<Store>,
 }
 
 impl Sessions {
@@ -57,7 +64,16 @@ impl Sessions {
             lifetime,
             clock,
             by_digest: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// Keeps the sessions in `store` when several daemons may share it (PostgreSQL); in memory
+    /// otherwise.
+    #[must_use]
+    pub fn shared_through(mut self, store: &Store) -> Self {
+        self.shared = (store.backend() == Backend::Postgres).then(|| store.clone());
+        self
     }
 
     /// How long a session lasts without use.
@@ -66,7 +82,12 @@ impl Sessions {
     }
 
     /// Signs a user in at a station; returns the token to hand to the station and the session.
-    pub fn create(&self, upn: &str, display_name: &str, station_id: &str) -> (String, Session) {
+    pub async fn create(
+        &self,
+        upn: &str,
+        display_name: &str,
+        station_id: &str,
+    ) -> Result<(String, Session), StoreError> {
         let token = random_token();
         let now = self.clock.now();
         let ends_at = now + self.lifetime;
@@ -77,18 +98,67 @@ impl Sessions {
             expires_at: (now + self.idle_timeout).min(ends_at),
             ends_at,
         };
+        if let Some(store) = &self.shared {
+            let stored = StoredSession {
+                upn: session.upn.clone(),
+                display_name: session.display_name.clone(),
+                station_id: session.station_id.clone(),
+                expires_at: session.expires_at,
+                ends_at: session.ends_at,
+            };
+            store
+                .session_create(&token_digest(&token), &stored, now)
+                .await?;
+            return Ok((token, session));
+        }
         let mut map = self
             .by_digest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.retain(|_, s| s.expires_at > now);
         map.insert(token_digest(&token), session.clone());
-        (token, session)
+        Ok((token, session))
     }
 
-    /// Checks a token presented by `station_id` and extends the session (never past its end).
-    pub fn touch(&self, token: &str, station_id: &str) -> Result<Session, SessionError> {
+    /// Checks a token presented by `station_id` and extends the session (never past its end). The
+    /// outer error is the shared store failing; the inner one the session being refused.
+    pub async fn touch(
+        &self,
+        token: &str,
+        station_id: &str,
+    ) -> Result<Result<Session, SessionError>, StoreError> {
         let now = self.clock.now();
+        if let Some(store) = &self.shared {
+            let digest = token_digest(token);
+            let Some(stored) = store.session_get(&digest).await? else {
+                return Ok(Err(SessionError::Invalid));
+            };
+            if stored.expires_at <= now {
+                store.session_remove(&digest).await?;
+                return Ok(Err(SessionError::Invalid));
+            }
+            if stored.station_id != station_id {
+                return Ok(Err(SessionError::OtherStation));
+            }
+            let expires_at = (now + self.idle_timeout).min(stored.ends_at);
+            store.session_extend(&digest, expires_at).await?;
+            return Ok(Ok(Session {
+                upn: stored.upn,
+                display_name: stored.display_name,
+                station_id: stored.station_id,
+                expires_at,
+                ends_at: stored.ends_at,
+            }));
+        }
+        Ok(self.touch_in_memory(token, station_id, now))
+    }
+
+    fn touch_in_memory(
+        &self,
+        token: &str,
+        station_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Session, SessionError> {
         let mut map = self
             .by_digest
             .lock()
@@ -109,11 +179,15 @@ impl Sessions {
     }
 
     /// Signs out; unknown tokens are ignored.
-    pub fn remove(&self, token: &str) {
+    pub async fn remove(&self, token: &str) -> Result<(), StoreError> {
+        if let Some(store) = &self.shared {
+            return store.session_remove(&token_digest(token)).await;
+        }
         self.by_digest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&token_digest(token));
+        Ok(())
     }
 }
 
@@ -131,61 +205,85 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_session_is_valid_at_its_station_and_extended_by_use() {
+    #[tokio::test]
+    async fn a_session_is_valid_at_its_station_and_extended_by_use() {
         let (clock, sessions) = setup();
-        let (token, _) = sessions.create("ada@contoso.com", "Ada", "lobby");
+        let (token, _) = sessions
+            .create("ada@contoso.com", "Ada", "lobby")
+            .await
+            .unwrap();
         clock.advance(Duration::seconds(50));
         assert_eq!(
-            sessions.touch(&token, "lobby").unwrap().upn,
+            sessions.touch(&token, "lobby").await.unwrap().unwrap().upn,
             "ada@contoso.com"
         );
         clock.advance(Duration::seconds(50));
         assert!(
-            sessions.touch(&token, "lobby").is_ok(),
+            sessions.touch(&token, "lobby").await.unwrap().is_ok(),
             "use extends the session"
         );
     }
 
-    #[test]
-    fn a_session_expires_after_inactivity() {
+    #[tokio::test]
+    async fn a_session_expires_after_inactivity() {
         let (clock, sessions) = setup();
-        let (token, _) = sessions.create("ada@contoso.com", "Ada", "lobby");
+        let (token, _) = sessions
+            .create("ada@contoso.com", "Ada", "lobby")
+            .await
+            .unwrap();
         clock.advance(Duration::seconds(61));
-        assert_eq!(sessions.touch(&token, "lobby"), Err(SessionError::Invalid));
+        assert_eq!(
+            sessions.touch(&token, "lobby").await.unwrap(),
+            Err(SessionError::Invalid)
+        );
     }
 
-    #[test]
-    fn a_session_is_refused_at_another_station() {
+    #[tokio::test]
+    async fn a_session_is_refused_at_another_station() {
         let (_clock, sessions) = setup();
-        let (token, _) = sessions.create("ada@contoso.com", "Ada", "lobby");
+        let (token, _) = sessions
+            .create("ada@contoso.com", "Ada", "lobby")
+            .await
+            .unwrap();
         assert_eq!(
-            sessions.touch(&token, "floor2"),
+            sessions.touch(&token, "floor2").await.unwrap(),
             Err(SessionError::OtherStation)
         );
     }
 
-    #[test]
-    fn a_session_ends_after_its_lifetime_however_busy() {
+    #[tokio::test]
+    async fn a_session_ends_after_its_lifetime_however_busy() {
         let (clock, sessions) = setup();
-        let (token, created) = sessions.create("ada@contoso.com", "Ada", "lobby");
+        let (token, created) = sessions
+            .create("ada@contoso.com", "Ada", "lobby")
+            .await
+            .unwrap();
         assert_eq!(created.ends_at - created.expires_at, Duration::seconds(240));
         for _ in 0..5 {
             clock.advance(Duration::seconds(50));
-            assert!(sessions.touch(&token, "lobby").is_ok());
+            assert!(sessions.touch(&token, "lobby").await.unwrap().is_ok());
         }
         clock.advance(Duration::seconds(50));
-        assert_eq!(sessions.touch(&token, "lobby"), Err(SessionError::Invalid));
+        assert_eq!(
+            sessions.touch(&token, "lobby").await.unwrap(),
+            Err(SessionError::Invalid)
+        );
     }
 
-    #[test]
-    fn signing_out_ends_the_session_and_forged_tokens_are_refused() {
+    #[tokio::test]
+    async fn signing_out_ends_the_session_and_forged_tokens_are_refused() {
         let (_clock, sessions) = setup();
-        let (token, _) = sessions.create("ada@contoso.com", "Ada", "lobby");
-        sessions.remove(&token);
-        assert_eq!(sessions.touch(&token, "lobby"), Err(SessionError::Invalid));
+        let (token, _) = sessions
+            .create("ada@contoso.com", "Ada", "lobby")
+            .await
+            .unwrap();
+        sessions.remove(&token).await.unwrap();
         assert_eq!(
-            sessions.touch("forged", "lobby"),
+            sessions.touch(&token, "lobby").await.unwrap(),
+            Err(SessionError::Invalid)
+        );
+        assert_eq!(
+            sessions.touch("forged", "lobby").await.unwrap(),
             Err(SessionError::Invalid)
         );
     }

@@ -192,7 +192,8 @@ impl StationState {
                     to_time(settings.users.session_idle.0),
                     to_time(settings.users.session_lifetime.0),
                     deps.clock.clone(),
-                ),
+                )
+                .shared_through(&deps.store),
                 printers: TtlCache::new(
                     "printer capabilities",
                     PRINTER_CACHE,
@@ -360,7 +361,7 @@ impl StationState {
     /// The session whose token is the bearer token, presented together with the key of the station
     /// it was made at (`X-Station-Key`); extends it. A token alone, or with another station's key,
     /// is refused: a session seen over someone's shoulder or in a proxy log is useless elsewhere.
-    pub fn session(&self, headers: &HeaderMap) -> Result<(Session, &Station), ApiError> {
+    pub async fn session(&self, headers: &HeaderMap) -> Result<(Session, &Station), ApiError> {
         let token = bearer(headers)?;
         let key = headers
             .get(STATION_KEY_HEADER)
@@ -377,6 +378,8 @@ impl StationState {
             .inner
             .sessions
             .touch(token, &station.id)
+            .await
+            .map_err(|e| ApiError::store_unavailable("checking the session", &e))?
             .map_err(|e| ApiError::unauthorized(e.to_string()))?;
         Ok((session, station))
     }

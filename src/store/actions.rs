@@ -9,8 +9,13 @@
 //!   transaction, and only once: finishing a finished action is [`StoreError::ActionNotPending`].
 //! - The step is the write-ahead intent ([`crate::job::Step`]); the store records it, the executor's
 //!   state machine interprets it.
+//! - Leases: a daemon drives an action only after claiming it ([`Store::claim_actions`]), and renews
+//!   the claim while it drives ([`Store::renew_lease`]). Every later write to the action (step,
+//!   reschedule, finish) is fenced by the lease: once another daemon has taken over a lapsed lease,
+//!   the late one's writes change nothing and it stops ([`StoreError::ActionNotPending`]). The
+//!   taker-over resumes at the recorded step, so an intent is settled by reading Graph first.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::audit::{self, NewAudit};
@@ -88,6 +93,86 @@ impl Store {
         rows.iter().map(action).collect()
     }
 
+    /// Claims up to `limit` unfinished actions for this daemon until `now + lease`, earliest due
+    /// first, and returns them: those due at `now` (or every one when `all`: a start resumes them
+    /// all), that no other daemon holds a live lease on. Its own claims are renewed. On PostgreSQL
+    /// the rows are locked with `FOR UPDATE SKIP LOCKED`, so daemons claiming at the same moment
+    /// take different actions instead of waiting for each other.
+    pub async fn claim_actions(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+        all: bool,
+    ) -> Result<Vec<Action>, StoreError> {
+        const DOING: &str = "claiming due actions";
+        let mut tx = match self.backend {
+            // The row locks below do what the write turn would, without queueing behind writers.
+            super::Backend::Postgres => self.pool.begin().await.map_err(StoreError::db(DOING))?,
+            super::Backend::Sqlite => self.write(DOING).await?,
+        };
+        let lock = match self.backend {
+            super::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            super::Backend::Sqlite => "",
+        };
+        let due_by = if all {
+            "9999-12-31T23:59:59.999999999Z".to_owned()
+        } else {
+            encode(now)
+        };
+        let candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM actions WHERE finished_at IS NULL AND next_attempt_at <= $1 \
+             AND (lease_until IS NULL OR lease_until <= $2 OR lease_owner = $3) \
+             ORDER BY next_attempt_at, id LIMIT $4{lock}"
+        )))
+        .bind(due_by)
+        .bind(encode(now))
+        .bind(self.instance())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::db(DOING))?;
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for row in &candidates {
+            let id = row.int("id")?;
+            sqlx::query("UPDATE actions SET lease_owner = $2, lease_until = $3 WHERE id = $1")
+                .bind(id)
+                .bind(self.instance())
+                .bind(encode(now + lease))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db(DOING))?;
+            let row = sqlx::query(concat!("SELECT ", columns!(), " WHERE a.id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::db(DOING))?;
+            claimed.push(action(&row)?);
+        }
+        tx.commit().await.map_err(StoreError::db(DOING))?;
+        Ok(claimed)
+    }
+
+    /// Extends this daemon's lease on action `id` to `until` while it drives it; `false` when the
+    /// lease is no longer ours (another daemon took the action over) or the action has finished.
+    pub async fn renew_lease(
+        &self,
+        id: ActionId,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE actions SET lease_until = $2 \
+             WHERE id = $1 AND finished_at IS NULL AND lease_owner = $3",
+        )
+        .bind(id.0)
+        .bind(encode(until))
+        .bind(self.instance())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("renewing an action's lease"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Every unfinished action, oldest first: what a restart resumes.
     pub async fn unfinished_actions(&self) -> Result<Vec<Action>, StoreError> {
         let rows = sqlx::query(concat!(
@@ -143,11 +228,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE actions SET step = $2, graph_request_id = COALESCE($3, graph_request_id) \
-             WHERE id = $1 AND finished_at IS NULL",
+             WHERE id = $1 AND finished_at IS NULL AND (lease_owner IS NULL OR lease_owner = $4)",
         )
         .bind(id.0)
         .bind(step.as_str())
         .bind(graph_request_id)
+        .bind(self.instance())
         .execute(&self.pool)
         .await
         .map_err(StoreError::db("recording an action's step"))?;
@@ -166,12 +252,14 @@ impl Store {
         error: &str,
     ) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "UPDATE actions SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 \
-             WHERE id = $1 AND finished_at IS NULL",
+            "UPDATE actions SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, \
+             lease_owner = NULL, lease_until = NULL \
+             WHERE id = $1 AND finished_at IS NULL AND (lease_owner IS NULL OR lease_owner = $4)",
         )
         .bind(id.0)
         .bind(encode(next_attempt_at))
         .bind(error)
+        .bind(self.instance())
         .execute(&self.pool)
         .await
         .map_err(StoreError::db("rescheduling an action"))?;
@@ -181,11 +269,16 @@ impl Store {
         Ok(())
     }
 
-    /// The earliest `next_attempt_at` of any unfinished action: when the executor's timer must fire.
+    /// When the executor's timer must fire: the earliest `next_attempt_at` of any unfinished action,
+    /// or for an action another daemon holds, the end of its lease if that is later (it may be taken
+    /// over then).
     pub async fn next_action_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
         let row = sqlx::query(
-            "SELECT MIN(next_attempt_at) AS due FROM actions WHERE finished_at IS NULL",
+            "SELECT MIN(CASE WHEN lease_owner <> $1 AND lease_until > next_attempt_at \
+             THEN lease_until ELSE next_attempt_at END) AS due \
+             FROM actions WHERE finished_at IS NULL",
         )
+        .bind(self.instance())
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::db("reading when the next action is due"))?;
@@ -252,8 +345,9 @@ impl Store {
         const DOING: &str = "closing an action";
         let mut tx = self.write(DOING).await?;
         let Some(done) = sqlx::query(
-            "UPDATE actions SET finished_at = $2, outcome = $3, detail = $4 \
-             WHERE id = $1 AND finished_at IS NULL \
+            "UPDATE actions SET finished_at = $2, outcome = $3, detail = $4, lease_owner = NULL, \
+             lease_until = NULL \
+             WHERE id = $1 AND finished_at IS NULL AND (lease_owner IS NULL OR lease_owner = $5) \
              RETURNING task_id, changes, destination_printer_id, station_id, requested_by, \
              graph_request_id",
         )
@@ -261,6 +355,7 @@ impl Store {
         .bind(encode(now))
         .bind(outcome.as_str())
         .bind(detail)
+        .bind(self.instance())
         .fetch_optional(&mut *tx)
         .await
         .map_err(StoreError::db(DOING))?
@@ -330,7 +425,7 @@ const ENQUEUE: &str = "queueing an action";
 /// Queues `new` and flips its job to `acting` inside the caller's transaction (so intake can store a
 /// job and its rule's action in one commit).
 pub(crate) async fn enqueue_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut super::Tx,
     new: &NewAction,
 ) -> Result<ActionId, EnqueueError> {
     const DOING: &str = ENQUEUE;
@@ -428,7 +523,7 @@ enum JobAfter<'a> {
     Held(Option<&'a Applied>),
 }
 
-fn action(row: &SqliteRow) -> Result<Action, StoreError> {
+fn action(row: &AnyRow) -> Result<Action, StoreError> {
     let attempts = row.int("attempts")?;
     Ok(Action {
         id: ActionId(row.int("id")?),

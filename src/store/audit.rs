@@ -3,7 +3,7 @@
 //! Invariant: rows are only ever inserted, and deleted only by retention ([`Store::prune_audit`]).
 //! Queries return newest first; the owner filter is case-insensitive (`user_key`).
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::held_jobs::owner_key;
@@ -30,10 +30,7 @@ pub(crate) struct NewAudit<'a> {
 }
 
 /// Appends `record` inside the caller's transaction.
-pub(crate) async fn append(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    record: &NewAudit<'_>,
-) -> Result<(), StoreError> {
+pub(crate) async fn append(tx: &mut super::Tx, record: &NewAudit<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit (at, event, station_id, requested_by, user_upn, user_key, task_id, \
          printer_id, job_id, destination_printer_id, configuration_before, configuration_after, \
@@ -77,8 +74,9 @@ impl Store {
         .bind(filter.until.map(encode))
         .bind(filter.user.as_deref().map(owner_key))
         .bind(filter.event.map(TextEnum::as_str))
-        // -1: SQLite's "no limit"; a PostgreSQL backend would bind NULL (LIMIT ALL).
-        .bind(filter.limit.map_or(-1, i64::from))
+        // No limit is the largest one: SQLite's -1 is refused by PostgreSQL and PostgreSQL's NULL
+        // by SQLite.
+        .bind(filter.limit.map_or(i64::MAX, i64::from))
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::db("reading the audit log"))?;
@@ -96,7 +94,7 @@ impl Store {
     }
 }
 
-fn audit_record(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
+fn audit_record(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     Ok(AuditRecord {
         id: row.int("id")?,
         at: row.time("at")?,

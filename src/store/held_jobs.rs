@@ -6,7 +6,7 @@
 //! lower-cased `owner_key`. A station only ever sees `held` jobs.
 
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use time::{Duration, OffsetDateTime};
 
 use super::EnqueueError;
@@ -394,7 +394,7 @@ pub(crate) fn owner_key(upn: &str) -> String {
     upn.trim().to_lowercase()
 }
 
-fn held_job(row: &SqliteRow) -> Result<HeldJob, StoreError> {
+fn held_job(row: &AnyRow) -> Result<HeldJob, StoreError> {
     Ok(HeldJob {
         job: NewHeldJob {
             task_id: row.text("task_id")?,

@@ -180,7 +180,7 @@ impl Store {
     }
 }
 
-fn inbox_item(row: &sqlx::sqlite::SqliteRow) -> Result<InboxItem, StoreError> {
+fn inbox_item(row: &sqlx::any::AnyRow) -> Result<InboxItem, StoreError> {
     Ok(InboxItem {
         id: row.int("id")?,
         received_at: row.time("received_at")?,

@@ -82,7 +82,7 @@ async fn a_missing_task_definition_is_a_configuration_error_and_a_busy_port_is_u
 async fn a_store_in_a_missing_directory_is_a_configuration_error() {
     let bed = Bed::default().await;
     let mut settings = bed.settings("mode = \"poll\"", "x.db");
-    settings.store.path = bed.dir.path().join("missing").join("state.db");
+    settings.store.path = Some(bed.dir.path().join("missing").join("state.db"));
     let error = App::build(settings, AppOptions::default())
         .await
         .unwrap_err();

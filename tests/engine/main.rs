@@ -16,6 +16,7 @@ mod app;
 mod emulator_rules;
 mod exactly_once;
 mod graph_client_against_emulator;
+mod leadership;
 mod resilience_faults;
 mod resilience_parsing;
 mod resilience_store;

@@ -1,8 +1,12 @@
-//! The store against real SQLite files in a temporary directory: atomicity of the action queue,
-//! restart survival, intake dedupe, owner visibility, inbox, subscription, audit, and clear errors.
+//! The store contract, run on both backends (a SQLite file in a temporary directory and a scratch
+//! PostgreSQL database): atomicity of the action queue, restart survival, intake dedupe, owner
+//! visibility, inbox, subscription, audit. Then the SQLite file's own clear errors and settings.
+//!
+//! Each contract test is an `async fn(Backend)`; `on_both_backends!` at the end runs it as
+//! `store::sqlite::NAME` and `store::postgres::NAME`.
 #![allow(clippy::unwrap_used)]
 
-use crate::engine_support::configuration;
+use crate::engine_support::{Backend, TestDatabase, configuration};
 use pullprintd::release::steps::Step;
 use pullprintd::store::{
     ActionKind, AuditEvent, AuditFilter, DiscoveredVia, EnqueueError, Inserted, JobState,
@@ -10,16 +14,17 @@ use pullprintd::store::{
 };
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tempfile::TempDir;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 const T0: OffsetDateTime = datetime!(2026-03-02 08:00 UTC);
 
-async fn fresh() -> (TempDir, Store) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let store = Store::open_in(dir.path()).await.expect("a new store opens");
-    (dir, store)
+/// A new store on `backend`, and the database it lives in (removed when dropped); `None` when the
+/// backend is not available here (the test then skips, having said why).
+async fn fresh(backend: Backend) -> Option<(TestDatabase, Store)> {
+    let database = TestDatabase::new(backend).await?;
+    let store = database.open().await;
+    Some((database, store))
 }
 
 fn job(task: &str, owner: &str) -> NewHeldJob {
@@ -58,9 +63,12 @@ async fn held(store: &Store, task: &str, owner: &str) {
     );
 }
 
-#[tokio::test]
-async fn enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_once() {
-    let (_dir, store) = fresh().await;
+async fn enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_once(
+    backend: Backend,
+) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     held(&store, "t1", "ada@example.org").await;
 
     let id = store.enqueue(&release("t1")).await.unwrap();
@@ -85,9 +93,12 @@ async fn enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_onc
     assert_eq!(actions[0].definition_id, "def-1");
 }
 
-#[tokio::test]
-async fn a_configuration_with_properties_this_version_does_not_know_survives_the_store() {
-    let (_dir, store) = fresh().await;
+async fn a_configuration_with_properties_this_version_does_not_know_survives_the_store(
+    backend: Backend,
+) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     let submitted =
         json!({"copies": 1, "colorMode": "sepia", "tonerSaver": true, "binding": {"edge": "left"}});
     let chosen =
@@ -115,9 +126,10 @@ async fn a_configuration_with_properties_this_version_does_not_know_survives_the
     );
 }
 
-#[tokio::test]
-async fn a_second_action_on_the_same_job_is_refused_as_not_held() {
-    let (_dir, store) = fresh().await;
+async fn a_second_action_on_the_same_job_is_refused_as_not_held(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     held(&store, "t1", "ada@example.org").await;
     let id = store.enqueue(&release("t1")).await.unwrap();
 
@@ -154,9 +166,10 @@ async fn a_second_action_on_the_same_job_is_refused_as_not_held() {
     assert_eq!(store.unfinished_actions().await.unwrap(), vec![]);
 }
 
-#[tokio::test]
-async fn an_unknown_task_is_refused_distinctly_from_a_busy_one() {
-    let (_dir, store) = fresh().await;
+async fn an_unknown_task_is_refused_distinctly_from_a_busy_one(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     let result = store.enqueue(&release("nope")).await;
     assert!(
         matches!(result, Err(EnqueueError::UnknownTask { ref task_id }) if task_id == "nope"),
@@ -164,9 +177,10 @@ async fn an_unknown_task_is_refused_distinctly_from_a_busy_one() {
     );
 }
 
-#[tokio::test]
-async fn a_redirect_needs_a_destination_other_than_the_jobs_own_printer() {
-    let (_dir, store) = fresh().await;
+async fn a_redirect_needs_a_destination_other_than_the_jobs_own_printer(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     held(&store, "t1", "ada@example.org").await;
     let mut redirect = release("t1");
     redirect.kind = ActionKind::Redirect;
@@ -188,20 +202,15 @@ async fn a_redirect_needs_a_destination_other_than_the_jobs_own_printer() {
     store.enqueue(&redirect).await.unwrap();
 }
 
-#[tokio::test]
-async fn the_database_itself_refuses_a_second_unfinished_action_for_a_task() {
-    let (dir, store) = fresh().await;
+async fn the_database_itself_refuses_a_second_unfinished_action_for_a_task(backend: Backend) {
+    let Some((database, store)) = fresh(backend).await else {
+        return;
+    };
     held(&store, "t1", "ada@example.org").await;
     store.enqueue(&release("t1")).await.unwrap();
 
-    // Bypass the store's state check, as a buggy caller or a future backend might.
-    let url = format!(
-        "sqlite://{}",
-        dir.path()
-            .join(pullprintd::store::DEFAULT_FILE_NAME)
-            .display()
-    );
-    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    // Bypass the store's state check, as a buggy caller might.
+    let raw = database.raw().await;
     let second = sqlx::query(
         "INSERT INTO actions (task_id, kind, requested_by, requested_at, step, next_attempt_at) \
          VALUES ('t1', 'delete', 'admin', '2026-03-02T09:00:00.000000000Z', 'queued', \
@@ -210,13 +219,18 @@ async fn the_database_itself_refuses_a_second_unfinished_action_for_a_task() {
     .execute(&raw)
     .await;
     let err = second.expect_err("the partial unique index refuses it");
-    assert!(err.to_string().contains("UNIQUE"), "{err}");
+    assert!(
+        err.as_database_error()
+            .is_some_and(sqlx::error::DatabaseError::is_unique_violation),
+        "{err}"
+    );
     raw.close().await;
 }
 
-#[tokio::test]
-async fn finishing_ends_the_job_and_appends_the_audit_record_once() {
-    let (_dir, store) = fresh().await;
+async fn finishing_ends_the_job_and_appends_the_audit_record_once(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     held(&store, "t1", "Ada@Example.org").await;
     let id = store.enqueue(&release("t1")).await.unwrap();
     store
@@ -303,11 +317,12 @@ async fn finishing_ends_the_job_and_appends_the_audit_record_once() {
     );
 }
 
-#[tokio::test]
-async fn a_restart_finds_unfinished_actions_at_their_recorded_step() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_restart_finds_unfinished_actions_at_their_recorded_step(backend: Backend) {
+    let Some(database) = TestDatabase::new(backend).await else {
+        return;
+    };
     let id = {
-        let store = Store::open_in(dir.path()).await.unwrap();
+        let store = database.open().await;
         held(&store, "t1", "ada@example.org").await;
         let mut redirect = release("t1");
         redirect.kind = ActionKind::Redirect;
@@ -326,7 +341,7 @@ async fn a_restart_finds_unfinished_actions_at_their_recorded_step() {
         id
     };
 
-    let store = Store::open_in(dir.path()).await.unwrap();
+    let store = database.open().await;
     let actions = store.unfinished_actions().await.unwrap();
     assert_eq!(actions.len(), 1);
     let action = &actions[0];
@@ -346,9 +361,10 @@ async fn a_restart_finds_unfinished_actions_at_their_recorded_step() {
     );
 }
 
-#[tokio::test]
-async fn due_actions_wait_for_their_next_attempt_time_and_come_earliest_first() {
-    let (_dir, store) = fresh().await;
+async fn due_actions_wait_for_their_next_attempt_time_and_come_earliest_first(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     for task in ["t1", "t2", "t3"] {
         held(&store, task, "ada@example.org").await;
     }
@@ -380,9 +396,45 @@ async fn due_actions_wait_for_their_next_attempt_time_and_come_earliest_first() 
     assert_eq!(later, vec![second, third, first]);
 }
 
-#[tokio::test]
-async fn a_task_seen_twice_is_stored_once_and_needs_no_second_lookup() {
-    let (_dir, store) = fresh().await;
+async fn claiming_takes_due_actions_earliest_first_or_every_one_at_start(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
+    for task in ["t1", "t2", "t3"] {
+        held(&store, task, "ada@example.org").await;
+    }
+    let first = store.enqueue(&release("t1")).await.unwrap();
+    let second = store.enqueue(&release("t2")).await.unwrap();
+    let third = store.enqueue(&release("t3")).await.unwrap();
+    store
+        .reschedule(first, T0 + Duration::hours(1), "503")
+        .await
+        .unwrap();
+    let now = T0 + Duration::minutes(10);
+    let lease = Duration::seconds(30);
+    let ids = |actions: Vec<pullprintd::store::Action>| -> Vec<_> {
+        actions.into_iter().map(|a| a.id).collect()
+    };
+
+    let due = store.claim_actions(now, lease, 10, false).await.unwrap();
+    assert_eq!(ids(due), vec![second, third]);
+    // A daemon's own claims are renewed, not refused; a start takes every one, due or not.
+    let all = store.claim_actions(now, lease, 10, true).await.unwrap();
+    assert_eq!(ids(all), vec![second, third, first]);
+    let action = store.action(first).await.unwrap().unwrap();
+    assert_eq!(action.attempts, 1);
+    assert!(store.renew_lease(first, now + lease).await.unwrap());
+    store
+        .finish(first, Outcome::Released, "printed", now)
+        .await
+        .unwrap();
+    assert!(!store.renew_lease(first, now + lease).await.unwrap());
+}
+
+async fn a_task_seen_twice_is_stored_once_and_needs_no_second_lookup(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     assert!(!store.task_known("t1").await.unwrap());
     let lease = Duration::minutes(2);
 
@@ -431,9 +483,10 @@ async fn a_task_seen_twice_is_stored_once_and_needs_no_second_lookup() {
     assert_eq!(held_events.len(), 1);
 }
 
-#[tokio::test]
-async fn a_lapsed_or_released_lookup_claim_can_be_taken_again() {
-    let (_dir, store) = fresh().await;
+async fn a_lapsed_or_released_lookup_claim_can_be_taken_again(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     let lease = Duration::minutes(2);
     assert!(
         store
@@ -458,9 +511,10 @@ async fn a_lapsed_or_released_lookup_claim_can_be_taken_again() {
     );
 }
 
-#[tokio::test]
-async fn owners_see_only_their_held_jobs_whatever_the_case_of_their_upn() {
-    let (_dir, store) = fresh().await;
+async fn owners_see_only_their_held_jobs_whatever_the_case_of_their_upn(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     held(&store, "t1", "Ada@Example.org").await;
     held(&store, "t2", "ada@example.org").await;
     held(&store, "t3", "grace@example.org").await;
@@ -478,9 +532,10 @@ async fn owners_see_only_their_held_jobs_whatever_the_case_of_their_upn() {
     assert_eq!(store.all_held_jobs().await.unwrap().len(), 4);
 }
 
-#[tokio::test]
-async fn the_sweeper_sees_only_held_jobs_submitted_before_the_cut_off() {
-    let (_dir, store) = fresh().await;
+async fn the_sweeper_sees_only_held_jobs_submitted_before_the_cut_off(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     held(&store, "old", "ada@example.org").await;
     let mut young = job("young", "ada@example.org");
     young.submitted_at = T0 + Duration::hours(3);
@@ -498,9 +553,12 @@ async fn the_sweeper_sees_only_held_jobs_submitted_before_the_cut_off() {
     assert_eq!(expired, vec!["old"]);
 }
 
-#[tokio::test]
-async fn a_job_that_left_processing_elsewhere_ends_as_gone_unless_an_action_owns_it() {
-    let (_dir, store) = fresh().await;
+async fn a_job_that_left_processing_elsewhere_ends_as_gone_unless_an_action_owns_it(
+    backend: Backend,
+) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     held(&store, "t1", "ada@example.org").await;
     held(&store, "t2", "ada@example.org").await;
     store.enqueue(&release("t2")).await.unwrap();
@@ -546,9 +604,10 @@ async fn a_job_that_left_processing_elsewhere_ends_as_gone_unless_an_action_owns
     assert_eq!(gone[0].detail.as_deref(), Some("task completed elsewhere"));
 }
 
-#[tokio::test]
-async fn the_inbox_keeps_a_batch_until_each_item_is_done() {
-    let (_dir, store) = fresh().await;
+async fn the_inbox_keeps_a_batch_until_each_item_is_done(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     let ids = store
         .inbox_push(&[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#], T0)
         .await
@@ -583,11 +642,14 @@ async fn the_inbox_keeps_a_batch_until_each_item_is_done() {
     );
 }
 
-#[tokio::test]
-async fn the_client_state_is_generated_once_and_survives_restarts_and_resubscription() {
-    let dir = tempfile::tempdir().unwrap();
+async fn the_client_state_is_generated_once_and_survives_restarts_and_resubscription(
+    backend: Backend,
+) {
+    let Some(database) = TestDatabase::new(backend).await else {
+        return;
+    };
     let first = {
-        let store = Store::open_in(dir.path()).await.unwrap();
+        let store = database.open().await;
         let state = store
             .client_state_or_create(|| "secret-one".to_owned())
             .await
@@ -607,7 +669,7 @@ async fn the_client_state_is_generated_once_and_survives_restarts_and_resubscrip
     };
     assert_eq!(first, "secret-one");
 
-    let store = Store::open_in(dir.path()).await.unwrap();
+    let store = database.open().await;
     let again = store
         .client_state_or_create(|| panic!("must not generate a second clientState"))
         .await
@@ -626,9 +688,10 @@ async fn the_client_state_is_generated_once_and_survives_restarts_and_resubscrip
     assert_eq!(kept.expose_secret(), "secret-one");
 }
 
-#[tokio::test]
-async fn a_subscription_saved_before_any_client_state_still_gets_one_later() {
-    let (_dir, store) = fresh().await;
+async fn a_subscription_saved_before_any_client_state_still_gets_one_later(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     assert_eq!(store.subscription().await.unwrap(), None);
     store
         .save_subscription(&Subscription {
@@ -648,9 +711,12 @@ async fn a_subscription_saved_before_any_client_state_still_gets_one_later() {
     assert_eq!(store.subscription().await.unwrap().unwrap().id, "sub-1");
 }
 
-#[tokio::test]
-async fn audit_queries_filter_by_time_user_and_event_and_pruning_drops_old_records() {
-    let (_dir, store) = fresh().await;
+async fn audit_queries_filter_by_time_user_and_event_and_pruning_drops_old_records(
+    backend: Backend,
+) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
     // Held events at T0 + 5 s for each job (discovered_at).
     held(&store, "t1", "ada@example.org").await;
     held(&store, "t2", "grace@example.org").await;
@@ -782,7 +848,8 @@ async fn a_read_only_store_file_is_a_clear_error_not_a_panic() {
 
 #[tokio::test]
 async fn the_store_file_is_in_wal_mode_so_station_reads_never_wait_for_the_executor() {
-    let (dir, store) = fresh().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
     store.close().await;
     let url = format!(
         "sqlite://{}",
@@ -797,4 +864,130 @@ async fn the_store_file_is_in_wal_mode_so_station_reads_never_wait_for_the_execu
         .unwrap();
     assert_eq!(mode, "wal");
     raw.close().await;
+}
+
+crate::on_both_backends!(
+    claiming_takes_due_actions_earliest_first_or_every_one_at_start,
+    enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_once,
+    a_configuration_with_properties_this_version_does_not_know_survives_the_store,
+    a_second_action_on_the_same_job_is_refused_as_not_held,
+    an_unknown_task_is_refused_distinctly_from_a_busy_one,
+    a_redirect_needs_a_destination_other_than_the_jobs_own_printer,
+    the_database_itself_refuses_a_second_unfinished_action_for_a_task,
+    finishing_ends_the_job_and_appends_the_audit_record_once,
+    due_actions_wait_for_their_next_attempt_time_and_come_earliest_first,
+    a_task_seen_twice_is_stored_once_and_needs_no_second_lookup,
+    a_lapsed_or_released_lookup_claim_can_be_taken_again,
+    owners_see_only_their_held_jobs_whatever_the_case_of_their_upn,
+    the_sweeper_sees_only_held_jobs_submitted_before_the_cut_off,
+    a_job_that_left_processing_elsewhere_ends_as_gone_unless_an_action_owns_it,
+    the_inbox_keeps_a_batch_until_each_item_is_done,
+    a_subscription_saved_before_any_client_state_still_gets_one_later,
+    audit_queries_filter_by_time_user_and_event_and_pruning_drops_old_records,
+    a_restart_finds_unfinished_actions_at_their_recorded_step,
+    the_client_state_is_generated_once_and_survives_restarts_and_resubscription,
+);
+
+#[tokio::test]
+async fn a_second_daemon_takes_over_an_action_only_after_the_first_ones_lease_lapses_and_the_late_one_is_fenced_off()
+ {
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let (one, two) = (database.open().await, database.open().await);
+    assert_ne!(one.instance(), two.instance());
+    held(&one, "t1", "ada@example.org").await;
+    let id = one.enqueue(&release("t1")).await.unwrap();
+    let now = T0 + Duration::minutes(10);
+    let lease = Duration::seconds(30);
+
+    assert_eq!(
+        one.claim_actions(now, lease, 10, false)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    one.record_step(id, Step::CompleteTaskSending, None)
+        .await
+        .unwrap();
+    // While the first holds a live lease, the second gets nothing, even at its start.
+    assert!(
+        two.claim_actions(now, lease, 10, true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = now + Duration::seconds(20);
+    assert!(
+        two.claim_actions(later, lease, 10, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Its timer fires when the lease may lapse, not at the past due time (no busy loop).
+    assert_eq!(two.next_action_due().await.unwrap(), Some(now + lease));
+
+    // The first dies without renewing: once the lease lapses, the second claims the action at the
+    // recorded intent, which it settles by reading Graph first.
+    let lapsed = now + lease;
+    let taken = two.claim_actions(lapsed, lease, 10, false).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].step, Step::CompleteTaskSending);
+
+    // The first comes back late: its renewal and its writes change nothing.
+    assert!(!one.renew_lease(id, lapsed + lease).await.unwrap());
+    assert!(matches!(
+        one.record_step(id, Step::PatchJobDone, None).await,
+        Err(StoreError::ActionNotPending(_))
+    ));
+    assert!(matches!(
+        one.finish(id, Outcome::Released, "late", lapsed).await,
+        Err(StoreError::ActionNotPending(_))
+    ));
+    two.finish(id, Outcome::Released, "printed", lapsed)
+        .await
+        .unwrap();
+    let audit = two.audit_query(&AuditFilter::default()).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.event == AuditEvent::Released)
+            .count(),
+        1,
+        "settled once"
+    );
+}
+
+#[tokio::test]
+async fn one_daemon_leads_a_shared_store_and_another_takes_over_when_it_lets_go() {
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let (one, two) = (database.open().await, database.open().await);
+    let lock = one
+        .try_lead()
+        .await
+        .unwrap()
+        .expect("the first daemon leads");
+    assert!(
+        two.try_lead().await.unwrap().is_none(),
+        "one leader at a time"
+    );
+    lock.release().await;
+    let mut taken = two
+        .try_lead()
+        .await
+        .unwrap()
+        .expect("the second takes over");
+    assert!(taken.still_held().await);
+}
+
+#[tokio::test]
+async fn a_sqlite_store_always_leads_its_only_daemon() {
+    let database = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let store = database.open().await;
+    let mut lock = store.try_lead().await.unwrap().expect("leads");
+    assert!(lock.still_held().await);
+    assert!(store.try_lead().await.unwrap().is_some());
 }

@@ -11,6 +11,8 @@ mod cli;
 mod daemon_systemd;
 mod demo;
 mod engine_crash;
+mod high_availability;
+mod postgres_store;
 mod resilience_crash;
 mod reverse_proxy;
 mod rules_crash;

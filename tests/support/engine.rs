@@ -324,3 +324,94 @@ pub async fn queue_for_binary(bed: &Bed, case: &str, kind: ActionKind) -> Queued
         action,
     }
 }
+
+/// Which database a store test runs on: the store contract suite runs every test on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of one test, removed when dropped: a SQLite file in a temporary directory, or a
+/// scratch PostgreSQL database (`pullprintd::store::scratch`).
+pub struct TestDatabase {
+    location: pullprintd::store::StoreLocation,
+    _dir: Option<TempDir>,
+    _scratch: Option<pullprintd::store::scratch::ScratchDatabase>,
+}
+
+impl TestDatabase {
+    /// A new empty database on `backend`; `None` (the test skips, having said why) when PostgreSQL
+    /// is not reachable outside CI.
+    pub async fn new(backend: Backend) -> Option<Self> {
+        use pullprintd::store::StoreLocation;
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                Some(Self {
+                    location: StoreLocation::File(
+                        dir.path().join(pullprintd::store::DEFAULT_FILE_NAME),
+                    ),
+                    _dir: Some(dir),
+                    _scratch: None,
+                })
+            }
+            Backend::Postgres => {
+                let scratch = pullprintd::store::scratch::ScratchDatabase::create().await?;
+                Some(Self {
+                    location: StoreLocation::Server(scratch.url().clone()),
+                    _dir: None,
+                    _scratch: Some(scratch),
+                })
+            }
+        }
+    }
+
+    /// Opens the store on this database (again: a restart opens the same one).
+    pub async fn open(&self) -> Store {
+        Store::open_location(&self.location)
+            .await
+            .expect("the test store opens")
+    }
+
+    /// Where the database is.
+    pub fn location(&self) -> &pullprintd::store::StoreLocation {
+        &self.location
+    }
+
+    /// A connection pool of its own on the database, bypassing the store: for tests that check what
+    /// the schema itself enforces.
+    pub async fn raw(&self) -> sqlx::AnyPool {
+        use pullprintd::store::StoreLocation;
+        sqlx::any::install_default_drivers();
+        let url = match &self.location {
+            StoreLocation::File(path) => format!("sqlite://{}", path.display()),
+            StoreLocation::Server(url) => url.url().to_string(),
+        };
+        sqlx::AnyPool::connect(&url).await.unwrap()
+    }
+}
+
+/// Runs each named `async fn(Backend)` as two tests, `sqlite::NAME` and `postgres::NAME`: one
+/// contract, two backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::engine_support::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::engine_support::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
