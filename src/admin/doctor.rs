@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::graph::{GraphClient, GraphError};
+use crate::station::users::UserDirectory;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +199,7 @@ pub async fn doctor(client: &GraphClient, settings: &Settings) -> DoctorReport {
         check_definition(client, settings, &mut report).await;
         check_printers(client, settings, &mut report).await;
         check_rules(client, settings, &mut report).await;
+        check_delegate_groups(client, settings, &mut report).await;
     }
     if let Some(public_url) = &settings.intake.public_url {
         check_webhook(public_url, &mut report).await;
@@ -247,7 +249,8 @@ async fn check_token_and_permissions(
     // Group rules read memberships: checkMemberGroups needs both.
     let names_groups = settings
         .rule_set()
-        .is_ok_and(|rules| !rules.groups().is_empty());
+        .is_ok_and(|rules| !rules.groups().is_empty())
+        || !delegate_groups(settings).is_empty();
     let wanted = [
         (&TASK_DEFINITION, true),
         (&PRINTER_READ, true),
@@ -356,6 +359,47 @@ async fn check_printers(client: &GraphClient, settings: &Settings, report: &mut 
             Err(error) => (Verdict::Fail, format!("{error} (from {source})")),
         };
         report.push(format!("printer {printer_id}"), verdict, true, detail);
+    }
+}
+
+/// The `delegate_group`s of the users file (none when there is no file, or it does not load:
+/// `check-config` reports that).
+fn delegate_groups(settings: &Settings) -> Vec<String> {
+    settings
+        .users
+        .file
+        .as_deref()
+        .and_then(|path| UserDirectory::load(path).ok())
+        .map(|directory| directory.delegate_groups())
+        .unwrap_or_default()
+}
+
+/// Each `delegate_group` of the users file names a group that exists: a wrong id would silently
+/// give that person's delegates nothing.
+async fn check_delegate_groups(
+    client: &GraphClient,
+    settings: &Settings,
+    report: &mut DoctorReport,
+) {
+    for group in delegate_groups(settings) {
+        let (verdict, detail) = match client.get_group(group.trim()).await {
+            Ok(Some(name)) => (Verdict::Ok, format!("exists (\"{name}\")")),
+            Ok(None) => (
+                Verdict::Missing,
+                "no Entra ID group has this id; its members cannot release for the person who named \
+                 it. Fix: copy the Object ID from Entra admin center → Groups → the group into that \
+                 person's delegate_group in the users file"
+                    .to_owned(),
+            ),
+            Err(error) if error.is_forbidden() => (
+                Verdict::Fail,
+                format!(
+                    "{error}. Fix: grant GroupMember.Read.All (and User.Read.All) to the app: {GRANT_FIX}"
+                ),
+            ),
+            Err(error) => (Verdict::Fail, error.to_string()),
+        };
+        report.push(format!("delegate group {group}"), verdict, true, detail);
     }
 }
 

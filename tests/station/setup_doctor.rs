@@ -730,3 +730,44 @@ async fn doctor_checks_that_each_group_a_rule_names_exists() {
     );
     assert!(!report.passed(), "{text}");
 }
+
+#[tokio::test]
+async fn doctor_checks_that_each_delegate_group_of_the_users_file_exists() {
+    let bed = Bed::start(&[]).await;
+    let mut settings = provisioned(&bed, None).await;
+    let assistants = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+    let gone = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a";
+    bed.emulator
+        .control()
+        .add_group(pullprintd::emulator::DirectoryGroup {
+            id: assistants.to_owned(),
+            display_name: "Assistants".to_owned(),
+            members: Vec::new(),
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[[user]]\nupn = \"ada@contoso.com\"\ndisplay_name = \"Ada\"\ncard = \"0001\"\n\
+             delegate_group = \"{assistants}\"\n\
+             [[user]]\nupn = \"bob@contoso.com\"\ndisplay_name = \"Bob\"\ncard = \"0002\"\n\
+             delegate_group = \"{gone}\"\n"
+        ),
+    )
+    .unwrap();
+    settings.users.file = Some(users);
+    let report = doctor(&Bed::client(&settings), &settings).await;
+    let text = report.to_string();
+    let found = report
+        .check(&format!("delegate group {assistants}"))
+        .unwrap();
+    assert_eq!(found.verdict, Verdict::Ok, "{text}");
+    assert!(found.detail.contains("Assistants"), "{text}");
+    let missing = report.check(&format!("delegate group {gone}")).unwrap();
+    assert_eq!(missing.verdict, Verdict::Missing, "{text}");
+    assert!(missing.detail.contains("delegate_group"), "{text}");
+    let permission = report.check("permission GroupMember.Read.All").unwrap();
+    assert!(permission.required, "{text}");
+    assert!(!report.passed(), "{text}");
+}
