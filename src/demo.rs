@@ -199,17 +199,23 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<()
         }
     });
 
-    println!(
-        "{}",
-        banner(
-            &kiosk,
-            &admin,
-            &graph_root,
-            &lobby_key,
-            &floor2_key,
-            &admin_key
-        )
+    let text = banner(
+        &kiosk,
+        &admin,
+        &graph_root,
+        &lobby_key,
+        &floor2_key,
+        &admin_key,
     );
+    // One write, and a closed stdout is not fatal: `println!` panics on a broken pipe, and a reader
+    // that stops after the first lines (`pullprintd demo | head`, a script waiting for the URL)
+    // would otherwise kill the demo it started.
+    if let Err(err) = std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        format!("{text}\n").as_bytes(),
+    ) {
+        tracing::warn!(%err, "could not print the demo's banner to standard output");
+    }
     let outcome = app.run_until_stopped(shutdown).await;
     feeder.abort();
     emulator.shutdown().await;

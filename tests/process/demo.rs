@@ -84,3 +84,50 @@ async fn the_demo_serves_the_kiosk_and_held_jobs_within_seconds_and_stops_on_ctr
         .unwrap();
     assert_eq!(exit.code(), Some(0));
 }
+
+#[tokio::test]
+async fn the_demo_keeps_running_when_its_standard_output_is_closed_before_the_banner() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pullprintd"))
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The reader goes away at once (`pullprintd demo | head -0`): printing the banner meets a broken pipe.
+    drop(child.stdout.take());
+    let base = format!("http://127.0.0.1:{port}");
+    // An external process: polling its readiness endpoint is the signal there is.
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
+            && r.status() == 200
+        {
+            break;
+        }
+        let exited = child.try_wait().unwrap();
+        assert!(
+            exited.is_none(),
+            "the demo exited when its output was closed: {exited:?}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+}
