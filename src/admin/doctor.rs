@@ -194,12 +194,16 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// problem is a line of the report.
 pub async fn doctor(client: &GraphClient, settings: &Settings) -> DoctorReport {
     let mut report = DoctorReport::default();
-    let graph_ready = check_token_and_permissions(client, settings, &mut report).await;
+    // The users file is read once: both the permission check and the group check need its groups.
+    let delegate_groups = delegate_groups(settings);
+    let graph_ready =
+        check_token_and_permissions(client, settings, !delegate_groups.is_empty(), &mut report)
+            .await;
     if graph_ready {
         check_definition(client, settings, &mut report).await;
         check_printers(client, settings, &mut report).await;
         check_rules(client, settings, &mut report).await;
-        check_delegate_groups(client, settings, &mut report).await;
+        check_delegate_groups(client, &delegate_groups, &mut report).await;
     }
     if let Some(public_url) = &settings.intake.public_url {
         check_webhook(public_url, &mut report).await;
@@ -211,6 +215,7 @@ pub async fn doctor(client: &GraphClient, settings: &Settings) -> DoctorReport {
 async fn check_token_and_permissions(
     client: &GraphClient,
     settings: &Settings,
+    names_delegate_groups: bool,
     report: &mut DoctorReport,
 ) -> bool {
     let roles = match client.app_token_roles().await {
@@ -250,7 +255,7 @@ async fn check_token_and_permissions(
     let names_groups = settings
         .rule_set()
         .is_ok_and(|rules| !rules.groups().is_empty())
-        || !delegate_groups(settings).is_empty();
+        || names_delegate_groups;
     let wanted = [
         (&TASK_DEFINITION, true),
         (&PRINTER_READ, true),
@@ -376,12 +381,8 @@ fn delegate_groups(settings: &Settings) -> Vec<String> {
 
 /// Each `delegate_group` of the users file names a group that exists: a wrong id would silently
 /// give that person's delegates nothing.
-async fn check_delegate_groups(
-    client: &GraphClient,
-    settings: &Settings,
-    report: &mut DoctorReport,
-) {
-    for group in delegate_groups(settings) {
+async fn check_delegate_groups(client: &GraphClient, groups: &[String], report: &mut DoctorReport) {
+    for group in groups {
         let (verdict, detail) = match client.get_group(group.trim()).await {
             Ok(Some(name)) => (Verdict::Ok, format!("exists (\"{name}\")")),
             Ok(None) => (
