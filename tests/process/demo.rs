@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 #[tokio::test]
@@ -48,25 +49,7 @@ async fn the_demo_serves_the_kiosk_and_held_jobs_within_seconds_and_stops_on_ctr
     assert!(banner.contains("card 1001"), "{banner}");
 
     let base = format!("http://127.0.0.1:{port}");
-    // Up to three minutes: on a loaded 2-core machine (the crash suites of this binary start daemons
-    // at the same time) the first token, the subscription handshake and reconciliation take a while.
-    // An external process: polling its readiness endpoint is the signal there is.
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        let last = match reqwest::get(format!("{base}/readyz")).await {
-            Ok(r) if r.status() == 200 => break,
-            Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
-            Err(e) => e.to_string(),
-        };
-        if std::time::Instant::now() >= deadline {
-            let exited = child.try_wait().unwrap();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            panic!(
-                "the demo did not become ready; last /readyz answer: {last}; exited: {exited:?}; its log:\n{log}"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_ready(&base, &mut child, Some(&log_path)).await;
     let kiosk = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(kiosk.status(), 200);
     assert!(
@@ -74,15 +57,7 @@ async fn the_demo_serves_the_kiosk_and_held_jobs_within_seconds_and_stops_on_ctr
         "the kiosk page"
     );
 
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(exit.code(), Some(0));
+    interrupt_and_expect_exit_0(child).await;
 }
 
 #[tokio::test]
@@ -102,25 +77,37 @@ async fn the_demo_keeps_running_when_its_standard_output_is_closed_before_the_ba
     // The reader goes away at once (`pullprintd demo | head -0`): printing the banner meets a broken pipe.
     drop(child.stdout.take());
     let base = format!("http://127.0.0.1:{port}");
-    // An external process: polling its readiness endpoint is the signal there is.
+    wait_until_ready(&base, &mut child, None).await;
+    interrupt_and_expect_exit_0(child).await;
+}
+
+/// Polls `/readyz` until it answers 200 (an external process: its readiness endpoint is the signal
+/// there is). Up to three minutes: on a loaded 2-core machine (the crash suites of this binary start
+/// daemons at the same time) the first token, the subscription handshake and reconciliation take a
+/// while. Fails at once if the demo exits, with its log when there is one.
+async fn wait_until_ready(base: &str, child: &mut Child, log_path: Option<&Path>) {
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
     loop {
-        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
-            && r.status() == 200
-        {
-            break;
-        }
+        let last = match reqwest::get(format!("{base}/readyz")).await {
+            Ok(r) if r.status() == 200 => return,
+            Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => e.to_string(),
+        };
         let exited = child.try_wait().unwrap();
-        assert!(
-            exited.is_none(),
-            "the demo exited when its output was closed: {exited:?}"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the demo did not become ready"
-        );
+        if exited.is_some() || std::time::Instant::now() >= deadline {
+            let log = log_path
+                .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+                .unwrap_or_default();
+            panic!(
+                "the demo did not become ready; last /readyz answer: {last}; exited: {exited:?}; its log:\n{log}"
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Ctrl-C (SIGINT), then the demo must exit 0.
+async fn interrupt_and_expect_exit_0(mut child: Child) {
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
