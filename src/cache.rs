@@ -9,8 +9,10 @@
 //! - failures themselves are never cached, so the next call tries again;
 //! - with a capacity, the map never holds more entries: expired ones go first, then the oldest.
 //!
-//! Two callers missing at once may both fetch: harmless for idempotent reads, and it keeps the lock
-//! (a std mutex) out of every await.
+//! - callers missing the same key at once share one fetch: the first fetches, the others wait for
+//!   it and take its value (a burst of 200 rule-released jobs at one printer costs one `GET
+//!   printer`, not 200); the map's lock (a std mutex) stays out of every await, and only the
+//!   per-key turn is held across the fetch.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +34,29 @@ pub struct TtlCache<T> {
     fetch: Fetch<T>,
     capacity: usize,
     entries: Mutex<HashMap<String, (OffsetDateTime, T)>>,
+    /// One turn per key being fetched; removed when nobody waits for it any more.
+    fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A caller's place in the queue for one key's fetch; leaves the map clean however the caller ends
+/// (answered, failed, or its future dropped by a timeout).
+struct Turn<'a> {
+    fetching: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    key: &'a str,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut fetching = self
+            .fetching
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map's copy and ours: nobody else is waiting (others clone under this same lock).
+        if Arc::strong_count(&self.gate) == 2 {
+            fetching.remove(self.key);
+        }
+    }
 }
 
 impl<T> std::fmt::Debug for TtlCache<T> {
@@ -53,6 +78,7 @@ impl<T: Clone + Send + 'static> TtlCache<T> {
             fetch,
             capacity: usize::MAX,
             entries: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(HashMap::new()),
         }
     }
 
@@ -76,6 +102,12 @@ impl<T: Clone + Send + 'static> TtlCache<T> {
         self.len() == 0
     }
 
+    /// The cached value for `key` if it is younger than `max_age` (and the time to live).
+    fn fresh(&self, key: &str, max_age: Duration) -> Option<T> {
+        let (at, value) = self.cached(key)?;
+        (self.clock.now() - at < max_age.min(self.ttl)).then_some(value)
+    }
+
     fn cached(&self, key: &str) -> Option<(OffsetDateTime, T)> {
         self.entries
             .lock()
@@ -93,13 +125,27 @@ impl<T: Clone + Send + 'static> TtlCache<T> {
     /// (a printer's status) shares the entry with what rarely does (its capabilities), so one
     /// `GET printer` serves both.
     pub async fn get_within(&self, key: &str, max_age: Duration) -> Result<T, GraphError> {
-        let now = self.clock.now();
-        let cached = self.cached(key);
-        if let Some((at, value)) = &cached
-            && now - *at < max_age.min(self.ttl)
-        {
-            return Ok(value.clone());
+        if let Some(value) = self.fresh(key, max_age) {
+            return Ok(value);
         }
+        let turn = Turn {
+            fetching: &self.fetching,
+            key,
+            gate: Arc::clone(
+                self.fetching
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(key.to_owned())
+                    .or_default(),
+            ),
+        };
+        // Declared after `turn`, so dropped before it.
+        let _fetching = Arc::clone(&turn.gate).lock_owned().await;
+        // Whoever held the turn before us may have fetched it.
+        if let Some(value) = self.fresh(key, max_age) {
+            return Ok(value);
+        }
+        let cached = self.cached(key);
         match (self.fetch)(key.to_owned()).await {
             Ok(value) => {
                 let now = self.clock.now();
@@ -246,5 +292,75 @@ mod tests {
         clock.advance(Duration::minutes(20));
         cache.get("e").await.unwrap();
         assert_eq!(cache.len(), 1, "expired entries go first");
+    }
+
+    /// A fetch that counts its calls and waits for `open` before answering, so callers overlap.
+    fn gated(calls: Arc<AtomicU32>, open: Arc<tokio::sync::Semaphore>) -> Fetch<String> {
+        Arc::new(move |key: String| {
+            let calls = calls.clone();
+            let open = open.clone();
+            Box::pin(async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                let _permit = open.acquire().await;
+                Ok(format!("{key}#{n}"))
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn callers_missing_the_same_key_at_once_share_one_fetch() {
+        let clock = ManualClock::new(time::macros::datetime!(2026-03-01 08:00 UTC));
+        let calls = Arc::new(AtomicU32::new(0));
+        let open = Arc::new(tokio::sync::Semaphore::new(0));
+        let cache = Arc::new(TtlCache::new(
+            "test",
+            Duration::minutes(10),
+            clock,
+            gated(calls.clone(), open.clone()),
+        ));
+        let callers: Vec<_> = (0..50)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.get_within("p1", Duration::seconds(10)).await })
+            })
+            .collect();
+        // Every caller has reached the cache (the first is inside the fetch, the rest wait).
+        while calls.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        open.add_permits(1000);
+        for caller in callers {
+            assert_eq!(caller.await.unwrap().unwrap(), "p1#1");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one GET for fifty callers");
+        assert!(
+            cache.fetching.lock().unwrap().is_empty(),
+            "no turn left behind"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_that_gives_up_mid_fetch_does_not_block_the_key() {
+        let clock = ManualClock::new(time::macros::datetime!(2026-03-01 08:00 UTC));
+        let calls = Arc::new(AtomicU32::new(0));
+        let open = Arc::new(tokio::sync::Semaphore::new(0));
+        let cache = TtlCache::new(
+            "test",
+            Duration::minutes(10),
+            clock,
+            gated(calls.clone(), open.clone()),
+        );
+        // A station's read times out while Graph is slow: its future is dropped mid-fetch.
+        let gave_up = tokio::time::timeout(std::time::Duration::from_secs(2), cache.get("p1"));
+        assert!(gave_up.await.is_err());
+        assert!(
+            cache.fetching.lock().unwrap().is_empty(),
+            "its turn is gone"
+        );
+        open.add_permits(1000);
+        assert_eq!(cache.get("p1").await.unwrap(), "p1#2");
     }
 }

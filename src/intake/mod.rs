@@ -32,7 +32,9 @@ use std::sync::Arc;
 use time::Duration;
 use tokio::sync::Notify;
 
+use crate::cache::TtlCache;
 use crate::clock::SharedClock;
+use crate::graph::model::Printer;
 use crate::graph::{Expand, GraphClient, GraphError, JobRef, PrintJob, parse_parent_url};
 use crate::job::{JobFacts, ReleasePolicy, RuleSet};
 use crate::metrics::Metrics;
@@ -96,6 +98,9 @@ struct Rules {
     policy: ReleasePolicy,
     /// When a rule names Entra ID groups.
     groups: Option<crate::groups::GroupLookup>,
+    /// Printers' status, asked before a rule releases or redirects a job (one `GET printer` per
+    /// printer per [`crate::job::readiness::STATUS_MAX_AGE`], shared by a burst).
+    printers: Arc<TtlCache<Printer>>,
 }
 
 impl Intake {
@@ -130,11 +135,23 @@ impl Intake {
         let groups = (!named.is_empty()).then(|| {
             crate::groups::GroupLookup::new(self.graph.clone(), self.clock.clone(), named)
         });
-        self.rules = (!rules.is_empty()).then_some(Rules {
+        let graph = self.graph.clone();
+        let fetch: crate::cache::Fetch<Printer> = Arc::new(move |printer_id: String| {
+            let graph = graph.clone();
+            Box::pin(async move { graph.get_printer(&printer_id).await })
+        });
+        let printers = TtlCache::new(
+            "printer status",
+            crate::job::readiness::STATUS_MAX_AGE,
+            self.clock.clone(),
+            fetch,
+        );
+        self.rules = (!rules.is_empty()).then(|| Rules {
             set: rules,
             service,
             policy,
             groups,
+            printers: Arc::new(printers),
         });
         self
     }
@@ -257,9 +274,19 @@ impl Intake {
                 if let Some(problem) = &decision.problem {
                     tracing::warn!(task = task_id, rule = %decision.label(), %problem, "a rule cannot be decided; the job is held");
                 }
+                // A rule that sends the job to a printer first asks whether that printer can
+                // print: a jammed or paused printer keeps the job held (audited) rather than
+                // swallowing it.
+                let not_ready = match decision.prints_on(&held.printer_id) {
+                    Some(printer) => {
+                        let read = rules.printers.get(printer);
+                        crate::job::readiness::read_within(printer, read).await
+                    }
+                    None => None,
+                };
                 let inserted = rules
                     .service
-                    .store_by_rule(&held, &decision, rules.policy)
+                    .store_by_rule(&held, &decision, rules.policy, not_ready.as_ref())
                     .await
                     .map_err(|error| match error {
                         EnqueueError::Store(error) => IntakeError::Store(error),

@@ -1,6 +1,7 @@
 //! Whether a printer can print now, read from Graph's `printer.status` (`printerStatus`: `state`, a
 //! `printerProcessingState`, and `details`, `printerProcessingStateDetail` members) and
-//! `isAcceptingJobs`. Pure: the station reads the printer (through a short cache) and asks here.
+//! `isAcceptingJobs`. The station (before a person's release) and intake (before a rule's release or
+//! redirect) read the printer through a short cache and ask here; [`read_within`] bounds that read.
 //!
 //! Which states and details stop a release is a choice Microsoft leaves to us: a `stopped` printer,
 //! one not accepting jobs, and the details that mean no paper can come out (jammed, paused, out of
@@ -8,8 +9,20 @@
 //! `…AlmostFull`) and members we do not know (`unknownFutureValue`, new ones) do not: a printer
 //! that might print is better than a person sent away for nothing.
 
+use std::future::Future;
+
+use crate::graph::GraphError;
 use crate::graph::enums::PrinterProcessingState;
 use crate::graph::model::Printer;
+
+/// How old a printer's status may be when a release asks whether it can print: short, so a
+/// cleared jam is seen within seconds, and long enough that a queue of people (or a burst of
+/// rule-released jobs) at one printer costs one `GET printer`.
+pub const STATUS_MAX_AGE: time::Duration = time::Duration::seconds(10);
+
+/// How long a release waits for the printer's status before it goes on without it: a kiosk must
+/// stay usable, and intake must keep moving, while Graph is slow or down.
+pub const STATUS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `printerProcessingStateDetail` members that mean the printer cannot print, and how a person
 /// reads each.
@@ -56,6 +69,29 @@ pub struct NotReady {
     pub details: Vec<String>,
     /// For people: "paper is jammed, a door is open".
     pub reason: String,
+}
+
+/// Why `printer_id` cannot print now, from `read` (a cached `GET printer`), or `None` when it can,
+/// and when Graph cannot tell within [`STATUS_WAIT`]: the release then goes ahead, as it did before
+/// printers were asked (logged).
+pub async fn read_within(
+    printer_id: &str,
+    read: impl Future<Output = Result<Printer, GraphError>>,
+) -> Option<NotReady> {
+    match tokio::time::timeout(STATUS_WAIT, read).await {
+        Ok(Ok(printer)) => not_ready(&printer),
+        Ok(Err(error)) => {
+            tracing::warn!(printer_id, %error, "printer status unavailable; releasing without it");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                printer_id,
+                "printer status slow to arrive; releasing without it"
+            );
+            None
+        }
+    }
 }
 
 /// Why `printer` cannot print now, or `None` when it can (or nothing says it cannot).

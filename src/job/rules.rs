@@ -377,6 +377,19 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The printer this decision sends a job of `job_printer` to: its own for a release, the
+    /// destination for a redirect; `None` when it prints nothing (hold, deny, undecidable).
+    pub fn prints_on<'a>(&'a self, job_printer: &'a str) -> Option<&'a str> {
+        if self.problem.is_some() || self.rule.is_none() {
+            return None;
+        }
+        match self.action {
+            RuleAction::Release => Some(job_printer),
+            RuleAction::Redirect => Some(self.printer.as_deref().unwrap_or(job_printer)),
+            RuleAction::Hold | RuleAction::Deny => None,
+        }
+    }
+
     /// How the audit log and the CLI name the decision: `rule 2 "night-copies"` or `no rule`.
     pub fn label(&self) -> String {
         match &self.rule {

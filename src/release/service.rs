@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use super::completions::{ActionOutcome, Completions};
 use super::executor::Executor;
 use crate::graph::PrintJobConfiguration;
+use crate::job::readiness::NotReady;
 use crate::job::rules::Forced;
 use crate::job::{
     ActionId, ActionKind, Decision, HeldJob, HoldTerms, JobState, NewAction, NewHeldJob,
@@ -276,19 +277,21 @@ impl ReleaseService {
         policy: ReleasePolicy,
         now: OffsetDateTime,
     ) -> Ruling {
-        by_rule(job, decision, policy, now)
+        by_rule(job, decision, policy, None, now)
     }
 
     /// Stores `job`, found by intake, with what `decision` says: held, or held and its action
     /// queued in the same transaction; wakes the executor when an action was queued. A task already
-    /// stored changes nothing and queues nothing (exactly once).
+    /// stored changes nothing and queues nothing (exactly once). `not_ready` says why the printer
+    /// the decision prints on cannot print now: the job is then held, and the held record says why.
     pub async fn store_by_rule(
         &self,
         job: &NewHeldJob,
         decision: &Decision,
         policy: ReleasePolicy,
+        not_ready: Option<&NotReady>,
     ) -> Result<Inserted, EnqueueError> {
-        let ruling = by_rule(job, decision, policy, job.discovered_at);
+        let ruling = by_rule(job, decision, policy, not_ready, job.discovered_at);
         let inserted = self
             .store
             .insert_held_job_then(
@@ -386,6 +389,7 @@ fn by_rule(
     job: &NewHeldJob,
     decision: &Decision,
     policy: ReleasePolicy,
+    not_ready: Option<&NotReady>,
     now: OffsetDateTime,
 ) -> Ruling {
     let label = decision.label();
@@ -440,6 +444,20 @@ fn by_rule(
                 decision.reason.as_deref().unwrap_or("no reason given")
             )),
         },
+        RuleAction::Release | RuleAction::Redirect if not_ready.is_some() => {
+            let printer = decision
+                .prints_on(&job.printer_id)
+                .unwrap_or(&job.printer_id);
+            let reason = not_ready.map_or("", |n| n.reason.as_str());
+            Ruling {
+                action: None,
+                terms: None,
+                note: Some(format!(
+                    "{label}: {} held: printer {printer} cannot print now ({reason})",
+                    decision.action.as_str()
+                )),
+            }
+        }
         RuleAction::Release | RuleAction::Redirect => {
             let requested = &job.configuration;
             let options = decision.force.options_for(requested);

@@ -37,10 +37,9 @@ pub const STATION_KEY_HEADER: &str = "x-station-key";
 /// How long printer capabilities are kept before `GET printer` is asked again.
 pub const PRINTER_CACHE: Duration = Duration::minutes(10);
 
-/// How old a printer's status may be when a release asks whether it can print: short, so a
-/// cleared jam is seen within seconds, and long enough that a queue of people at one printer costs
-/// one `GET printer` (the entry is shared with the capabilities).
-pub const PRINTER_STATUS_MAX_AGE: Duration = Duration::seconds(10);
+/// How old a printer's status may be when a release asks whether it can print (the entry is shared
+/// with the capabilities).
+pub const PRINTER_STATUS_MAX_AGE: Duration = crate::job::readiness::STATUS_MAX_AGE;
 
 /// How long a request waits for printer capabilities before it goes on without them (policy-only
 /// checks): a kiosk must stay usable while Graph is slow or down.
@@ -314,20 +313,7 @@ impl StationState {
             .inner
             .printers
             .get_within(printer_id, PRINTER_STATUS_MAX_AGE);
-        match tokio::time::timeout(PRINTER_LOOKUP_WAIT, read).await {
-            Ok(Ok(printer)) => crate::job::readiness::not_ready(&printer),
-            Ok(Err(error)) => {
-                tracing::warn!(printer_id, %error, "printer status unavailable; releasing without it");
-                None
-            }
-            Err(_) => {
-                tracing::warn!(
-                    printer_id,
-                    "printer status slow to arrive; releasing without it"
-                );
-                None
-            }
-        }
+        crate::job::readiness::read_within(printer_id, read).await
     }
 
     /// The other stations of `station`'s group with another printer, one per printer, in the

@@ -26,6 +26,7 @@ const PATCH_JOB: &str = "PATCH /print/printers/{id}/jobs/{id}";
 const PATCH_TASK: &str = "PATCH /print/taskDefinitions/{id}/tasks/{id}";
 const REDIRECT: &str = "POST /print/printers/{id}/jobs/{id}/redirect";
 const ABORT: &str = "POST /print/printers/{id}/jobs/{id}/abort";
+const GET_PRINTER: &str = "GET /print/printers/{id}";
 
 /// The `[[rules]]` tables of `text`, with `{queue}` and `{lobby}` replaced by the bed's printer ids.
 fn tables(bed: &Bed, text: &str) -> Vec<toml::Table> {
@@ -482,6 +483,92 @@ force.copies = 20
     engine.stop().await;
 }
 
+fn jammed() -> pullprintd::emulator::PrinterStatusChange {
+    pullprintd::emulator::PrinterStatusChange {
+        state: "stopped".to_owned(),
+        details: vec!["mediaJam".to_owned()],
+        description: String::new(),
+        is_accepting_jobs: None,
+    }
+}
+
+#[tokio::test]
+async fn a_release_rule_holds_a_job_whose_printer_is_jammed_and_the_audit_says_why() {
+    let bed = Bed::default().await;
+    let engine = engine_with(&bed, S2S, RetryPolicy::default()).await;
+    let control = bed.emulator.control();
+    control.set_printer_status(&bed.queue, &jammed()).unwrap();
+    let (task, _) = submit(
+        &bed,
+        &bed.queue,
+        "ada@contoso.example",
+        "a.pdf",
+        json!({"copies": 1, "colorMode": "color"}),
+    );
+    engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    let held = engine.store.held_job(&task).await.unwrap().unwrap();
+    assert_eq!((held.state, held.outcome), (JobState::Held, None));
+    let records = audit(&engine, &task).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].event, AuditEvent::Held);
+    let detail = records[0].detail.clone().unwrap();
+    assert!(
+        detail.contains("rule 0 \"S2S grayscale\": release held")
+            && detail.contains("cannot print now (paper is jammed)"),
+        "{detail}"
+    );
+    assert_eq!(
+        (control.calls_to(PATCH_JOB), control.calls_to(PATCH_TASK)),
+        (0, 0),
+        "nothing sent to a jammed printer"
+    );
+    assert!(control.printed(&bed.queue).is_empty());
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn a_redirect_rule_holds_the_job_when_its_destination_cannot_print() {
+    let bed = Bed::default().await;
+    let rules = r#"
+[[rules]]
+name = "everything to the lobby"
+action = "redirect"
+printer = "{lobby}"
+"#;
+    let engine = engine_with(&bed, rules, RetryPolicy::default()).await;
+    let control = bed.emulator.control();
+    // The queue printer is fine; the destination is paused.
+    control
+        .set_printer_status(
+            &bed.lobby,
+            &pullprintd::emulator::PrinterStatusChange {
+                state: "idle".to_owned(),
+                details: vec!["paused".to_owned()],
+                ..jammed()
+            },
+        )
+        .unwrap();
+    let (task, _) = submit(
+        &bed,
+        &bed.queue,
+        "ada@contoso.example",
+        "a.pdf",
+        json!({"copies": 1}),
+    );
+    engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    let held = engine.store.held_job(&task).await.unwrap().unwrap();
+    assert_eq!(held.state, JobState::Held);
+    let detail = audit(&engine, &task).await[0].detail.clone().unwrap();
+    assert!(
+        detail.contains("redirect held")
+            && detail.contains(&bed.lobby)
+            && detail.contains("it is paused"),
+        "{detail}"
+    );
+    assert_eq!(control.calls_to(REDIRECT), 0);
+    engine.stop().await;
+}
+
 #[tokio::test]
 async fn a_forced_value_the_printer_refuses_holds_the_job_again_never_printing_it() {
     // A black-and-white printer that holds jobs: grayscale is not among its colour modes.
@@ -639,7 +726,10 @@ async fn webhook_app_with(bed: &Bed, rules: &str) -> RunningApp {
     app
 }
 
-async fn auto_released_through_the_webhook(configuration: Value) -> (u64, u64, u64, u64) {
+/// The Graph calls of one auto-release from a notification: `GET job`, `PATCH job`, `PATCH task`,
+/// the total of those three and any other call but the printer's status, and `GET printer` (read
+/// before a rule prints, cached: one per printer per 10 s, however many jobs).
+async fn auto_released_through_the_webhook(configuration: Value) -> (u64, u64, u64, u64, u64) {
     let bed = Bed::default().await;
     let app = webhook_app_with(&bed, S2S).await;
     let (task, _) = submit(
@@ -667,7 +757,8 @@ async fn auto_released_through_the_webhook(configuration: Value) -> (u64, u64, u
         control.calls_to(GET_JOB),
         control.calls_to(PATCH_JOB),
         control.calls_to(PATCH_TASK),
-        control.total_calls(),
+        control.total_calls() - control.calls_to(GET_PRINTER),
+        control.calls_to(GET_PRINTER),
     );
     app.stop().await;
     counts
@@ -677,7 +768,7 @@ async fn auto_released_through_the_webhook(configuration: Value) -> (u64, u64, u
 async fn an_auto_release_from_a_notification_costs_three_graph_calls_with_a_change() {
     assert_eq!(
         auto_released_through_the_webhook(json!({"copies": 1, "colorMode": "color"})).await,
-        (1, 1, 1, 3)
+        (1, 1, 1, 3, 1)
     );
 }
 
@@ -685,7 +776,7 @@ async fn an_auto_release_from_a_notification_costs_three_graph_calls_with_a_chan
 async fn an_auto_release_from_a_notification_costs_two_graph_calls_without_a_change() {
     assert_eq!(
         auto_released_through_the_webhook(json!({"copies": 1, "colorMode": "grayscale"})).await,
-        (1, 0, 1, 2)
+        (1, 0, 1, 2, 1)
     );
 }
 
@@ -895,6 +986,13 @@ async fn a_burst_of_auto_releases_from_notifications_costs_exactly_three_graph_c
             control.calls_to(PATCH_TASK)
         ),
         (jobs, jobs, jobs),
+        "{:?}",
+        control.call_counts()
+    );
+    // The printer's status, read before the rule prints, is shared by the whole burst (one read per
+    // 10 s at most; the burst takes a few seconds).
+    assert!(
+        control.calls_to(GET_PRINTER) <= 2,
         "{:?}",
         control.call_counts()
     );
