@@ -32,7 +32,7 @@ use crate::clock::SharedClock;
 use crate::log_throttle::Throttle;
 use crate::metrics::Metrics;
 use crate::secrets::constant_time_eq;
-use crate::store::Store;
+use crate::store::{InboxWriter, Store};
 
 /// The webhook's path, relative to the API listener; `intake.public_url` must end with it.
 pub const PATH: &str = "/graph/notifications";
@@ -48,7 +48,8 @@ pub struct Webhook {
 
 #[derive(Debug)]
 struct Inner {
-    store: Store,
+    /// The inbox, written with group commit: a burst of deliveries shares its transactions.
+    inbox_writer: InboxWriter,
     clock: SharedClock,
     client_state: SecretString,
     /// Woken after items were stored.
@@ -71,7 +72,7 @@ impl Webhook {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
+                inbox_writer: InboxWriter::spawn(store),
                 clock,
                 client_state,
                 inbox,
@@ -164,13 +165,12 @@ async fn receive(
         }
     }
     if !genuine.is_empty() {
-        if let Err(error) = inner.store.inbox_push(&genuine, inner.clock.now()).await {
+        let count = genuine.len() as u64;
+        if let Err(error) = inner.inbox_writer.push(genuine, inner.clock.now()).await {
             tracing::error!(%error, "cannot store notifications; answering 503 so Graph retries");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
-        inner
-            .accepted
-            .fetch_add(genuine.len() as u64, Ordering::Relaxed);
+        inner.accepted.fetch_add(count, Ordering::Relaxed);
         inner.inbox.notify_one();
     }
     StatusCode::ACCEPTED.into_response()

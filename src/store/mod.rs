@@ -64,6 +64,7 @@ use sqlx::{ConnectOptions as _, Connection as _};
 pub use actions::{Closed, EnqueueError};
 pub use error::StoreError;
 pub use held_jobs::OurRedirect;
+pub use inbox::InboxWriter;
 pub use leader::LeaderLock;
 pub use lock::{LockError, StoreLock};
 pub use sessions::StoredSession;

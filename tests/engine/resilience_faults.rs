@@ -330,14 +330,7 @@ async fn under_every_fault_each_held_job_ends_exactly_once_with_the_chosen_confi
     eprintln!("{table}");
 }
 
-/// A free loopback port: the public URL must name the port before the App binds it.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use engine_support::free_port;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_dropped_duplicated_delayed_or_forged_still_hold_each_job_once() {

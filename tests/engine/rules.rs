@@ -690,14 +690,7 @@ async fn under_a_429_503_storm_every_auto_release_prints_exactly_once() {
     engine.stop().await;
 }
 
-/// A free loopback port: the public URL must name the port before the App binds it.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use engine_support::free_port;
 
 /// The whole daemon in webhook mode with `rules`, once its subscription and start-up polls are
 /// done; the call counts start from zero.

@@ -18,14 +18,7 @@ const LIST: &str = "GET /print/taskDefinitions/{id}/tasks";
 const GET_JOB: &str = "GET /print/printers/{id}/jobs/{id}";
 const GET_TASK: &str = "GET /print/taskDefinitions/{id}/tasks/{id}";
 
-/// A free loopback port: the public URL must name the port before the App binds it.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use engine_support::free_port;
 
 /// Starts the daemon in webhook-only mode and waits until its subscription exists and the polls it
 /// triggers (start-up reconciliation, then the one after creating the subscription) are over.

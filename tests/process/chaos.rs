@@ -75,13 +75,7 @@ fn seed(fixed: Option<u64>) -> u64 {
         .unwrap_or_else(|| rand::rng().random())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use engine_support::free_port;
 
 /// Random faults for one phase of the run.
 fn random_faults(rng: &mut StdRng) -> Faults {

@@ -31,13 +31,7 @@ fn read_until(socket: &UnixDatagram, wanted: &str, deadline: Duration) -> Vec<St
     panic!("no {wanted} within {deadline:?}; saw {seen:?}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use engine_support::free_port;
 
 fn terminate(child: &Child) {
     let status = Command::new("kill")

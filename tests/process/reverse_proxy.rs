@@ -114,13 +114,7 @@ fn find_nginx() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use engine_support::free_port;
 
 /// nginx in the foreground; stopped (SIGTERM, then waited for) when dropped, so its workers go too.
 struct Nginx {

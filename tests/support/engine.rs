@@ -415,3 +415,23 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A free loopback port for a daemon that must know its port before it binds it (a webhook's public
+/// URL names it). Taken below Linux's ephemeral range (32768–60999), which every `bind(":0")` of the
+/// emulator, the clients and other tests draws from: a port handed out here cannot be taken by one of
+/// those between this call and the daemon's bind. Each test process starts at its own offset and
+/// counts up, so two calls never hand out the same port.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let offset = (std::process::id() % u32::from(SPAN / 4)) as u16 * 4;
+    for _ in 0..SPAN {
+        let port = FIRST + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {FIRST} and {}", FIRST + SPAN)
+}
