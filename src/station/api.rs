@@ -22,12 +22,12 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use std::sync::Arc;
 
@@ -759,12 +759,48 @@ async fn ready(state: &StationState, station: &Station) -> Result<(), ApiError> 
     Err(ApiError::printer_not_ready(&here, not_ready, alternatives))
 }
 
-/// Where `station` releases.
-fn at(station: &Station) -> AtStation<'_> {
+/// Where a person at `station` releases: `target`'s printer (the station's own, or one of its
+/// group's that a `printer_not_ready` answer offered); the audit names the station they stood at.
+fn at<'a>(station: &'a Station, target: &'a Station) -> AtStation<'a> {
     AtStation {
         station_id: &station.id,
-        printer_id: &station.printer_id,
+        printer_id: &target.printer_id,
     }
+}
+
+/// `?at=`: release at another station's printer of this station's group.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseAt {
+    /// The id of another station of this station's group (one of the `alternatives` a
+    /// `printer_not_ready` answer listed): the job prints on that station's printer instead, for a
+    /// person who will walk there. Without it, on this station's printer.
+    #[serde(default)]
+    pub at: Option<String>,
+}
+
+/// The station whose printer a release asked with `query` prints on: this one, or the station of
+/// its group that `?at=` names.
+fn target_station(
+    state: &StationState,
+    station: &Station,
+    query: Result<Query<ReleaseAt>, axum::extract::rejection::QueryRejection>,
+) -> Result<Station, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!(
+            "{e}; the only query parameter is `at` (a station id of this station's group)"
+        ))
+    })?;
+    let Some(wanted) = query.at.filter(|id| *id != station.id) else {
+        return Ok(station.clone());
+    };
+    state
+        .group_stations(station)
+        .into_iter()
+        .find(|other| other.id == wanted)
+        .cloned()
+        .ok_or_else(|| ApiError::not_an_alternative(&wanted))
 }
 
 /// Turns the release service's answer into the API's, without ever claiming more than happened.
@@ -833,7 +869,7 @@ pub(crate) fn answer(
 /// Releases the person's job `id` on this station's printer, with optional changed options.
 #[utoipa::path(
     post, path = "/api/v1/jobs/{id}/release", tag = "station",
-    params(("id" = String, Path, description = "The job's id")),
+    params(("id" = String, Path, description = "The job's id"), ReleaseAt),
     request_body(content = ReleaseOptions, description = "Optional: the options to change (Graph's printJobConfiguration names)"),
     security(("bearer" = [], "stationKey" = [])),
     responses(
@@ -844,7 +880,7 @@ pub(crate) fn answer(
         (status = 404, description = "No such held job of yours (or of someone who named you a delegate)", body = ErrorBody),
         (status = 409, description = "Already being released or deleted (`not_held`), or the station's printer cannot print now (`printer_not_ready`: `details` says why, `alternatives` lists the printers of the station's group that can); the job stays held", body = ErrorBody),
         (status = 410, description = "No longer held", body = ErrorBody),
-        (status = 422, description = "An option the printer or the policy does not allow", body = ErrorBody),
+        (status = 422, description = "An option the printer or the policy does not allow, or `at` names a station outside this station's group (`not_an_alternative`)", body = ErrorBody),
         (status = 502, description = "Universal Print refused the release", body = ErrorBody),
         (status = 503, description = "The store cannot take writes (read-only, disk full): nothing was changed", body = ErrorBody),
     )
@@ -853,20 +889,28 @@ pub async fn release_job(
     State(state): State<StationState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    query: Result<Query<ReleaseAt>, axum::extract::rejection::QueryRejection>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
     let (session, station) = state.session(&headers).await?;
     let station = station.clone();
+    let target = target_station(&state, &station, query)?;
     let options: ReleaseOptions = parse_body(&body)?;
     let job = releasable_job(&state, &session.upn, &id).await?;
-    let changes = checked_changes(&state, &job, &station, &options).await?;
-    ready(&state, &station).await?;
+    let changes = checked_changes(&state, &job, &target, &options).await?;
+    ready(&state, &target).await?;
     if !job.job.owner_upn.eq_ignore_ascii_case(&session.upn) {
         tracing::info!(owner = %job.job.owner_upn, delegate = %session.upn, task = %id, "a delegate releases a job");
     }
     let result = state
         .release()
-        .release(&job, at(&station), &session.upn, changes, state.now())
+        .release(
+            &job,
+            at(&station, &target),
+            &session.upn,
+            changes,
+            state.now(),
+        )
         .await;
     answer(&id, result)
 }
@@ -874,6 +918,7 @@ pub async fn release_job(
 /// Releases every held job of the person with the same options; lists each job's outcome.
 #[utoipa::path(
     post, path = "/api/v1/jobs/release-all", tag = "station",
+    params(ReleaseAt),
     request_body(content = ReleaseOptions, description = "Optional: the options for every job"),
     security(("bearer" = [], "stationKey" = [])),
     responses(
@@ -881,16 +926,18 @@ pub async fn release_job(
         (status = 400, description = "Malformed body or unknown field", body = ErrorBody),
         (status = 401, description = "No valid session", body = ErrorBody),
         (status = 409, description = "The station's printer cannot print now (`printer_not_ready`, with `details` and `alternatives`); nothing was released", body = ErrorBody),
-        (status = 422, description = "An option not allowed for one of the jobs; nothing was released", body = ErrorBody),
+        (status = 422, description = "An option not allowed for one of the jobs, or `at` names a station outside this station's group (`not_an_alternative`); nothing was released", body = ErrorBody),
     )
 )]
 pub async fn release_all(
     State(state): State<StationState>,
     headers: HeaderMap,
+    query: Result<Query<ReleaseAt>, axum::extract::rejection::QueryRejection>,
     body: Bytes,
 ) -> Result<Json<ReleaseAllAnswer>, ApiError> {
     let (session, station) = state.session(&headers).await?;
     let station = station.clone();
+    let target = target_station(&state, &station, query)?;
     let options: ReleaseOptions = parse_body(&body)?;
     let jobs = state
         .release()
@@ -900,15 +947,15 @@ pub async fn release_all(
     // Every job is checked before any is released: a refused choice releases nothing.
     let mut checked = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let changes = checked_changes(&state, &job, &station, &options).await?;
+        let changes = checked_changes(&state, &job, &target, &options).await?;
         checked.push((job, changes));
     }
     if !checked.is_empty() {
-        ready(&state, &station).await?;
+        ready(&state, &target).await?;
     }
     let submitted = state
         .release()
-        .release_all(&checked, at(&station), &session.upn, state.now())
+        .release_all(&checked, at(&station, &target), &session.upn, state.now())
         .await;
     let results = checked
         .iter()

@@ -118,6 +118,10 @@ pub const CODES: &[(&str, &str)] = &[
         "the station's printer cannot print now (`details`); `alternatives` lists printers that can",
     ),
     (
+        "not_an_alternative",
+        "`at` names a station that is not in this station's group; release here or at one of the `alternatives`",
+    ),
+    (
         "graph_refused",
         "Universal Print refused the release or delete",
     ),
@@ -223,6 +227,18 @@ impl ApiError {
         error.option = Some(refusal.option.to_owned());
         error.allowed = Some(refusal.allowed);
         error
+    }
+
+    /// 422 `not_an_alternative`: `?at=` named a station outside this station's group.
+    pub fn not_an_alternative(wanted: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_an_alternative",
+            format!(
+                "station `{wanted}` is not another station of this station's group; release without \
+                 `at`, or at one of the `alternatives` a `printer_not_ready` answer listed"
+            ),
+        )
     }
 
     /// 409 `printer_not_ready`: the station's printer `name` cannot print now; nothing was queued

@@ -490,7 +490,18 @@ async fn walk(screen: Screen) {
     let Some((chromium, chromedriver, axe)) = browser_tools() else {
         return;
     };
-    let bed = Bed::start("").await;
+    // The daemon's clock is the test's: a printer's status is cached 10 s, and the walk moves past
+    // that instead of waiting.
+    let clock = pullprintd::clock::ManualClock::new(time::OffsetDateTime::now_utc());
+    let bed = Bed::start_with(
+        "",
+        &[],
+        pullprintd::app::AppOptions {
+            clock: clock.clone(),
+            ..pullprintd::app::AppOptions::default()
+        },
+    )
+    .await;
     let (report, report_print) = bed
         .held_job(
             ADA,
@@ -508,6 +519,7 @@ async fn walk(screen: Screen) {
     let (_, notes_print) = bed
         .held_job(ADA, "meeting-notes.docx", json!({"copies": 1}))
         .await;
+    let (slides, slides_print) = bed.held_job(ADA, "slides.pdf", json!({"copies": 1})).await;
     bed.held_job(BOB, "bob-private.pdf", json!({"copies": 1}))
         .await;
     let driver = Driver::start(&chromium, &chromedriver, screen).await;
@@ -584,7 +596,7 @@ async fn walk(screen: Screen) {
         .await;
     driver.wait_text("#user-name", "Ada Lovelace").await;
     driver
-        .wait_until("document.querySelectorAll('li.job').length === 3")
+        .wait_until("document.querySelectorAll('li.job').length === 4")
         .await;
     let list = driver.text("#job-list").await;
     assert!(
@@ -677,6 +689,55 @@ async fn walk(screen: Screen) {
     assert_eq!(printed.configuration["duplexMode"], "flipOnLongEdge");
     assert_eq!(printed.configuration["colorMode"], "color");
     assert_eq!(printed.state, "completed");
+
+    // The station's printer jams: printing says why and offers the group's other printer as a
+    // button; pressing it prints the job there, once.
+    let control = bed.emulator.control();
+    control
+        .set_printer_status(
+            &bed.queue,
+            &pullprintd::emulator::PrinterStatusChange {
+                state: "stopped".to_owned(),
+                details: vec!["mediaJam".to_owned()],
+                description: String::new(),
+                is_accepting_jobs: None,
+            },
+        )
+        .unwrap();
+    clock.advance(time::Duration::seconds(11));
+    let slides_row = format!("li.job[data-id=\"{slides}\"]");
+    driver.click(&format!("{slides_row} button.release")).await;
+    let print_at = format!("{slides_row} button.print-at[data-station=lobby]");
+    driver.element(&print_at).await;
+    assert_eq!(
+        driver.text(&print_at).await,
+        driver
+            .words("job.printAt")
+            .await
+            .replace("{printer}", "Lobby")
+    );
+    driver.check(&axe, "06b-printer-jammed").await;
+    driver.click(&print_at).await;
+    driver
+        .wait_until(&format!(
+            "document.querySelector('{slides_row}').dataset.state === 'printed'"
+        ))
+        .await;
+    let printed = control.printed(&bed.lobby);
+    assert_eq!(printed.len(), 1, "printed at the offered printer, once");
+    assert!(control.job(&slides_print).unwrap().redirected_to.is_some());
+    control
+        .set_printer_status(
+            &bed.queue,
+            &pullprintd::emulator::PrinterStatusChange {
+                state: "idle".to_owned(),
+                details: Vec::new(),
+                description: String::new(),
+                is_accepting_jobs: None,
+            },
+        )
+        .unwrap();
+    clock.advance(time::Duration::seconds(11));
 
     // Delete one, print all the rest: print all signs out.
     let draft_row = format!("li.job[data-id=\"{draft}\"]");

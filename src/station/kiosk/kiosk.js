@@ -326,6 +326,7 @@ function describeJob(item) {
   item.querySelector(".more").setAttribute("aria-label", t("job.more"));
   for (const label of item.querySelectorAll(".toggle span")) label.textContent = word(label.dataset.value);
   item.querySelector(".release").textContent = t("job.print");
+  for (const button of item.querySelectorAll(".print-at")) button.textContent = t("job.printAt", { printer: button.dataset.printer });
   item.querySelector(".delete").textContent = t("job.delete");
 }
 
@@ -427,11 +428,14 @@ function chosenOptions(item, config) {
   return options;
 }
 
-async function release(item, job, config) {
+// `at`: another station of this station's group, offered when this printer cannot print.
+async function release(item, job, config, at) {
   touch();
   setState(item, "printing");
-  const result = await call("POST", "/api/v1/jobs/" + encodeURIComponent(job.id) + "/release", session.token, chosenOptions(item, config));
+  const path = "/api/v1/jobs/" + encodeURIComponent(job.id) + "/release" + (at ? "?at=" + encodeURIComponent(at) : "");
+  const result = await call("POST", path, session.token, chosenOptions(item, config));
   if (result.status === 401) { await signOut({ key: "signout.ended" }); return; }
+  offerAlternatives(item, job, config, result);
   if (result.status === 200) { setState(item, "printed"); say({ key: "result.printed", params: { name: job.name } }, "ok"); }
   else if (result.status === 202) { setState(item, "queued"); say({ key: "result.queued", params: { name: job.name } }, "ok"); }
   else {
@@ -440,6 +444,25 @@ async function release(item, job, config) {
     say({ key: "result.failed", params: { name: job.name, reason: failure } }, "error");
   }
   afterChange();
+}
+
+// When this station's printer cannot print, one button per printer of its group that can: the job
+// prints there, for the person to walk to. Any other answer takes the buttons away.
+function offerAlternatives(item, job, config, result) {
+  for (const old of item.querySelectorAll(".print-at")) old.remove();
+  const error = result.data && result.data.error;
+  if (!error || error.code !== "printer_not_ready" || !Array.isArray(error.alternatives)) return;
+  const actions = item.querySelector(".actions");
+  for (const other of error.alternatives) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "print-at";
+    button.dataset.station = other.stationId;
+    button.dataset.printer = other.printerName || other.printerId;
+    button.textContent = t("job.printAt", { printer: button.dataset.printer });
+    button.addEventListener("click", () => release(item, job, config, other.stationId));
+    actions.appendChild(button);
+  }
 }
 
 async function remove(item, job) {
