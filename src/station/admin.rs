@@ -365,9 +365,12 @@ pub async fn unlock(
     Path(person): Path<String>,
 ) -> Result<Json<UnlockAnswer>, ApiError> {
     state.admin(&headers)?;
-    Ok(Json(UnlockAnswer {
-        cleared: state.lockout().unlock(&person),
-    }))
+    let cleared = state
+        .lockout()
+        .unlock_everywhere(&person)
+        .await
+        .map_err(|e| ApiError::store_unavailable("lifting the lockout", &e))?;
+    Ok(Json(UnlockAnswer { cleared }))
 }
 
 #[cfg(test)]

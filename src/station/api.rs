@@ -356,7 +356,7 @@ pub async fn sign_in(
     let credential = parse_required(&body)
         .and_then(|request| Credential::from_request(request, state.sign_in_rules()))
         .inspect_err(|_| metrics.sign_in("invalid"))?;
-    let slot = state.budget().reserve(&station.id).map_err(|exhausted| {
+    let slot = state.budget().reserve_guarded(&station.id).await.map_err(|exhausted| {
         metrics.sign_in(exhausted.scope.as_str());
         ApiError::too_many(
             "sign_in_budget",
@@ -371,14 +371,14 @@ pub async fn sign_in(
     })?;
     let user = match authenticate(&state, credential).await {
         Ok(user) => {
-            slot.succeeded();
+            slot.succeeded().await;
             user
         }
         Err(refused) => {
             if refused.is_failure() {
-                slot.failed();
+                slot.failed().await;
             } else {
-                slot.succeeded();
+                slot.succeeded().await;
             }
             metrics.sign_in(refused.outcome());
             if matches!(refused, Refused::Failed(Some(_))) {
@@ -421,33 +421,35 @@ async fn authenticate(state: &StationState, credential: Credential) -> Result<Us
     match credential {
         Credential::Card(card) => {
             let attempt = lockout
-                .reserve(Subject::Card(&card))
+                .reserve_guarded(Subject::Card(&card))
+                .await
                 .map_err(Refused::Locked)?;
             match find_card(state, &card).await {
-                Ok(Some(user)) => match attempt.succeeded() {
+                Ok(Some(user)) => match attempt.succeeded().await {
                     Ok(()) => Ok(user),
                     Err(locked) => Err(Refused::Locked(locked)),
                 },
-                Ok(None) => Err(Refused::Failed(attempt.failed().err())),
+                Ok(None) => Err(Refused::Failed(attempt.failed().await.err())),
                 Err(()) => {
-                    let _ = attempt.failed();
+                    let _ = attempt.failed().await;
                     Err(Refused::DirectoryDown)
                 }
             }
         }
         Credential::CardAndPin(card, pin) => {
             let attempt = lockout
-                .reserve(Subject::Card(&card))
+                .reserve_guarded(Subject::Card(&card))
+                .await
                 .map_err(Refused::Locked)?;
             match find_card(state, &card).await {
                 Ok(Some(user)) => {
                     // A real card: what is guessed now is the person's PIN, counted against them.
-                    attempt.cancel();
+                    attempt.cancel().await;
                     check_pin(state, user.upn, pin).await
                 }
-                Ok(None) => Err(Refused::Failed(attempt.failed().err())),
+                Ok(None) => Err(Refused::Failed(attempt.failed().await.err())),
                 Err(()) => {
-                    let _ = attempt.failed();
+                    let _ = attempt.failed().await;
                     Err(Refused::DirectoryDown)
                 }
             }
@@ -456,12 +458,14 @@ async fn authenticate(state: &StationState, credential: Credential) -> Result<Us
     }
 }
 
-/// Reserves an attempt for `upn` and a PIN-check permit, then checks the PIN on the blocking pool;
-/// the attempt is settled there, so a client that hangs up mid-check still pays for its guess.
+/// Reserves an attempt for `upn` and a PIN-check permit, then checks the PIN on the blocking pool.
+/// The attempt is settled after the check; a client that hangs up mid-check still pays for its
+/// guess (an attempt dropped unsettled counts as a failure).
 async fn check_pin(state: &StationState, upn: String, pin: String) -> Result<User, Refused> {
     let attempt = state
         .lockout()
-        .reserve(Subject::Upn(&upn))
+        .reserve_guarded(Subject::Upn(&upn))
+        .await
         .map_err(Refused::Locked)?;
     // A short wait for a permit smooths a morning rush at many kiosks; beyond it, 429 at once.
     let permit = tokio::time::timeout(
@@ -470,7 +474,7 @@ async fn check_pin(state: &StationState, upn: String, pin: String) -> Result<Use
     )
     .await;
     let Ok(Ok(permit)) = permit else {
-        attempt.cancel();
+        attempt.cancel().await;
         return Err(Refused::Busy);
     };
     let users = state.users();
@@ -479,24 +483,30 @@ async fn check_pin(state: &StationState, upn: String, pin: String) -> Result<Use
     let checked = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         // A PIN shorter than any PIN can be is wrong without costing an argon2 run.
-        let user = if pin.chars().count() < min_length {
+        if pin.chars().count() < min_length {
             None
         } else {
             metrics.pin_checked();
             users.verify_pin(&upn, &pin).cloned()
-        };
-        match user {
-            Some(user) => attempt.succeeded().map(|()| user).map_err(Refused::Locked),
-            None => Err(Refused::Failed(attempt.failed().err())),
         }
     })
     .await;
-    checked.unwrap_or_else(|e| {
-        Err(Refused::Internal(ApiError::internal(
-            "checking the PIN",
-            &e,
-        )))
-    })
+    match checked {
+        Ok(Some(user)) => attempt
+            .succeeded()
+            .await
+            .map(|()| user)
+            .map_err(Refused::Locked),
+        Ok(None) => Err(Refused::Failed(attempt.failed().await.err())),
+        Err(e) => {
+            // The check itself broke: it still counts (a crash is not a free guess).
+            let _ = attempt.failed().await;
+            Err(Refused::Internal(ApiError::internal(
+                "checking the PIN",
+                &e,
+            )))
+        }
+    }
 }
 
 /// The users file first, then (if enabled) the directory; `Err` when the directory failed.

@@ -13,13 +13,25 @@
 //! - memory is bounded: one entry per configured station plus the global one, each holding at most
 //!   `budget` timestamps;
 //! - one warning per exhaustion episode (not one per refused request), and a counter per refusal.
+//!
+//! On SQLite (one daemon) the budgets are kept in memory. On PostgreSQL
+//! ([`FailureBudget::shared_through`]) they live in the store, both changed under their rows' locks in
+//! one transaction, so the daemons behind a load balancer spend from one budget: spraying spread over
+//! them is refused exactly as at one. A reservation of a daemon that died mid-check is forgotten
+//! after [`RESERVATION_TTL`](super::lockout::RESERVATION_TTL).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+use super::lockout::RESERVATION_TTL;
 use crate::clock::SharedClock;
+use crate::store::{Backend, Store};
+
+/// The shared store's subject of all stations' budget.
+const GLOBAL_SUBJECT: &str = "budget:global";
 
 /// The budgets' sizes.
 #[derive(Debug, Clone, Copy)]
@@ -32,10 +44,11 @@ pub struct BudgetPolicy {
     pub window: Duration,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Account {
     failures: VecDeque<OffsetDateTime>,
-    in_flight: u32,
+    /// When each attempt reserved and not yet settled was reserved.
+    in_flight: Vec<OffsetDateTime>,
     /// Set when the budget ran out and the warning was logged; cleared when it recovers.
     exhausted: bool,
 }
@@ -48,9 +61,7 @@ impl Account {
     }
 
     fn used(&self) -> u32 {
-        u32::try_from(self.failures.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(self.in_flight)
+        u32::try_from(self.failures.len().saturating_add(self.in_flight.len())).unwrap_or(u32::MAX)
     }
 
     fn retry_after(&self, now: OffsetDateTime, window: Duration) -> u64 {
@@ -59,6 +70,57 @@ impl Account {
                 .unwrap_or(0)
                 .max(1)
         })
+    }
+
+    /// Refuses when the failures and attempts under way reach `limit` (warning once an episode).
+    fn check(
+        &mut self,
+        scope: Scope,
+        limit: u32,
+        station: &str,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> Result<(), Exhausted> {
+        self.forget_old(now, window);
+        if self.used() < limit {
+            return Ok(());
+        }
+        if !self.exhausted {
+            self.exhausted = true;
+            tracing::warn!(
+                station,
+                budget = scope.as_str(),
+                failures = limit,
+                window = %humantime::format_duration(window.unsigned_abs()),
+                "failed sign-ins exhausted the budget; refusing sign-ins until the window \
+                 moves on (a card or PIN guessing attack, or a misconfigured reader)"
+            );
+        }
+        Err(Exhausted {
+            scope,
+            retry_after_secs: self.retry_after(now, window),
+        })
+    }
+
+    fn take(&mut self, now: OffsetDateTime) {
+        self.in_flight.push(now);
+        if self.exhausted && self.failures.is_empty() {
+            self.exhausted = false;
+        }
+    }
+
+    /// Returns the reservation made at `reserved_at` (or, in memory, where they only count, the
+    /// oldest), keeping a failure in the window when it failed.
+    fn settle(&mut self, reserved_at: Option<OffsetDateTime>, failed: bool, now: OffsetDateTime) {
+        let at = reserved_at
+            .and_then(|at| self.in_flight.iter().position(|t| *t == at))
+            .or_else(|| (!self.in_flight.is_empty()).then_some(0));
+        if let Some(at) = at {
+            self.in_flight.remove(at);
+        }
+        if failed {
+            self.failures.push_back(now);
+        }
     }
 }
 
@@ -102,6 +164,8 @@ pub struct FailureBudget {
     policy: BudgetPolicy,
     clock: SharedClock,
     accounts: Mutex<Accounts>,
+    /// PostgreSQL: the accounts live in the store, shared by every daemon.
+    shared: Option<Store>,
 }
 
 impl FailureBudget {
@@ -111,7 +175,16 @@ impl FailureBudget {
             policy,
             clock,
             accounts: Mutex::new(Accounts::default()),
+            shared: None,
         }
+    }
+
+    /// The same budgets, kept in `store` when that is PostgreSQL (several daemons); in memory
+    /// otherwise.
+    #[must_use]
+    pub fn shared_through(mut self, store: &Store) -> Self {
+        self.shared = (store.backend() == Backend::Postgres).then(|| store.clone());
+        self
     }
 
     fn accounts(&self) -> MutexGuard<'_, Accounts> {
@@ -123,44 +196,72 @@ impl FailureBudget {
     /// Reserves one sign-in attempt at `station` against both budgets, or refuses it.
     pub fn reserve(self: &Arc<Self>, station: &str) -> Result<Slot, Exhausted> {
         let now = self.clock.now();
-        let window = self.policy.window;
         let mut accounts = self.accounts();
         let Accounts { stations, global } = &mut *accounts;
         let account = stations.entry(station.to_owned()).or_default();
-        for (scope, account, limit) in [
-            (Scope::Station, &mut *account, self.policy.per_station),
-            (Scope::Global, &mut *global, self.policy.global),
-        ] {
-            account.forget_old(now, window);
-            if account.used() >= limit {
-                if !account.exhausted {
-                    account.exhausted = true;
-                    tracing::warn!(
-                        station,
-                        budget = scope.as_str(),
-                        failures = limit,
-                        window = %humantime::format_duration(window.unsigned_abs()),
-                        "failed sign-ins exhausted the budget; refusing sign-ins until the window \
-                         moves on (a card or PIN guessing attack, or a misconfigured reader)"
-                    );
-                }
-                return Err(Exhausted {
-                    scope,
-                    retry_after_secs: account.retry_after(now, window),
-                });
-            }
-        }
-        for account in [account, global] {
-            account.in_flight += 1;
-            if account.exhausted && account.failures.is_empty() {
-                account.exhausted = false;
-            }
-        }
+        self.take_both(station, account, global, now)?;
         Ok(Slot {
             budget: Arc::clone(self),
             station: station.to_owned(),
             settled: false,
         })
+    }
+
+    /// Checks both accounts, then reserves in both (or in neither).
+    fn take_both(
+        &self,
+        station: &str,
+        account: &mut Account,
+        global: &mut Account,
+        now: OffsetDateTime,
+    ) -> Result<(), Exhausted> {
+        let window = self.policy.window;
+        account.check(
+            Scope::Station,
+            self.policy.per_station,
+            station,
+            now,
+            window,
+        )?;
+        global.check(Scope::Global, self.policy.global, station, now, window)?;
+        account.take(now);
+        global.take(now);
+        Ok(())
+    }
+
+    /// Reserves one sign-in attempt as [`FailureBudget::reserve`] does, in the store when it is
+    /// shared. A store that cannot be reached refuses the attempt (fails closed): no failure goes
+    /// uncounted.
+    pub async fn reserve_guarded(self: &Arc<Self>, station: &str) -> Result<Spent, Exhausted> {
+        let Some(store) = &self.shared else {
+            return self.reserve(station).map(Spent::Memory);
+        };
+        let now = self.clock.now();
+        let key = station_subject(station);
+        let answer = store
+            .sign_in_guards(&[&key, GLOBAL_SUBJECT], now, |old| {
+                let [mut account, mut global] = load_pair(old, now);
+                let answer = self.take_both(station, &mut account, &mut global, now);
+                (save_pair(&account, &global), answer)
+            })
+            .await;
+        match answer {
+            Ok(Ok(())) => Ok(Spent::Shared(SharedSlot {
+                budget: Arc::clone(self),
+                store: store.clone(),
+                station: station.to_owned(),
+                reserved_at: now,
+                settled: false,
+            })),
+            Ok(Err(exhausted)) => Err(exhausted),
+            Err(error) => {
+                tracing::error!(%error, "the store cannot count a sign-in attempt; refusing it");
+                Err(Exhausted {
+                    scope: Scope::Global,
+                    retry_after_secs: 5,
+                })
+            }
+        }
     }
 
     fn settle(&self, station: &str, failed: bool) {
@@ -169,12 +270,60 @@ impl FailureBudget {
         let Accounts { stations, global } = &mut *accounts;
         let station = stations.entry(station.to_owned()).or_default();
         for account in [station, global] {
-            account.in_flight = account.in_flight.saturating_sub(1);
-            if failed {
-                account.failures.push_back(now);
-            }
+            account.settle(None, failed, now);
         }
     }
+
+    async fn settle_shared(
+        &self,
+        store: &Store,
+        station: &str,
+        reserved_at: OffsetDateTime,
+        failed: bool,
+    ) {
+        let now = self.clock.now();
+        let key = station_subject(station);
+        let settled = store
+            .sign_in_guards(&[&key, GLOBAL_SUBJECT], now, |old| {
+                let [mut account, mut global] = load_pair(old, now);
+                for account in [&mut account, &mut global] {
+                    account.settle(Some(reserved_at), failed, now);
+                }
+                (save_pair(&account, &global), ())
+            })
+            .await;
+        if let Err(error) = settled {
+            // The reservation lapses after its time to live: the budget heals by itself.
+            tracing::error!(%error, "the store cannot settle a sign-in attempt's budget");
+        }
+    }
+}
+
+fn station_subject(station: &str) -> String {
+    format!("budget:station:{station}")
+}
+
+/// Two accounts read from the shared store: new ones where there are none (or one cannot be read:
+/// an account is rewritten whole, so that only loses a count), without reservations older than the
+/// time to live.
+fn load_pair(old: Vec<Option<String>>, now: OffsetDateTime) -> [Account; 2] {
+    let mut old = old.into_iter();
+    [(); 2].map(|()| {
+        let mut account = old
+            .next()
+            .flatten()
+            .and_then(|text| serde_json::from_str::<Account>(&text).ok())
+            .unwrap_or_default();
+        account.in_flight.retain(|at| now - *at < RESERVATION_TTL);
+        account
+    })
+}
+
+fn save_pair(account: &Account, global: &Account) -> Vec<Option<String>> {
+    vec![
+        serde_json::to_string(account).ok(),
+        serde_json::to_string(global).ok(),
+    ]
 }
 
 /// One reserved attempt. Settle it with [`Slot::failed`] or [`Slot::succeeded`]; dropping it
@@ -204,6 +353,72 @@ impl Drop for Slot {
     fn drop(&mut self) {
         if !self.settled {
             self.budget.settle(&self.station, true);
+        }
+    }
+}
+
+/// A reserved attempt, counted in memory or in the shared store: settle it with [`Spent::failed`]
+/// or [`Spent::succeeded`]; dropped unsettled, it counts as a failure.
+#[derive(Debug)]
+pub enum Spent {
+    /// One daemon: [`Slot`].
+    Memory(Slot),
+    /// Daemons sharing a PostgreSQL store.
+    Shared(SharedSlot),
+}
+
+/// An attempt reserved in the shared store.
+#[derive(Debug)]
+pub struct SharedSlot {
+    budget: Arc<FailureBudget>,
+    store: Store,
+    station: String,
+    reserved_at: OffsetDateTime,
+    settled: bool,
+}
+
+impl Spent {
+    /// The sign-in failed: the failure stays in both windows.
+    pub async fn failed(self) {
+        self.settle(true).await;
+    }
+
+    /// The sign-in succeeded (or nothing was checked): the slot is returned.
+    pub async fn succeeded(self) {
+        self.settle(false).await;
+    }
+
+    async fn settle(self, failed: bool) {
+        match self {
+            Self::Memory(slot) if failed => slot.failed(),
+            Self::Memory(slot) => slot.succeeded(),
+            Self::Shared(mut slot) => {
+                slot.settled = true;
+                slot.budget
+                    .settle_shared(&slot.store, &slot.station, slot.reserved_at, failed)
+                    .await;
+            }
+        }
+    }
+}
+
+impl Drop for SharedSlot {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // An abandoned request is not a free guess: settled as a failure on the runtime (a daemon
+        // that dies first leaves a reservation that lapses after its time to live).
+        let (budget, store, station, at) = (
+            Arc::clone(&self.budget),
+            self.store.clone(),
+            std::mem::take(&mut self.station),
+            self.reserved_at,
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                budget.settle_shared(&store, &station, at, true).await;
+            });
         }
     }
 }

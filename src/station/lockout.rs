@@ -14,15 +14,25 @@
 //! - an attempt dropped without being settled (a cancelled request) counts as a failure;
 //! - memory is bounded: quiet subjects are pruned (amortised, not on every failure).
 //!
-//! Kept in memory: a restart forgets lockouts, which a restart makes visible to the administrator.
+//! On SQLite (one daemon) kept in memory: a restart forgets lockouts, which a restart makes visible
+//! to the administrator. On PostgreSQL ([`Lockout::shared_through`]) every subject's record lives in
+//! the store and is changed under its row lock, so the daemons behind a load balancer share one count:
+//! guesses spread over them are reserved, counted and locked out exactly as at one. A reservation of
+//! a daemon that died mid-check is forgotten after [`RESERVATION_TTL`].
 //! Every lockout is logged (without the PIN, and with card numbers redacted).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::SharedClock;
+use crate::store::{Backend, Store};
+
+/// How long a reservation kept in a shared store counts without being settled: far longer than any
+/// PIN check, so only a daemon that died mid-check leaves one behind.
+pub const RESERVATION_TTL: Duration = Duration::minutes(2);
 
 /// How many failures lock out, and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -66,12 +76,12 @@ impl Subject<'_> {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Record {
     /// Failures within the window (reset when a lockout starts).
     failures: Vec<OffsetDateTime>,
-    /// Attempts reserved and not yet settled.
-    in_flight: u32,
+    /// When each attempt reserved and not yet settled was reserved.
+    in_flight: Vec<OffsetDateTime>,
     locked_until: Option<OffsetDateTime>,
     /// How many lockouts so far (the next one lasts `first_lockout × 2^level`).
     level: u32,
@@ -82,7 +92,7 @@ impl Record {
     fn new(now: OffsetDateTime) -> Self {
         Self {
             failures: Vec::new(),
-            in_flight: 0,
+            in_flight: Vec::new(),
             locked_until: None,
             level: 0,
             last_activity: now,
@@ -99,6 +109,8 @@ pub struct Lockout {
     // A std mutex: short critical sections, never held across an await.
     records: Mutex<HashMap<String, Record>>,
     prune_at: Mutex<usize>,
+    /// PostgreSQL: the records live in the store, shared by every daemon.
+    shared: Option<Store>,
 }
 
 /// The subject is locked out (or its attempts are all under way); try again after this many seconds.
@@ -125,7 +137,76 @@ impl Lockout {
             clock,
             records: Mutex::new(HashMap::new()),
             prune_at: Mutex::new(PRUNE_FLOOR),
+            shared: None,
         }
+    }
+
+    /// The same lockout, its records kept in `store` when that is PostgreSQL (several daemons);
+    /// in memory otherwise.
+    #[must_use]
+    pub fn shared_through(mut self, store: &Store) -> Self {
+        self.shared = (store.backend() == Backend::Postgres).then(|| store.clone());
+        self
+    }
+
+    /// Reserves one attempt for `subject` as [`Lockout::reserve`] does, in the store when it is
+    /// shared. A store that cannot be reached refuses the attempt (fails closed): no guess goes
+    /// uncounted.
+    pub async fn reserve_guarded(
+        self: &Arc<Self>,
+        subject: Subject<'_>,
+    ) -> Result<Guarded, LockedOut> {
+        let Some(store) = &self.shared else {
+            return self.reserve(subject).map(Guarded::Memory);
+        };
+        let key = subject.key();
+        let now = self.clock.now();
+        let answer = store
+            .sign_in_guard(&key, now, |old| {
+                let mut record = load(old, now);
+                let answer = self.reserve_record(&mut record, now);
+                (save(&record), answer)
+            })
+            .await;
+        match answer {
+            Ok(Ok(())) => Ok(Guarded::Shared(SharedAttempt {
+                lockout: Arc::clone(self),
+                store: store.clone(),
+                key,
+                reserved_at: now,
+                settled: false,
+            })),
+            Ok(Err(locked)) => Err(locked),
+            Err(error) => {
+                tracing::error!(%error, "the store cannot count a sign-in attempt; refusing it");
+                Err(LockedOut {
+                    retry_after_secs: 5,
+                })
+            }
+        }
+    }
+
+    /// [`Lockout::reserve`]'s decision on one record.
+    fn reserve_record(&self, record: &mut Record, now: OffsetDateTime) -> Result<(), LockedOut> {
+        if let Some(until) = record.locked_until
+            && until > now
+        {
+            return Err(LockedOut {
+                retry_after_secs: seconds_until(until, now),
+            });
+        }
+        record.failures.retain(|t| now - *t < self.policy.window);
+        let used = u32::try_from(record.failures.len()).unwrap_or(u32::MAX);
+        let under_way = u32::try_from(record.in_flight.len()).unwrap_or(u32::MAX);
+        if used.saturating_add(under_way) >= self.policy.max_failures {
+            // Every remaining attempt is already being checked: this one waits for their outcome.
+            return Err(LockedOut {
+                retry_after_secs: 1,
+            });
+        }
+        record.in_flight.push(now);
+        record.last_activity = now;
+        Ok(())
     }
 
     fn records(&self) -> MutexGuard<'_, HashMap<String, Record>> {
@@ -144,23 +225,7 @@ impl Lockout {
         let record = records
             .entry(key.clone())
             .or_insert_with(|| Record::new(now));
-        if let Some(until) = record.locked_until
-            && until > now
-        {
-            return Err(LockedOut {
-                retry_after_secs: seconds_until(until, now),
-            });
-        }
-        record.failures.retain(|t| now - *t < self.policy.window);
-        let used = u32::try_from(record.failures.len()).unwrap_or(u32::MAX);
-        if used.saturating_add(record.in_flight) >= self.policy.max_failures {
-            // Every remaining attempt is already being checked: this one waits for their outcome.
-            return Err(LockedOut {
-                retry_after_secs: 1,
-            });
-        }
-        record.in_flight += 1;
-        record.last_activity = now;
+        self.reserve_record(record, now)?;
         Ok(Attempt {
             lockout: Arc::clone(self),
             key,
@@ -202,37 +267,50 @@ impl Lockout {
             // Unlocked by the administrator while the attempt was under way.
             return Ok(());
         };
-        record.in_flight = record.in_flight.saturating_sub(1);
-        record.last_activity = now;
-        if !failed {
-            // Re-checked after the verification: a lock set meanwhile wins over the success.
-            if let Some(until) = record.locked_until
-                && until > now
-            {
-                return Err(LockedOut {
-                    retry_after_secs: seconds_until(until, now),
-                });
-            }
-            if record.in_flight == 0 {
-                records.remove(key);
-            } else {
-                record.failures.clear();
-                record.level = 0;
-                record.locked_until = None;
-            }
-            return Ok(());
+        // The oldest reservation is this one's or an equivalent: they only count.
+        if !record.in_flight.is_empty() {
+            record.in_flight.remove(0);
         }
-        if let Some(until) = record.locked_until
-            && until > now
-        {
-            return Err(LockedOut {
-                retry_after_secs: seconds_until(until, now),
-            });
+        let (answer, forget) = self.settle_record(key, record, failed, now);
+        if forget {
+            records.remove(key);
+        }
+        answer
+    }
+
+    /// A settled attempt's effect on its record (its reservation already taken off): the answer,
+    /// and whether the record can be forgotten.
+    fn settle_record(
+        &self,
+        key: &str,
+        record: &mut Record,
+        failed: bool,
+        now: OffsetDateTime,
+    ) -> (Result<(), LockedOut>, bool) {
+        record.last_activity = now;
+        let locked = record.locked_until.filter(|until| *until > now);
+        if let Some(until) = locked {
+            // A lock set meanwhile wins, over a success too (re-checked after the verification).
+            return (
+                Err(LockedOut {
+                    retry_after_secs: seconds_until(until, now),
+                }),
+                false,
+            );
+        }
+        if !failed {
+            if record.in_flight.is_empty() {
+                return (Ok(()), true);
+            }
+            record.failures.clear();
+            record.level = 0;
+            record.locked_until = None;
+            return (Ok(()), false);
         }
         record.failures.retain(|t| now - *t < self.policy.window);
         record.failures.push(now);
         if record.failures.len() < self.policy.max_failures as usize {
-            return Ok(());
+            return (Ok(()), false);
         }
         record.failures.clear();
         // 2^20 × any sensible first lockout is far beyond the cap; the shift cannot overflow.
@@ -254,9 +332,63 @@ impl Lockout {
             lockouts = record.level,
             "sign-in locked out after repeated failures"
         );
-        Err(LockedOut {
-            retry_after_secs: seconds_until(until, now),
+        (
+            Err(LockedOut {
+                retry_after_secs: seconds_until(until, now),
+            }),
+            false,
+        )
+    }
+
+    /// Settles a reservation made at `reserved_at` in the shared store (`None`: only returns it).
+    async fn settle_shared(
+        &self,
+        store: &Store,
+        key: &str,
+        reserved_at: OffsetDateTime,
+        failed: Option<bool>,
+    ) -> Result<(), LockedOut> {
+        let now = self.clock.now();
+        let answer = store
+            .sign_in_guard(key, now, |old| {
+                let Some(old) = old else {
+                    // Unlocked by the administrator while the attempt was under way.
+                    return (None, Ok(()));
+                };
+                let mut record = load(Some(old), now);
+                if let Some(at) = record.in_flight.iter().position(|t| *t == reserved_at) {
+                    record.in_flight.remove(at);
+                } else if !record.in_flight.is_empty() {
+                    record.in_flight.remove(0);
+                }
+                let Some(failed) = failed else {
+                    return (save(&record), Ok(()));
+                };
+                let (answer, forget) = self.settle_record(key, &mut record, failed, now);
+                (if forget { None } else { save(&record) }, answer)
+            })
+            .await;
+        answer.unwrap_or_else(|error| {
+            tracing::error!(%error, "the store cannot settle a sign-in attempt; refusing the sign-in");
+            Err(LockedOut {
+                retry_after_secs: 5,
+            })
         })
+    }
+
+    /// Lifts `person`'s lockouts (as [`Lockout::unlock`]) in the shared store too.
+    pub async fn unlock_everywhere(&self, person: &str) -> Result<bool, crate::store::StoreError> {
+        let here = self.unlock(person);
+        let Some(store) = &self.shared else {
+            return Ok(here);
+        };
+        let shared = store
+            .sign_in_guard_remove(&[Subject::Upn(person).key(), Subject::Card(person).key()])
+            .await?;
+        if shared {
+            tracing::warn!(subject = %redact_subject(person), "sign-in lockout lifted by the administrator");
+        }
+        Ok(here || shared)
     }
 
     /// Drops quiet records once the map has grown past a mark, then moves the mark, so the scan
@@ -271,7 +403,7 @@ impl Lockout {
         }
         let memory = self.policy.max_lockout.max(self.policy.window);
         records.retain(|_, r| {
-            r.in_flight > 0
+            !r.in_flight.is_empty()
                 || r.locked_until.is_some_and(|u| u > now)
                 || now - r.last_activity < memory
         });
@@ -316,8 +448,10 @@ impl Attempt {
     pub fn cancel(mut self) {
         self.settled = true;
         let mut records = self.lockout.records();
-        if let Some(record) = records.get_mut(&self.key) {
-            record.in_flight = record.in_flight.saturating_sub(1);
+        if let Some(record) = records.get_mut(&self.key)
+            && !record.in_flight.is_empty()
+        {
+            record.in_flight.remove(0);
         }
     }
 }
@@ -327,6 +461,100 @@ impl Drop for Attempt {
         if !self.settled {
             // A request abandoned mid-check must not be a free guess.
             let _ = self.lockout.settle(&self.key, true);
+        }
+    }
+}
+
+/// A record read from the shared store: a new one when there is none (or it cannot be read: a
+/// record is rewritten whole, so that only loses a count), without reservations older than
+/// [`RESERVATION_TTL`].
+fn load(old: Option<&str>, now: OffsetDateTime) -> Record {
+    let mut record = old
+        .and_then(|text| serde_json::from_str::<Record>(text).ok())
+        .unwrap_or_else(|| Record::new(now));
+    record.in_flight.retain(|at| now - *at < RESERVATION_TTL);
+    record
+}
+
+fn save(record: &Record) -> Option<String> {
+    serde_json::to_string(record).ok()
+}
+
+/// A reserved attempt, counted in memory or in the shared store: settle it with
+/// [`Guarded::failed`], [`Guarded::succeeded`] or [`Guarded::cancel`]; dropped unsettled, it counts
+/// as a failure.
+#[derive(Debug)]
+pub enum Guarded {
+    /// One daemon: [`Attempt`].
+    Memory(Attempt),
+    /// Daemons sharing a PostgreSQL store.
+    Shared(SharedAttempt),
+}
+
+/// An attempt reserved in the shared store.
+#[derive(Debug)]
+pub struct SharedAttempt {
+    lockout: Arc<Lockout>,
+    store: Store,
+    key: String,
+    reserved_at: OffsetDateTime,
+    settled: bool,
+}
+
+impl Guarded {
+    /// The credential was wrong; returns the lockout it caused (or that was set meanwhile).
+    pub async fn failed(self) -> Result<(), LockedOut> {
+        match self {
+            Self::Memory(attempt) => attempt.failed(),
+            Self::Shared(attempt) => attempt.settle(Some(true)).await,
+        }
+    }
+
+    /// The credential was right; refused when a lockout was set meanwhile.
+    pub async fn succeeded(self) -> Result<(), LockedOut> {
+        match self {
+            Self::Memory(attempt) => attempt.succeeded(),
+            Self::Shared(attempt) => attempt.settle(Some(false)).await,
+        }
+    }
+
+    /// Nothing was checked: the reservation is returned without counting.
+    pub async fn cancel(self) {
+        match self {
+            Self::Memory(attempt) => attempt.cancel(),
+            Self::Shared(attempt) => {
+                let _ = attempt.settle(None).await;
+            }
+        }
+    }
+}
+
+impl SharedAttempt {
+    async fn settle(mut self, failed: Option<bool>) -> Result<(), LockedOut> {
+        self.settled = true;
+        self.lockout
+            .settle_shared(&self.store, &self.key, self.reserved_at, failed)
+            .await
+    }
+}
+
+impl Drop for SharedAttempt {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // A request abandoned mid-check must not be a free guess: settled as a failure on the
+        // runtime (a daemon that dies first leaves a reservation that lapses after the TTL).
+        let (lockout, store, key, at) = (
+            Arc::clone(&self.lockout),
+            self.store.clone(),
+            std::mem::take(&mut self.key),
+            self.reserved_at,
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = lockout.settle_shared(&store, &key, at, Some(true)).await;
+            });
         }
     }
 }

@@ -170,15 +170,21 @@ impl StationState {
                 users: Arc::new(users),
                 directory,
                 delegate_groups,
-                lockout: Arc::new(Lockout::new(LockoutPolicy::default(), deps.clock.clone())),
-                budget: Arc::new(FailureBudget::new(
-                    BudgetPolicy {
-                        per_station: settings.users.station_failure_budget,
-                        global: settings.users.global_failure_budget,
-                        window: to_time(settings.users.failure_window.0),
-                    },
-                    deps.clock.clone(),
-                )),
+                lockout: Arc::new(
+                    Lockout::new(LockoutPolicy::default(), deps.clock.clone())
+                        .shared_through(&deps.store),
+                ),
+                budget: Arc::new(
+                    FailureBudget::new(
+                        BudgetPolicy {
+                            per_station: settings.users.station_failure_budget,
+                            global: settings.users.global_failure_budget,
+                            window: to_time(settings.users.failure_window.0),
+                        },
+                        deps.clock.clone(),
+                    )
+                    .shared_through(&deps.store),
+                ),
                 pin_checks: Arc::new(tokio::sync::Semaphore::new(pin_check_permits())),
                 sign_in: SignInRules {
                     card_pattern,

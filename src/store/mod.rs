@@ -46,6 +46,7 @@ mod lock;
 pub mod model;
 pub mod scratch;
 mod sessions;
+mod sign_in;
 mod subscription;
 mod timestamp;
 

@@ -1,6 +1,7 @@
 //! Leadership among daemons sharing a PostgreSQL store: exactly one campaign leads, its leader-only
 //! work runs in terms, and when the leader stops another campaign takes over within one try,
-//! counted in the metrics. And the station sessions those instances share.
+//! counted in the metrics. And the station sessions, sign-in lockouts and failure budgets those
+//! instances share.
 
 use std::time::Duration;
 
@@ -121,4 +122,179 @@ async fn a_session_made_at_one_instance_is_accepted_by_another_with_the_same_rul
         two.touch(&idle, "lobby").await.unwrap(),
         Err(SessionError::Invalid)
     );
+}
+
+/// Three daemons' lockouts on one PostgreSQL store.
+async fn three_lockouts(
+    database: &TestDatabase,
+    clock: std::sync::Arc<pullprintd::clock::ManualClock>,
+) -> Vec<std::sync::Arc<pullprintd::station::lockout::Lockout>> {
+    use pullprintd::station::lockout::{Lockout, LockoutPolicy};
+    let mut lockouts = Vec::new();
+    for _ in 0..3 {
+        let store = database.open().await;
+        lockouts.push(std::sync::Arc::new(
+            Lockout::new(LockoutPolicy::default(), clock.clone()).shared_through(&store),
+        ));
+    }
+    lockouts
+}
+
+/// 200 wrong PINs for one person at once, spread over three daemons behind a load balancer: at most
+/// five are checked in all (not five per daemon), and then the person is locked out at every one,
+/// even with the right PIN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_simultaneous_guesses_spread_over_three_instances_get_five_checks_in_all() {
+    use pullprintd::clock::ManualClock;
+    use pullprintd::station::lockout::Subject;
+
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let clock = ManualClock::new(time::macros::datetime!(2026-03-01 08:00 UTC));
+    let lockouts = three_lockouts(&database, clock.clone()).await;
+    let guesses: Vec<_> = (0..200)
+        .map(|n| {
+            let lockout = std::sync::Arc::clone(&lockouts[n % 3]);
+            tokio::spawn(async move {
+                match lockout
+                    .reserve_guarded(Subject::Upn("ada@contoso.com"))
+                    .await
+                {
+                    // Reserved: the PIN is checked, and it is wrong.
+                    Ok(attempt) => {
+                        let _ = attempt.failed().await;
+                        true
+                    }
+                    Err(_) => false,
+                }
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for guess in guesses {
+        if guess.await.unwrap() {
+            checked += 1;
+        }
+    }
+    assert!(
+        (1..=5).contains(&checked),
+        "{checked} PIN checks over three instances"
+    );
+    for lockout in &lockouts {
+        let refused = lockout
+            .reserve_guarded(Subject::Upn("ADA@contoso.com"))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.retry_after_secs > 60,
+            "locked out for minutes: {refused:?}"
+        );
+    }
+    // The administrator's unlock at one instance lifts it at all.
+    assert!(
+        lockouts[2]
+            .unlock_everywhere("ada@contoso.com")
+            .await
+            .unwrap()
+    );
+    let attempt = lockouts[0]
+        .reserve_guarded(Subject::Upn("ada@contoso.com"))
+        .await
+        .unwrap();
+    attempt.succeeded().await.unwrap();
+}
+
+/// A daemon killed mid-check leaves its reservations in the store: they stop counting after the
+/// reservation time to live, so the person is not locked out for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservations_of_a_daemon_killed_mid_check_lapse() {
+    use pullprintd::clock::ManualClock;
+    use pullprintd::station::lockout::{RESERVATION_TTL, Subject};
+
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let clock = ManualClock::new(time::macros::datetime!(2026-03-01 08:00 UTC));
+    let lockouts = three_lockouts(&database, clock.clone()).await;
+    for _ in 0..5 {
+        let attempt = lockouts[0]
+            .reserve_guarded(Subject::Card("0042"))
+            .await
+            .unwrap();
+        // The process dies: nothing settles the attempt.
+        std::mem::forget(attempt);
+    }
+    let waiting = lockouts[1]
+        .reserve_guarded(Subject::Card("0042"))
+        .await
+        .unwrap_err();
+    assert_eq!(waiting.retry_after_secs, 1, "five attempts under way");
+    clock.advance(RESERVATION_TTL + time::Duration::seconds(1));
+    let attempt = lockouts[1]
+        .reserve_guarded(Subject::Card("0042"))
+        .await
+        .unwrap();
+    attempt.succeeded().await.unwrap();
+}
+
+/// 300 sign-ins with distinct unknown cards at one station, spread over three daemons: the station's
+/// failure budget is spent once in all (not once per daemon), and then every daemon refuses that
+/// station while another station still has its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spraying_cards_over_three_instances_spends_one_station_budget() {
+    use pullprintd::clock::ManualClock;
+    use pullprintd::station::budget::{BudgetPolicy, FailureBudget, Scope};
+
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let clock = ManualClock::new(time::macros::datetime!(2026-03-01 08:00 UTC));
+    let mut budgets = Vec::new();
+    for _ in 0..3 {
+        let store = database.open().await;
+        budgets.push(std::sync::Arc::new(
+            FailureBudget::new(
+                BudgetPolicy {
+                    per_station: 20,
+                    global: 100,
+                    window: time::Duration::minutes(10),
+                },
+                clock.clone(),
+            )
+            .shared_through(&store),
+        ));
+    }
+    let sprays: Vec<_> = (0..300)
+        .map(|n| {
+            let budget = std::sync::Arc::clone(&budgets[n % 3]);
+            tokio::spawn(async move {
+                match budget.reserve_guarded("lobby").await {
+                    // Reserved: the card is looked up, and it is unknown.
+                    Ok(slot) => {
+                        slot.failed().await;
+                        true
+                    }
+                    Err(_) => false,
+                }
+            })
+        })
+        .collect();
+    let mut looked_up = 0;
+    for spray in sprays {
+        if spray.await.unwrap() {
+            looked_up += 1;
+        }
+    }
+    assert_eq!(looked_up, 20, "card look-ups over three instances");
+    for budget in &budgets {
+        let refused = budget.reserve_guarded("lobby").await.unwrap_err();
+        assert_eq!(refused.scope, Scope::Station);
+        assert!(refused.retry_after_secs > 500, "{refused:?}");
+    }
+    let elsewhere = budgets[1].reserve_guarded("library").await.unwrap();
+    elsewhere.succeeded().await;
+    clock.advance(time::Duration::minutes(10));
+    let recovered = budgets[2].reserve_guarded("lobby").await.unwrap();
+    recovered.succeeded().await;
 }
