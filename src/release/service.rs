@@ -98,6 +98,15 @@ impl ReleaseService {
         self.store.all_held_jobs().await
     }
 
+    /// A page of [`ReleaseService::all_held_jobs`]: at most `limit`, after `after`.
+    pub async fn held_jobs_page(
+        &self,
+        after: Option<&crate::store::JobCursor>,
+        limit: u32,
+    ) -> Result<Vec<HeldJob>, StoreError> {
+        self.store.held_jobs_page(after, limit).await
+    }
+
     /// The job of task `task_id` if it is held (not being acted on, not ended).
     pub async fn held_job(&self, task_id: &str) -> Result<Option<HeldJob>, StoreError> {
         Ok(self

@@ -22,32 +22,89 @@ use super::state::StationState;
 use crate::graph::PrintJobConfiguration;
 use crate::job::options::{self, ReleaseOptions};
 use crate::job::{HeldJob, TextEnum};
-use crate::store::{AuditEvent, AuditFilter, AuditRecord};
+use crate::store::{AuditEvent, AuditFilter, AuditRecord, JobCursor};
 
 /// Who admin actions are recorded as.
 pub use crate::release::service::ADMIN;
 
-/// Every job not yet ended.
+/// Jobs in one page of the admin listing unless `limit` says otherwise.
+pub const DEFAULT_PAGE: u32 = 500;
+/// The largest page of the admin listing and of the audit log's JSON.
+pub const MAX_PAGE: u32 = 5000;
+/// Audit records in one JSON page unless `limit` says otherwise.
+pub const DEFAULT_AUDIT_PAGE: u32 = 1000;
+/// Audit records read from the store at a time while the CSV export streams.
+const CSV_CHUNK: u32 = 1000;
+
+/// `GET /api/v1/admin/jobs` paging.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct JobsQuery {
+    /// At most this many jobs (1 to 5000; default 500).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The `next` cursor of the page before.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// A page size from `limit`: `default` when absent; 400 outside 1..=[`MAX_PAGE`].
+fn page_size(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "limit {n} is out of range; ask for 1 to {MAX_PAGE} and follow `next` for more"
+        ))),
+    }
+}
+
+/// Every job not yet ended, oldest first, a page at a time.
 #[utoipa::path(
     get, path = "/api/v1/admin/jobs", tag = "admin",
+    params(JobsQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Every held job (and those being acted on)", body = JobList),
+        (status = 200, description = "Held jobs (and those being acted on), oldest first; `next` when more follow", body = JobList),
+        (status = 400, description = "`limit` out of range, or `after` is not a cursor this listing gave", body = ErrorBody),
         (status = 401, description = "Wrong or missing admin key", body = ErrorBody),
     )
 )]
 pub async fn all_jobs(
     State(state): State<StationState>,
     headers: HeaderMap,
+    query: Result<Query<JobsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<JobList>, ApiError> {
     state.admin(&headers)?;
-    let jobs = state
+    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("{e}")))?;
+    let limit = page_size(query.limit, DEFAULT_PAGE)?;
+    let after = query
+        .after
+        .as_deref()
+        .map(|token| {
+            JobCursor::parse(token).ok_or_else(|| {
+                ApiError::bad_request(
+                    "after is not a cursor of this listing; pass the `next` of the page before, \
+                     or leave it out for the first page",
+                )
+            })
+        })
+        .transpose()?;
+    let mut jobs = state
         .release()
-        .all_held_jobs()
+        .held_jobs_page(after.as_ref(), limit + 1)
         .await
         .map_err(|e| ApiError::internal("listing held jobs", &e))?;
+    // One more than asked for says whether another page follows.
+    let more = jobs.len() > limit as usize;
+    jobs.truncate(limit as usize);
+    let next = more
+        .then(|| jobs.last().map(|job| JobCursor::after(job).token()))
+        .flatten();
     Ok(Json(JobList {
         jobs: jobs.iter().map(JobView::of).collect(),
+        next,
     }))
 }
 
@@ -156,9 +213,13 @@ pub struct AuditQuery {
     /// Only this event: `held`, `released`, `redirected`, `deleted`, `expired`, `failed`, `gone`.
     #[serde(default)]
     pub outcome: Option<String>,
-    /// At most this many records, newest first.
+    /// At most this many records, newest first: a JSON page holds 1 to 5000 (default 1000); the CSV
+    /// export streams every matching record unless this is set.
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Only records older than this id: the `next` of the JSON page before.
+    #[serde(default)]
+    pub before: Option<i64>,
 }
 
 /// One audit record.
@@ -224,6 +285,9 @@ impl AuditView {
 pub struct AuditList {
     /// Newest first.
     pub records: Vec<AuditView>,
+    /// More records follow: ask again with `before` set to this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<i64>,
 }
 
 /// The audit log, as JSON or (with `Accept: text/csv`) CSV.
@@ -232,11 +296,11 @@ pub struct AuditList {
     params(AuditQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Audit records, newest first (CSV with `Accept: text/csv`)", content(
+        (status = 200, description = "Audit records, newest first, a page at a time with `next` (with `Accept: text/csv`: every matching record, streamed)", content(
             (AuditList = "application/json"),
             (String = "text/csv"),
         )),
-        (status = 400, description = "A filter is malformed", body = ErrorBody),
+        (status = 400, description = "A filter is malformed, or `limit` is out of range", body = ErrorBody),
         (status = 401, description = "Wrong or missing admin key", body = ErrorBody),
     )
 )]
@@ -271,38 +335,113 @@ pub async fn audit(
             })
         })
         .transpose()?;
-    let filter = AuditFilter {
+    let mut filter = AuditFilter {
         since,
         until: None,
         user: query.user.filter(|u| !u.trim().is_empty()),
         event,
-        limit: query.limit,
+        before_id: query.before,
+        limit: None,
     };
-    let records = state
-        .store()
-        .audit_query(&filter)
-        .await
-        .map_err(|e| ApiError::internal("reading the audit log", &e))?;
-    let views: Vec<AuditView> = records.into_iter().map(AuditView::of).collect();
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
     if wants_csv {
+        if query.limit == Some(0) {
+            return Err(ApiError::bad_request(
+                "limit 0 exports nothing; leave it out to export every matching record",
+            ));
+        }
         return Ok((
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            to_csv(&views),
+            axum::body::Body::from_stream(csv_export(state.store().clone(), filter, query.limit)),
         )
             .into_response());
     }
-    Ok(Json(AuditList { records: views }).into_response())
+    let limit = page_size(query.limit, DEFAULT_AUDIT_PAGE)?;
+    filter.limit = Some(limit + 1);
+    let mut records = state
+        .store()
+        .audit_query(&filter)
+        .await
+        .map_err(|e| ApiError::internal("reading the audit log", &e))?;
+    // One more than asked for says whether another page follows.
+    let more = records.len() > limit as usize;
+    records.truncate(limit as usize);
+    let next = more.then(|| records.last().map(|r| r.id)).flatten();
+    let views: Vec<AuditView> = records.into_iter().map(AuditView::of).collect();
+    Ok(Json(AuditList {
+        records: views,
+        next,
+    })
+    .into_response())
 }
 
-/// The audit records as CSV (RFC 4180), one header line.
-fn to_csv(records: &[AuditView]) -> String {
-    let mut out = String::from(
-        "id,at,event,station_id,requested_by,user,job,printer_id,print_job_id,destination_printer_id,detail,graph_request_id\r\n",
-    );
+const CSV_HEADER: &str = "id,at,event,station_id,requested_by,user,job,printer_id,print_job_id,destination_printer_id,detail,graph_request_id\r\n";
+
+/// Where a streaming CSV export stands.
+struct Export {
+    store: crate::store::Store,
+    filter: AuditFilter,
+    /// Records still wanted (`None`: all).
+    left: Option<u32>,
+    header_sent: bool,
+    done: bool,
+}
+
+/// The audit records matching `filter`, newest first, as a CSV body read from the store
+/// [`CSV_CHUNK`] records at a time: memory stays flat however long the log is. A store error
+/// mid-export ends the body with an error, so the client sees a cut-off download, never a
+/// silently short one.
+fn csv_export(
+    store: crate::store::Store,
+    filter: AuditFilter,
+    limit: Option<u32>,
+) -> impl futures::Stream<Item = Result<String, std::io::Error>> + Send + 'static {
+    let start = Export {
+        store,
+        filter,
+        left: limit,
+        header_sent: false,
+        done: false,
+    };
+    futures::stream::unfold(start, |mut export| async move {
+        if export.done {
+            return None;
+        }
+        if !export.header_sent {
+            export.header_sent = true;
+            return Some((Ok(CSV_HEADER.to_owned()), export));
+        }
+        let chunk = export.left.map_or(CSV_CHUNK, |left| left.min(CSV_CHUNK));
+        if chunk == 0 {
+            return None;
+        }
+        export.filter.limit = Some(chunk);
+        match export.store.audit_query(&export.filter).await {
+            Ok(records) => {
+                let last = records.last()?.id;
+                export.done = records.len() < chunk as usize;
+                export.filter.before_id = Some(last);
+                if let Some(left) = &mut export.left {
+                    *left = left.saturating_sub(u32::try_from(records.len()).unwrap_or(u32::MAX));
+                }
+                let views: Vec<AuditView> = records.into_iter().map(AuditView::of).collect();
+                Some((Ok(csv_lines(&views)), export))
+            }
+            Err(error) => {
+                tracing::error!(%error, "the audit export stopped: the store cannot be read");
+                export.done = true;
+                Some((Err(std::io::Error::other(error.to_string())), export))
+            }
+        }
+    })
+}
+
+/// The audit records as CSV lines (RFC 4180), without the header line ([`CSV_HEADER`]).
+fn csv_lines(records: &[AuditView]) -> String {
+    let mut out = String::new();
     for r in records {
         let at = r.at.format(&Rfc3339).unwrap_or_default();
         let fields = [

@@ -160,6 +160,9 @@ impl JobView {
 pub struct JobList {
     /// Oldest first.
     pub jobs: Vec<JobView>,
+    /// The admin listing only: more jobs follow; ask again with `after` set to this cursor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// The answer to a release or delete.
@@ -629,6 +632,7 @@ pub async fn list_jobs(
         }
     }
     Ok(Json(JobList {
+        next: None,
         jobs: jobs
             .iter()
             .map(|job| JobView {

@@ -115,19 +115,28 @@ impl AdminClient {
         Err(fail(code, message))
     }
 
-    /// Every held job.
+    /// Every held job, following the listing's pages.
     pub async fn jobs(&self) -> Result<Vec<JobView>, ClientError> {
-        let (_, body) = self
-            .send(self.http.get(format!("{}/api/v1/admin/jobs", self.base)))
-            .await?;
-        serde_json::from_value::<JobList>(body)
-            .map(|list| list.jobs)
-            .map_err(|e| {
+        let mut jobs = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = self.http.get(format!("{}/api/v1/admin/jobs", self.base));
+            if let Some(cursor) = &after {
+                request = request.query(&[("after", cursor)]);
+            }
+            let (_, body) = self.send(request).await?;
+            let page = serde_json::from_value::<JobList>(body).map_err(|e| {
                 fail(
                     exit::SOFTWARE,
                     format!("unexpected answer from pullprintd: {e}"),
                 )
-            })
+            })?;
+            jobs.extend(page.jobs);
+            match page.next {
+                Some(next) if Some(&next) != after.as_ref() => after = Some(next),
+                _ => return Ok(jobs),
+            }
+        }
     }
 
     /// Releases job `id` with `options`; the answer says released or queued.

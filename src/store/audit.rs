@@ -68,6 +68,7 @@ impl Store {
              graph_request_id FROM audit \
              WHERE ($1 IS NULL OR at >= $1) AND ($2 IS NULL OR at < $2) \
              AND ($3 IS NULL OR user_key = $3) AND ($4 IS NULL OR event = $4) \
+             AND ($6 IS NULL OR id < $6) \
              ORDER BY id DESC LIMIT $5",
         )
         .bind(filter.since.map(encode))
@@ -77,6 +78,7 @@ impl Store {
         // No limit is the largest one: SQLite's -1 is refused by PostgreSQL and PostgreSQL's NULL
         // by SQLite.
         .bind(filter.limit.map_or(i64::MAX, i64::from))
+        .bind(filter.before_id)
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::db("reading the audit log"))?;

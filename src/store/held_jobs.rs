@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use super::EnqueueError;
 use super::actions::enqueue_in;
 use super::audit::{self, NewAudit};
-use super::model::{AuditEvent, Inserted, MarkedGone};
+use super::model::{AuditEvent, Inserted, JobCursor, MarkedGone};
 use super::timestamp::encode;
 use super::{RowExt, Store, StoreError, json_text};
 use crate::job::{DiscoveredVia, HeldJob, JobState, NewAction, NewHeldJob, Outcome, TextEnum};
@@ -252,6 +252,31 @@ impl Store {
             " FROM held_jobs WHERE state <> 'ended' ORDER BY submitted_at, task_id"
         );
         let rows = sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("listing held jobs"))?;
+        rows.iter().map(held_job).collect()
+    }
+
+    /// A page of the jobs not yet ended, in the order of [`Store::all_held_jobs`]: at most `limit`,
+    /// starting after `after` (the cursor of the last job of the page before; `None`: the first page).
+    /// A job that ends between two pages is simply not on the next one; none is listed twice.
+    pub async fn held_jobs_page(
+        &self,
+        after: Option<&JobCursor>,
+        limit: u32,
+    ) -> Result<Vec<HeldJob>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM held_jobs WHERE state <> 'ended' \
+             AND ($1 IS NULL OR submitted_at > $1 OR (submitted_at = $1 AND task_id > $2)) \
+             ORDER BY submitted_at, task_id LIMIT $3"
+        );
+        let rows = sqlx::query(sql)
+            .bind(after.map(|c| encode(c.submitted_at)))
+            .bind(after.map(|c| c.task_id.clone()))
+            .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::db("listing held jobs"))?;

@@ -77,7 +77,7 @@ pub use crate::job::{
     TextEnum,
 };
 pub use model::{
-    AuditEvent, AuditFilter, AuditRecord, InboxItem, Inserted, MarkedGone, Subscription,
+    AuditEvent, AuditFilter, AuditRecord, InboxItem, Inserted, JobCursor, MarkedGone, Subscription,
 };
 
 /// The file name [`Store::open_in`] uses inside a directory.

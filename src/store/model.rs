@@ -146,6 +146,53 @@ pub struct AuditFilter {
     pub user: Option<String>,
     /// Only records of this event.
     pub event: Option<AuditEvent>,
+    /// Only records older than this id (the last id of the page before: the cursor of a paged read).
+    pub before_id: Option<i64>,
     /// At most this many records, newest first (`None`: all).
     pub limit: Option<u32>,
+}
+
+/// Where a page of held jobs starts: after this job in the order of submission. Clients see it as an
+/// opaque token ([`JobCursor::token`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCursor {
+    /// The last listed job's submission time.
+    pub submitted_at: OffsetDateTime,
+    /// The last listed job's task id (ties of submission time are ordered by it).
+    pub task_id: String,
+}
+
+impl JobCursor {
+    /// The cursor after `job`.
+    pub fn after(job: &crate::job::HeldJob) -> Self {
+        Self {
+            submitted_at: job.job.submitted_at,
+            task_id: job.job.task_id.clone(),
+        }
+    }
+
+    /// The cursor as a URL-safe token.
+    pub fn token(&self) -> String {
+        use base64::Engine as _;
+        let text = format!(
+            "{}\n{}",
+            super::timestamp::encode(self.submitted_at),
+            self.task_id
+        );
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+
+    /// The cursor a [`JobCursor::token`] names; `None` when it is not one.
+    pub fn parse(token: &str) -> Option<Self> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (at, task_id) = text.split_once('\n')?;
+        Some(Self {
+            submitted_at: super::timestamp::decode("cursor", at).ok()?,
+            task_id: task_id.to_owned(),
+        })
+    }
 }

@@ -866,6 +866,36 @@ async fn the_store_file_is_in_wal_mode_so_station_reads_never_wait_for_the_execu
     raw.close().await;
 }
 
+async fn held_jobs_come_in_pages_by_cursor_in_order_of_submission_then_task(backend: Backend) {
+    use pullprintd::store::JobCursor;
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
+    // Submitted in pairs at one time, inserted out of order.
+    for n in [4, 0, 3, 1, 5, 2, 6] {
+        let mut one = job(&format!("t{n}"), "ada@example.org");
+        one.job_id = format!("job-t{n}");
+        one.submitted_at = T0 + Duration::seconds(n / 2);
+        assert_eq!(store.insert_held_job(&one).await.unwrap(), Inserted::New);
+    }
+    let mut listed = Vec::new();
+    let mut after: Option<JobCursor> = None;
+    loop {
+        let page = store.held_jobs_page(after.as_ref(), 3).await.unwrap();
+        let Some(last) = page.last() else {
+            break;
+        };
+        // Through its token, as the admin listing passes it.
+        after = Some(JobCursor::parse(&JobCursor::after(last).token()).unwrap());
+        listed.extend(page.into_iter().map(|held| held.job.task_id));
+    }
+    assert_eq!(listed, ["t0", "t1", "t2", "t3", "t4", "t5", "t6"]);
+    store.enqueue(&release("t5")).await.unwrap();
+    let all = store.held_jobs_page(None, 100).await.unwrap();
+    assert_eq!(all.len(), 7, "an acting job is listed until it ends");
+    assert!(JobCursor::parse("not a cursor").is_none());
+}
+
 crate::on_both_backends!(
     claiming_takes_due_actions_earliest_first_or_every_one_at_start,
     enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_once,
@@ -886,6 +916,7 @@ crate::on_both_backends!(
     audit_queries_filter_by_time_user_and_event_and_pruning_drops_old_records,
     a_restart_finds_unfinished_actions_at_their_recorded_step,
     the_client_state_is_generated_once_and_survives_restarts_and_resubscription,
+    held_jobs_come_in_pages_by_cursor_in_order_of_submission_then_task,
 );
 
 #[tokio::test]

@@ -546,3 +546,166 @@ async fn the_openapi_document_describes_every_station_route() {
     assert!(page.text().await.unwrap().contains("Print release"));
     bed.stop().await;
 }
+
+/// `count` jobs held (each with its `held` audit record), stored straight into the daemon's store.
+async fn many_held_jobs(bed: &Bed, count: usize) -> Vec<String> {
+    use pullprintd::store::{DiscoveredVia, NewHeldJob};
+    let t0 = time::macros::datetime!(2026-03-01 08:00 UTC);
+    let mut tasks = Vec::new();
+    for n in 0..count {
+        let task = format!("paged-{n:05}");
+        let job = NewHeldJob {
+            task_id: task.clone(),
+            definition_id: "def".to_owned(),
+            printer_id: bed.queue.clone(),
+            job_id: format!("job-{task}"),
+            owner_upn: ADA.to_owned(),
+            owner_name: None,
+            owner_id: None,
+            name: format!("{task}.pdf"),
+            configuration: serde_json::from_value(json!({"copies": 1})).unwrap(),
+            // Pairs share a submission time: the cursor orders them by task id.
+            submitted_at: t0 + time::Duration::seconds(i64::try_from(n / 2).unwrap()),
+            discovered_at: t0,
+            discovered_via: DiscoveredVia::Poll,
+        };
+        bed.store.insert_held_job(&job).await.unwrap();
+        tasks.push(task);
+    }
+    tasks
+}
+
+#[tokio::test]
+async fn the_admin_listing_comes_in_pages_that_follow_one_another_without_gaps_or_repeats() {
+    let bed = Bed::start("").await;
+    let tasks = many_held_jobs(&bed, 1234).await;
+    let first = body(bed.get(ADMIN_KEY, "/api/v1/admin/jobs").await).await;
+    assert_eq!(
+        first["jobs"].as_array().unwrap().len(),
+        500,
+        "500 a page by default"
+    );
+    let mut listed = Vec::new();
+    let mut path = "/api/v1/admin/jobs?limit=300".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = body(bed.get(ADMIN_KEY, &path).await).await;
+        assert!(pages < 10, "the pages end");
+        pages += 1;
+        for job in page["jobs"].as_array().unwrap() {
+            listed.push(job["id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/v1/admin/jobs?limit=300&after={next}"),
+            None => break,
+        }
+    }
+    // The daemon's start-up reconciliation may end a made-up job or two meanwhile (their tasks
+    // are unknown to Graph): every job still open is listed once, oldest first, and no other.
+    let open: Vec<String> = bed
+        .store
+        .all_held_jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|held| held.job.task_id)
+        .collect();
+    assert!(open.len() > 1200, "{} jobs open", open.len());
+    assert_eq!(pages, open.len().div_ceil(300));
+    assert_eq!(listed, open, "every job once, oldest first");
+    assert!(listed.iter().all(|task| tasks.contains(task)));
+
+    for (query, fix) in [
+        ("limit=0", "1 to 5000"),
+        ("limit=5001", "1 to 5000"),
+        ("after=not-a-cursor", "`next`"),
+        ("after=%FF", "`next`"),
+        ("page=2", "unknown field"),
+    ] {
+        let response = bed
+            .get(ADMIN_KEY, &format!("/api/v1/admin/jobs?{query}"))
+            .await;
+        assert_eq!(response.status(), 400, "{query}");
+        let message = body(response).await["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains(fix), "{query}: {message}");
+    }
+    bed.stop().await;
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_as_json_and_streams_every_record_as_csv() {
+    let bed = Bed::start("").await;
+    let tasks = many_held_jobs(&bed, 2500).await;
+    let first = body(bed.get(ADMIN_KEY, "/api/v1/audit?outcome=held").await).await;
+    let records = first["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1000, "1,000 a page by default");
+    assert_eq!(records[0]["job"], json!(tasks[2499]), "newest first");
+    let next = first["next"].as_i64().unwrap();
+    let second = body(
+        bed.get(
+            ADMIN_KEY,
+            &format!("/api/v1/audit?outcome=held&limit=1500&before={next}"),
+        )
+        .await,
+    )
+    .await;
+    let records = second["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1500);
+    assert_eq!(
+        records[0]["job"],
+        json!(tasks[1499]),
+        "right after the first page"
+    );
+    assert_eq!(records[1499]["job"], json!(tasks[0]));
+    assert!(
+        second["next"].is_null(),
+        "the last page: {}",
+        second["next"]
+    );
+
+    let csv = bed
+        .http
+        .get(bed.url("/api/v1/audit?outcome=held"))
+        .bearer_auth(ADMIN_KEY)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2501,
+        "the header and every record, past the chunk size"
+    );
+    let jobs: Vec<&str> = lines[1..]
+        .iter()
+        .map(|line| line.split(',').nth(6).unwrap())
+        .collect();
+    let mut newest_first: Vec<&str> = tasks.iter().map(String::as_str).collect();
+    newest_first.reverse();
+    assert_eq!(jobs, newest_first, "each record once, newest first");
+    let some = bed
+        .http
+        .get(bed.url("/api/v1/audit?outcome=held&limit=1001"))
+        .bearer_auth(ADMIN_KEY)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(some.lines().count(), 1002, "a limit on the export is kept");
+    assert_eq!(
+        bed.get(ADMIN_KEY, "/api/v1/audit?limit=5001")
+            .await
+            .status(),
+        400
+    );
+    bed.stop().await;
+}
