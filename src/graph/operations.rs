@@ -69,34 +69,63 @@ impl GraphClient {
         let mut items = Vec::new();
         let mut next = Some(first);
         while let Some(url) = next.take() {
-            let page: Page<T> = self
-                .send_json(Request {
-                    auth,
-                    ..get(operation, url.clone())
-                })
-                .await?;
-            items.extend(page.value);
-            if let Some(link) = page.next_link {
-                let link_url = Url::parse(&link).map_err(|error| GraphError::InvalidResponse {
-                    operation,
-                    status: 200,
-                    detail: format!("@odata.nextLink {link:?} is not an absolute URL: {error}"),
-                    client_request_id: "n/a".to_owned(),
-                })?;
-                if link_url.origin() != self.inner.endpoints.graph_v1.origin() || link_url == url {
-                    return Err(GraphError::InvalidResponse {
-                        operation,
-                        status: 200,
-                        detail: format!(
-                            "@odata.nextLink {link:?} leaves the Graph root or repeats the page"
-                        ),
-                        client_request_id: "n/a".to_owned(),
-                    });
-                }
-                next = Some(link_url);
-            }
+            let (page, link) = self.page(operation, url, auth).await?;
+            items.extend(page);
+            next = link;
         }
         Ok(items)
+    }
+
+    /// One page of a collection, and the next page's URL (checked: within the Graph root, not the
+    /// same page again).
+    async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        url: Url,
+        auth: Auth<'_>,
+    ) -> Result<(Vec<T>, Option<Url>), GraphError> {
+        let page: Page<T> = self
+            .send_json(Request {
+                auth,
+                ..get(operation, url.clone())
+            })
+            .await?;
+        let Some(link) = page.next_link else {
+            return Ok((page.value, None));
+        };
+        let link_url = Url::parse(&link).map_err(|error| GraphError::InvalidResponse {
+            operation,
+            status: 200,
+            detail: format!("@odata.nextLink {link:?} is not an absolute URL: {error}"),
+            client_request_id: "n/a".to_owned(),
+        })?;
+        if link_url.origin() != self.inner.endpoints.graph_v1.origin() || link_url == url {
+            return Err(GraphError::InvalidResponse {
+                operation,
+                status: 200,
+                detail: format!(
+                    "@odata.nextLink {link:?} leaves the Graph root or repeats the page"
+                ),
+                client_request_id: "n/a".to_owned(),
+            });
+        }
+        Ok((page.value, Some(link_url)))
+    }
+
+    /// `list_tasks` a page at a time, as each page arrives: a caller can act on the first page while
+    /// the next is read. The stream ends after the last page, or with the first error.
+    pub fn task_pages(
+        &self,
+        definition_id: &str,
+    ) -> impl futures::Stream<Item = Result<Vec<PrintTask>, GraphError>> + Send + '_ {
+        let first = self.url(&["print", "taskDefinitions", definition_id, "tasks"]);
+        futures::stream::try_unfold(Some(first), move |next| async move {
+            let Some(url) = next else {
+                return Ok(None);
+            };
+            let (page, link) = self.page("list_tasks", url?, Auth::App).await?;
+            Ok(Some((page, link.map(Ok))))
+        })
     }
 
     /// `list_task_definitions`: the task definitions this app created in the tenant.

@@ -1,6 +1,6 @@
 //! The task-list poller: every `intake.poll_interval`, list our task definition's tasks (all pages),
-//! look up each `processing` task not yet known, and end held jobs whose task left `processing`
-//! without us.
+//! look up each `processing` task not yet known (pipelined: a page's lookups start when it arrives,
+//! while the next pages are read), and end held jobs whose task left `processing` without us.
 //!
 //! Invariants:
 //! - a known task costs nothing beyond its share of the list pages;
@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use futures::{SinkExt as _, StreamExt as _};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -90,56 +90,77 @@ impl Poller {
         }
     }
 
-    /// One poll: list, look up what is new, end what is gone.
+    /// One poll: list, look up what is new, end what is gone. The lookups of a page's new tasks
+    /// start as soon as that page arrives, while the next pages are read: a long list does not
+    /// delay the first release. Jobs are marked gone only after every page was read.
     pub async fn poll(&self, via: DiscoveredVia) -> Result<PollReport, IntakeError> {
         let intake = &self.intake;
         let started = intake.clock.now();
-        let tasks = intake.graph.list_tasks(&intake.definition_id).await?;
-        let mut report = PollReport::default();
-        let mut processing = HashSet::new();
-        let mut new = Vec::new();
-        for task in &tasks {
-            if task.status.state != PrintTaskProcessingState::Processing {
-                continue;
-            }
-            report.processing += 1;
-            processing.insert(task.id.as_str());
-            if intake.store.task_known(&task.id).await? {
-                continue;
-            }
-            match parse_parent_url(&task.parent_url) {
-                Ok(job) => new.push((task.id.clone(), job)),
-                Err(error) => {
-                    tracing::warn!(task = %task.id, %error, "a processing task does not name a printer job; skipped");
-                    report.failed += 1;
+        // Bounded: when lookups fall behind, reading further pages waits for them.
+        let (mut found, queue) = futures::channel::mpsc::channel::<(String, JobRef)>(self.lookups);
+        let listing = async move {
+            let mut processing = HashSet::new();
+            let mut unreadable = 0;
+            let mut pages = std::pin::pin!(intake.graph.task_pages(&intake.definition_id));
+            while let Some(page) = pages.next().await {
+                for task in page? {
+                    if task.status.state != PrintTaskProcessingState::Processing {
+                        continue;
+                    }
+                    processing.insert(task.id.clone());
+                    if intake.store.task_known(&task.id).await? {
+                        continue;
+                    }
+                    match parse_parent_url(&task.parent_url) {
+                        Ok(job) => {
+                            // The lookups end only after this sender is dropped: a send never
+                            // fails while they run.
+                            let _ = found.send((task.id.clone(), job)).await;
+                        }
+                        Err(error) => {
+                            tracing::warn!(task = %task.id, %error, "a processing task does not name a printer job; skipped");
+                            unreadable += 1;
+                        }
+                    }
                 }
             }
-        }
+            Ok::<_, IntakeError>((processing, unreadable))
+        };
         // A burst of new jobs is looked up a few at a time: one slow or throttled GET does not hold
         // up the rest, and the Graph client's own bound keeps the burst polite.
-        let mut lookups = futures::stream::iter(new)
-            .map(|(task_id, job): (String, JobRef)| {
-                let intake = intake.clone();
-                async move {
-                    let looked = intake.lookup(&task_id, &job, via).await;
-                    (task_id, looked)
-                }
-            })
-            .buffer_unordered(self.lookups);
-        while let Some((task_id, looked)) = lookups.next().await {
-            match looked {
-                Ok(Looked::Stored) => report.stored += 1,
-                Ok(Looked::Skipped) => {}
-                Err(error) => {
-                    tracing::warn!(task = %task_id, %error, "cannot look up a held job; the next poll tries again");
-                    report.failed += 1;
+        let looking = async {
+            let mut report = PollReport::default();
+            let mut lookups = queue
+                .map(|(task_id, job): (String, JobRef)| {
+                    let intake = intake.clone();
+                    async move {
+                        let looked = intake.lookup(&task_id, &job, via).await;
+                        (task_id, looked)
+                    }
+                })
+                .buffer_unordered(self.lookups);
+            while let Some((task_id, looked)) = lookups.next().await {
+                match looked {
+                    Ok(Looked::Stored) => report.stored += 1,
+                    Ok(Looked::Skipped) => {}
+                    Err(error) => {
+                        tracing::warn!(task = %task_id, %error, "cannot look up a held job; the next poll tries again");
+                        report.failed += 1;
+                    }
                 }
             }
-        }
+            report
+        };
+        // A page that cannot be read ends the poll with its error once the lookups already started
+        // have finished (what they stored is held; nothing is marked gone from a partial list).
+        let (listed, mut report) = tokio::join!(listing, looking);
+        let (processing, unreadable) = listed?;
+        report.processing = processing.len();
+        report.failed += unreadable;
         for held in intake.store.all_held_jobs().await? {
             let gone = held.state == crate::store::JobState::Held
                 && held.job.discovered_at < started
-                && !processing.contains(held.job.task_id.as_str());
+                && !processing.contains(&held.job.task_id);
             if gone && !self.confirmed_gone(&held.job.task_id, &mut report).await {
                 continue;
             }

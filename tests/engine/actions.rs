@@ -23,6 +23,44 @@ const PATCH_TASK: &str = "PATCH /print/taskDefinitions/{id}/tasks/{id}";
 const REDIRECT: &str = "POST /print/printers/{id}/jobs/{id}/redirect";
 const ABORT: &str = "POST /print/printers/{id}/jobs/{id}/abort";
 
+/// Lookups start as each page of the task list arrives: when a later page cannot be read, the jobs
+/// of the pages already read are held all the same (the poll reports the error, and marks nothing
+/// gone from the partial list).
+#[tokio::test]
+async fn a_poll_looks_up_each_page_as_it_arrives_so_a_later_page_failing_loses_no_earlier_job() {
+    let bed = Bed::start(pullprintd::emulator::EmulatorOptions {
+        page_size: 2,
+        ..pullprintd::emulator::EmulatorOptions::default()
+    })
+    .await;
+    let engine = Engine::default(&bed).await;
+    for n in 0..6 {
+        bed.submit("ada@contoso.example", &format!("page-{n}.pdf"));
+    }
+    let control = bed.emulator.control();
+    control.set_faults(Faults {
+        routes: vec![RouteFault {
+            route: "listTasks".into(),
+            // Every page after the first: Graph refuses it for good.
+            path_contains: Some("skiptoken".into()),
+            rate_403: 1.0,
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    });
+    assert!(engine.poller.poll(DiscoveredVia::Poll).await.is_err());
+    assert_eq!(
+        engine.store.count_held_jobs().await.unwrap(),
+        2,
+        "the first page's jobs are held"
+    );
+    control.set_faults(Faults::default());
+    let report = engine.poller.poll(DiscoveredVia::Poll).await.unwrap();
+    assert_eq!((report.processing, report.stored), (6, 4));
+    assert_eq!(control.calls_to(GET_JOB), 6, "each job looked up once");
+    engine.stop().await;
+}
+
 #[tokio::test]
 async fn a_poll_stores_each_processing_task_once_with_one_get_job_each() {
     let bed = Bed::default().await;
