@@ -108,9 +108,7 @@ impl Store {
         const DOING: &str = "claiming due actions";
         let mut tx = match self.backend {
             // The row locks below do what the write turn would, without queueing behind writers.
-            super::Backend::Postgres => {
-                super::Tx::without_turn(self.pool.begin().await.map_err(StoreError::db(DOING))?)
-            }
+            super::Backend::Postgres => self.pool.begin().await.map_err(StoreError::db(DOING))?,
             super::Backend::Sqlite => self.write(DOING).await?,
         };
         let lock = match self.backend {
@@ -162,8 +160,6 @@ impl Store {
         id: ActionId,
         until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        // One statement, its own transaction: it takes the write turn as one (see `Tx`).
-        let _turn = self.turn().await;
         let done = sqlx::query(
             "UPDATE actions SET lease_until = $2 \
              WHERE id = $1 AND finished_at IS NULL AND lease_owner = $3",
@@ -230,8 +226,6 @@ impl Store {
         step: Step,
         graph_request_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        // One statement, its own transaction: it takes the write turn as one (see `Tx`).
-        let _turn = self.turn().await;
         let done = sqlx::query(
             "UPDATE actions SET step = $2, graph_request_id = COALESCE($3, graph_request_id) \
              WHERE id = $1 AND finished_at IS NULL AND (lease_owner IS NULL OR lease_owner = $4)",
@@ -257,8 +251,6 @@ impl Store {
         next_attempt_at: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
-        // One statement, its own transaction: it takes the write turn as one (see `Tx`).
-        let _turn = self.turn().await;
         let done = sqlx::query(
             "UPDATE actions SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, \
              lease_owner = NULL, lease_until = NULL \

@@ -87,8 +87,6 @@ impl Store {
 
     /// Deletes audit records older than `older_than` (retention); returns how many.
     pub async fn prune_audit(&self, older_than: OffsetDateTime) -> Result<u64, StoreError> {
-        // One statement, its own transaction: it takes the write turn as one (see `Tx`).
-        let _turn = self.turn().await;
         let done = sqlx::query("DELETE FROM audit WHERE at < $1")
             .bind(encode(older_than))
             .execute(&self.pool)

@@ -79,8 +79,6 @@ impl Store {
 
     /// Gives up a claim after a failed lookup, so another path may try at once.
     pub async fn release_claim(&self, task_id: &str) -> Result<(), StoreError> {
-        // One statement, its own transaction: it takes the write turn as one (see `Tx`).
-        let _turn = self.turn().await;
         sqlx::query("DELETE FROM intake_claims WHERE task_id = $1")
             .bind(task_id)
             .execute(&self.pool)
@@ -93,8 +91,6 @@ impl Store {
     /// lock ([`super::StoreLock`]): every claim then is a leftover of a process that died mid-lookup,
     /// and would otherwise keep intake off its task for the rest of the lease.
     pub async fn release_stale_claims(&self) -> Result<u64, StoreError> {
-        // One statement, its own transaction: it takes the write turn as one (see `Tx`).
-        let _turn = self.turn().await;
         let done = sqlx::query("DELETE FROM intake_claims")
             .execute(&self.pool)
             .await

@@ -226,8 +226,6 @@ impl Store {
         attempts: u32,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        // One statement, its own transaction: it takes the write turn as one (see `Tx`).
-        let _turn = self.turn().await;
         sqlx::query(
             "UPDATE inbox SET attempts = $2, next_attempt_at = $3 \
              WHERE id = $1 AND processed_at IS NULL",
@@ -308,8 +306,6 @@ impl Store {
 
     /// Deletes notifications processed before `older_than`; returns how many.
     pub async fn inbox_prune(&self, older_than: OffsetDateTime) -> Result<u64, StoreError> {
-        // One statement, its own transaction: it takes the write turn as one (see `Tx`).
-        let _turn = self.turn().await;
         let done = sqlx::query("DELETE FROM inbox WHERE processed_at < $1")
             .bind(encode(older_than))
             .execute(&self.pool)

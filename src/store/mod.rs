@@ -88,40 +88,8 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 /// The PostgreSQL schema's migrations: the same tables, in PostgreSQL's types.
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// A write transaction on the store's database, whichever backend it is ([`Store::write`]). On
-/// SQLite it holds the daemon's write turn until it ends: the daemon's writers queue in order in
-/// the process, instead of meeting SQLite's write lock, whose busy handler retries after sleeps of
-/// 1, 2, 5, 10… milliseconds (a writer that just missed the lock waited ~20 ms).
-pub(crate) struct Tx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Tx {
-    /// A transaction that needs no write turn (PostgreSQL's row locks order its writers).
-    fn without_turn(tx: sqlx::Transaction<'static, sqlx::Any>) -> Self {
-        Self { tx, _turn: None }
-    }
-
-    /// Commits; the write turn passes on once the commit is durable.
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-}
-
-impl std::ops::Deref for Tx {
-    type Target = sqlx::AnyConnection;
-
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
-    }
-}
+/// A transaction on the store's database, whichever backend it is.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +111,6 @@ pub struct Store {
     instance: Arc<str>,
     /// The simulated fault of [`Store::simulate_read_only`].
     fault: fault::FaultKnob,
-    /// SQLite: the daemon's writers take turns here (see [`Tx`]); unused on PostgreSQL.
-    write_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The lease owner of every SQLite store: one daemon holds its lock file, so every lease is its own,
@@ -184,7 +150,6 @@ impl Store {
             backend: Backend::Sqlite,
             instance: Arc::from(SQLITE_INSTANCE),
             fault,
-            write_turn: Arc::default(),
         })
     }
 
@@ -229,7 +194,6 @@ impl Store {
             backend: Backend::Postgres,
             instance: Arc::from(instance),
             fault,
-            write_turn: Arc::default(),
         })
     }
 
@@ -353,38 +317,21 @@ impl Store {
     /// every daemon on the database the same one-writer-at-a-time rule SQLite has, so no transaction
     /// here needs a retry loop for serialisation failures (writes are a few per job: the lock is
     /// never the bottleneck).
-    ///
-    /// On SQLite the daemon's write turn is taken first (see [`Tx`]); a write transaction must
-    /// therefore never wait for another write of this store while it is open.
     async fn write(&self, doing: &'static str) -> Result<Tx, StoreError> {
         match self.backend {
-            Backend::Sqlite => {
-                let turn = self.turn().await;
-                let tx = self
-                    .pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(StoreError::db(doing))?;
-                Ok(Tx { tx, _turn: turn })
-            }
+            Backend::Sqlite => self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(StoreError::db(doing)),
             Backend::Postgres => {
-                let mut tx =
-                    Tx::without_turn(self.pool.begin().await.map_err(StoreError::db(doing))?);
+                let mut tx = self.pool.begin().await.map_err(StoreError::db(doing))?;
                 sqlx::query("SELECT slot FROM write_turn WHERE slot = 1 FOR UPDATE")
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::db(doing))?;
                 Ok(tx)
             }
-        }
-    }
-
-    /// The daemon's write turn on SQLite (`None` on PostgreSQL), held by a single-statement write
-    /// for its statement (see [`Tx`]).
-    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match self.backend {
-            Backend::Sqlite => Some(Arc::clone(&self.write_turn).lock_owned().await),
-            Backend::Postgres => None,
         }
     }
 }

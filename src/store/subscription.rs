@@ -63,8 +63,6 @@ impl Store {
 
     /// Saves (creates or replaces) the subscription, keeping the `clientState`.
     pub async fn save_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
-        // One statement, its own transaction: it takes the write turn as one (see `Tx`).
-        let _turn = self.turn().await;
         sqlx::query(
             "INSERT INTO subscription (slot, subscription_id, resource, notification_url, \
              expires_at, created_at) VALUES (1, $1, $2, $3, $4, $5) \
@@ -85,8 +83,6 @@ impl Store {
 
     /// Forgets the subscription (it was deleted or expired at Graph), keeping the `clientState`.
     pub async fn delete_subscription(&self) -> Result<(), StoreError> {
-        // One statement, its own transaction: it takes the write turn as one (see `Tx`).
-        let _turn = self.turn().await;
         sqlx::query(
             "UPDATE subscription SET subscription_id = NULL, resource = NULL, \
              notification_url = NULL, expires_at = NULL, created_at = NULL WHERE slot = 1",
