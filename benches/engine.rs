@@ -10,6 +10,9 @@
 //!    smoke run).
 //! 3. `graph_calls` — Graph calls per job for each path, against the fewest each path can make.
 //! 4. `webhook_ack` — acknowledgement latency of `/graph/notifications` under a flood of 5,000.
+//!    `notification_intake` — 1,000 notifications (with `parentUrl`) at 20 ms Graph latency, from 64
+//!    clients: time until every job is held, in jobs per second, against the ideal (one `GET job` a
+//!    job × 20 ms ÷ the Graph slots).
 //! 5. `s2s` — Microsoft's sample workload as a rule: 200 jobs submitted at once to a printer whose
 //!    `[[rules]]` entry releases them in grayscale, notifications delivered by the emulator (with
 //!    `parentUrl`) to the webhook, 20 ms Graph latency; time to the last task completed, Graph calls
@@ -51,6 +54,9 @@ async fn main() {
     }
     if selected("webhook_ack") {
         webhook_ack().await;
+    }
+    if selected("notification_intake") {
+        notification_intake().await;
     }
     if selected("s2s") {
         s2s().await;
@@ -650,6 +656,99 @@ async fn webhook_ack() {
         &rows,
     );
     json_line("webhook_ack", &Value::Object(figures));
+}
+
+/// Notification intake at 20 ms: how fast jobs announced by notifications become held.
+async fn notification_intake() {
+    const NOTIFICATIONS: usize = 1000;
+    const CLIENTS: usize = 64;
+    const LATENCY_MS: u64 = 20;
+    let bed = Arc::new(Bed::start(1).await);
+    let client_state = bed
+        .store
+        .client_state_or_create(pullprintd::secrets::random_token)
+        .await
+        .expect("the clientState");
+    let root = bed.emulator.graph_url();
+    let bodies: Vec<String> = (0..NOTIFICATIONS)
+        .map(|n| {
+            let job = bed.submit(0, n);
+            let task = job.task_id.expect("a held task");
+            let url = format!("{root}/print/printers/{}/jobs/{}", bed.queue, job.job_id);
+            notification(&bed, client_state.expose_secret(), &task, Some(url)).to_string()
+        })
+        .collect();
+    bed.set_latency(LATENCY_MS);
+    bed.emulator.control().reset_call_counts();
+    let started = Instant::now();
+    futures::stream::iter(bodies)
+        .map(|body| {
+            let bed = Arc::clone(&bed);
+            async move {
+                let answer = bed
+                    .http
+                    .post(bed.url("/graph/notifications"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("the webhook answers");
+                assert_eq!(answer.status(), 202, "acknowledged");
+            }
+        })
+        .buffer_unordered(CLIENTS)
+        .collect::<Vec<()>>()
+        .await;
+    let bed2 = Arc::clone(&bed);
+    support::until(
+        Duration::from_secs(300),
+        Duration::from_millis(10),
+        "every notified job is held",
+        move || {
+            let bed = Arc::clone(&bed2);
+            async move { bed.store.count_held_jobs().await.unwrap_or(0) == NOTIFICATIONS as u64 }
+        },
+    )
+    .await;
+    let took = started.elapsed().as_secs_f64();
+    let calls: u64 = bed
+        .emulator
+        .control()
+        .call_counts()
+        .iter()
+        .filter(|(route, _)| !route.contains("oauth2"))
+        .flat_map(|(_, by_status)| by_status.values())
+        .sum();
+    let ideal = calls as f64 * LATENCY_MS as f64 / MAX_CONCURRENT as f64 / 1000.0;
+    let rate = NOTIFICATIONS as f64 / took;
+    table(
+        "Notification intake: 1,000 notifications from 64 clients, 20 ms Graph latency",
+        &[
+            "notifications",
+            "Graph calls",
+            "all held after s",
+            "ideal s",
+            "ratio",
+            "jobs/s",
+        ],
+        &[vec![
+            NOTIFICATIONS.to_string(),
+            calls.to_string(),
+            format!("{took:.2}"),
+            format!("{ideal:.2}"),
+            format!("{:.2}", took / ideal),
+            format!("{rate:.0}"),
+        ]],
+    );
+    json_line(
+        "notification_intake",
+        &json!({"notifications": NOTIFICATIONS, "graph_calls": calls, "all_held_s": r2(took),
+                "ideal_s": r2(ideal), "ratio": r2(took / ideal), "jobs_per_s": r2(rate)}),
+    );
+    match Arc::try_unwrap(bed) {
+        Ok(bed) => bed.stop().await,
+        Err(_) => panic!("the bed is still shared"),
+    }
 }
 
 // ---- 5. S2S: auto-release by a rule, from notifications -----------------------------------------

@@ -42,6 +42,10 @@ struct Push {
 /// burst is not kept waiting for the last.
 const MAX_BATCH_PAYLOADS: usize = 1000;
 
+/// Notifications stored by one `INSERT` statement (two parameters each, well within both
+/// databases' limits).
+const INSERT_ROWS: usize = 200;
+
 /// Deliveries waiting beyond this make the webhook wait for room (back-pressure onto Graph's
 /// connections, not unbounded memory).
 const QUEUE: usize = 4096;
@@ -156,21 +160,47 @@ impl Store {
         self.inbox_insert(&items).await
     }
 
-    /// Stores `(payload, received_at)` pairs in one transaction; their ids in order.
+    /// Stores `(payload, received_at)` pairs in one transaction; their ids in order. Rows go in
+    /// [`INSERT_ROWS`] to a statement: a burst costs a few round trips to the database, not one a
+    /// notification.
     async fn inbox_insert(&self, items: &[(&str, OffsetDateTime)]) -> Result<Vec<i64>, StoreError> {
         const DOING: &str = "storing change notifications";
         let mut tx = self.write(DOING).await?;
         let mut ids = Vec::with_capacity(items.len());
-        for (payload, received_at) in items {
-            let row = sqlx::query(
-                "INSERT INTO inbox (received_at, payload) VALUES ($1, $2) RETURNING id",
-            )
-            .bind(encode(*received_at))
-            .bind(*payload)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::db(DOING))?;
-            ids.push(row.int("id")?);
+        for chunk in items.chunks(INSERT_ROWS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO inbox (received_at, payload) VALUES {} RETURNING id",
+                values.join(", ")
+            );
+            // Only numbered placeholders are formatted into the text; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (payload, received_at) in chunk {
+                query = query.bind(encode(*received_at)).bind(*payload);
+            }
+            let rows = query
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::db(DOING))?;
+            let mut chunk_ids = rows
+                .iter()
+                .map(|row| row.int("id"))
+                .collect::<Result<Vec<i64>, StoreError>>()?;
+            // Both databases number the rows of one INSERT in the order of its VALUES; RETURNING
+            // need not list them in that order.
+            chunk_ids.sort_unstable();
+            if chunk_ids.len() != chunk.len() {
+                return Err(StoreError::Corrupt {
+                    what: format!(
+                        "storing {} notifications returned {} ids",
+                        chunk.len(),
+                        chunk_ids.len()
+                    ),
+                });
+            }
+            ids.extend(chunk_ids);
         }
         tx.commit().await.map_err(StoreError::db(DOING))?;
         Ok(ids)
