@@ -45,8 +45,10 @@ pub const MAX_TRIES: u32 = 10;
 /// How many items are looked up at once.
 pub const CONCURRENCY: usize = 16;
 
-/// How many items are read per round.
-const BATCH: u32 = 100;
+/// How many items are read per round. A round waits for its slowest lookup before the next starts,
+/// so few large rounds keep the Graph slots busy through a burst (rounds of 100 held 1,000
+/// notifications at 20 ms to 474 jobs/s; rounds of 500 reach about 560).
+const BATCH: u32 = 500;
 
 /// How one try of an item ended.
 enum Tried {

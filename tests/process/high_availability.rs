@@ -293,7 +293,9 @@ async fn three_instances_on_one_postgresql_survive_kill_9_of_the_leader_and_anot
         // The people release what the instances have taken in, a few more every moment (people
         // arrive at the kiosks over a while, and the visits go on while instances are killed, so
         // the kills land with releases under way), each at the kiosk of the printer they chose,
-        // through whichever live instances the load balancer picks.
+        // through whichever live instances the load balancer picks. Four new jobs a round (about 20
+        // a second) leave the survivors time to elect a new leader (they try every 5 s) before the
+        // work runs out, so the second kill always finds one.
         while let Some(visit) = kiosks.try_join_next() {
             let (sent, taken): (Vec<String>, Vec<String>) = visit.unwrap();
             for task in sent {
@@ -304,7 +306,7 @@ async fn three_instances_on_one_postgresql_survive_kill_9_of_the_leader_and_anot
         let mut visits: HashMap<(usize, bool), Vec<(String, Choice)>> = HashMap::new();
         let mut this_round = 0;
         for held in store.all_held_jobs().await.unwrap() {
-            if this_round == 10 {
+            if this_round == 4 {
                 break;
             }
             let task = &held.job.task_id;
