@@ -566,6 +566,51 @@ fn notification(bed: &Bed, client_state: &str, task: &str, parent_url: Option<St
     }]})
 }
 
+/// `count` jobs submitted, and one `created` notification (with `parentUrl`) for each, as bodies to
+/// POST to the webhook.
+async fn notified_jobs(bed: &Bed, count: usize) -> Vec<String> {
+    let client_state = bed
+        .store
+        .client_state_or_create(pullprintd::secrets::random_token)
+        .await
+        .expect("the clientState");
+    let root = bed.emulator.graph_url();
+    (0..count)
+        .map(|n| {
+            let job = bed.submit(0, n);
+            let task = job.task_id.expect("a held task");
+            let url = format!("{root}/print/printers/{}/jobs/{}", bed.queue, job.job_id);
+            notification(bed, client_state.expose_secret(), &task, Some(url)).to_string()
+        })
+        .collect()
+}
+
+/// POSTs every body to the webhook from `clients` concurrent clients; each acknowledgement's time in
+/// milliseconds.
+async fn post_notifications(bed: &Arc<Bed>, bodies: Vec<String>, clients: usize) -> Vec<f64> {
+    futures::stream::iter(bodies)
+        .map(|body| {
+            let bed = Arc::clone(bed);
+            async move {
+                let sent = Instant::now();
+                let answer = bed
+                    .http
+                    .post(bed.url("/graph/notifications"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("the webhook answers");
+                let took = sent.elapsed();
+                assert_eq!(answer.status(), 202, "acknowledged");
+                ms(took)
+            }
+        })
+        .buffer_unordered(clients)
+        .collect()
+        .await
+}
+
 // ---- 4. webhook acknowledgement under a flood ------------------------------------------------------
 
 async fn webhook_ack() {
@@ -575,43 +620,10 @@ async fn webhook_ack() {
     let mut figures = serde_json::Map::new();
     for latency in LATENCIES {
         let bed = Arc::new(Bed::start(1).await);
-        let client_state = bed
-            .store
-            .client_state_or_create(pullprintd::secrets::random_token)
-            .await
-            .expect("the clientState");
-        let root = bed.emulator.graph_url();
-        let bodies: Vec<String> = (0..NOTIFICATIONS)
-            .map(|n| {
-                let job = bed.submit(0, n);
-                let task = job.task_id.expect("a held task");
-                let url = format!("{root}/print/printers/{}/jobs/{}", bed.queue, job.job_id);
-                notification(&bed, client_state.expose_secret(), &task, Some(url)).to_string()
-            })
-            .collect();
+        let bodies = notified_jobs(&bed, NOTIFICATIONS).await;
         bed.set_latency(latency);
         let started = Instant::now();
-        let mut latencies: Vec<f64> = futures::stream::iter(bodies)
-            .map(|body| {
-                let bed = Arc::clone(&bed);
-                async move {
-                    let sent = Instant::now();
-                    let answer = bed
-                        .http
-                        .post(bed.url("/graph/notifications"))
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .expect("the webhook answers");
-                    let took = sent.elapsed();
-                    assert_eq!(answer.status(), 202, "acknowledged");
-                    ms(took)
-                }
-            })
-            .buffer_unordered(CLIENTS)
-            .collect()
-            .await;
+        let mut latencies = post_notifications(&bed, bodies, CLIENTS).await;
         let flood = started.elapsed();
         let (p50, p99, max) = summary(&mut latencies);
         // At 0 ms the jobs' lookups finish quickly: report how long until all 5,000 were held.
@@ -674,41 +686,11 @@ async fn notification_intake() {
     const CLIENTS: usize = 64;
     const LATENCY_MS: u64 = 20;
     let bed = Arc::new(Bed::start(1).await);
-    let client_state = bed
-        .store
-        .client_state_or_create(pullprintd::secrets::random_token)
-        .await
-        .expect("the clientState");
-    let root = bed.emulator.graph_url();
-    let bodies: Vec<String> = (0..NOTIFICATIONS)
-        .map(|n| {
-            let job = bed.submit(0, n);
-            let task = job.task_id.expect("a held task");
-            let url = format!("{root}/print/printers/{}/jobs/{}", bed.queue, job.job_id);
-            notification(&bed, client_state.expose_secret(), &task, Some(url)).to_string()
-        })
-        .collect();
+    let bodies = notified_jobs(&bed, NOTIFICATIONS).await;
     bed.set_latency(LATENCY_MS);
     bed.emulator.control().reset_call_counts();
     let started = Instant::now();
-    futures::stream::iter(bodies)
-        .map(|body| {
-            let bed = Arc::clone(&bed);
-            async move {
-                let answer = bed
-                    .http
-                    .post(bed.url("/graph/notifications"))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("the webhook answers");
-                assert_eq!(answer.status(), 202, "acknowledged");
-            }
-        })
-        .buffer_unordered(CLIENTS)
-        .collect::<Vec<()>>()
-        .await;
+    post_notifications(&bed, bodies, CLIENTS).await;
     let bed2 = Arc::clone(&bed);
     support::until(
         Duration::from_secs(300),
