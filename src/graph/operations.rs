@@ -163,10 +163,10 @@ impl GraphClient {
         .await
     }
 
-    /// `list_tasks`: running and recently completed tasks of a definition, all pages.
+    /// `list_tasks`: running and recently completed tasks of a definition, all pages (the pages of
+    /// [`GraphClient::task_pages`], gathered).
     pub async fn list_tasks(&self, definition_id: &str) -> Result<Vec<PrintTask>, GraphError> {
-        let url = self.url(&["print", "taskDefinitions", definition_id, "tasks"])?;
-        self.list_all("list_tasks", url, Auth::App).await
+        futures::TryStreamExt::try_concat(self.task_pages(definition_id)).await
     }
 
     /// `get_task`.

@@ -386,7 +386,6 @@ struct Export {
     filter: AuditFilter,
     /// Records still wanted (`None`: all).
     left: Option<u32>,
-    header_sent: bool,
     done: bool,
 }
 
@@ -403,16 +402,12 @@ fn csv_export(
         store,
         filter,
         left: limit,
-        header_sent: false,
         done: false,
     };
-    futures::stream::unfold(start, |mut export| async move {
+    let header = futures::stream::once(async { Ok(CSV_HEADER.to_owned()) });
+    let records = futures::stream::unfold(start, |mut export| async move {
         if export.done {
             return None;
-        }
-        if !export.header_sent {
-            export.header_sent = true;
-            return Some((Ok(CSV_HEADER.to_owned()), export));
         }
         let chunk = export.left.map_or(CSV_CHUNK, |left| left.min(CSV_CHUNK));
         if chunk == 0 {
@@ -436,7 +431,8 @@ fn csv_export(
                 Some((Err(std::io::Error::other(error.to_string())), export))
             }
         }
-    })
+    });
+    futures::StreamExt::chain(header, records)
 }
 
 /// The audit records as CSV lines (RFC 4180), without the header line ([`CSV_HEADER`]).

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use super::lockout::RESERVATION_TTL;
+use super::lockout::Reservations;
 use crate::clock::SharedClock;
 use crate::store::{Backend, Store};
 
@@ -47,8 +47,8 @@ pub struct BudgetPolicy {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Account {
     failures: VecDeque<OffsetDateTime>,
-    /// When each attempt reserved and not yet settled was reserved.
-    in_flight: Vec<OffsetDateTime>,
+    /// Attempts reserved and not yet settled.
+    in_flight: Reservations,
     /// Set when the budget ran out and the warning was logged; cleared when it recovers.
     exhausted: bool,
 }
@@ -61,7 +61,9 @@ impl Account {
     }
 
     fn used(&self) -> u32 {
-        u32::try_from(self.failures.len().saturating_add(self.in_flight.len())).unwrap_or(u32::MAX)
+        u32::try_from(self.failures.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.in_flight.len())
     }
 
     fn retry_after(&self, now: OffsetDateTime, window: Duration) -> u64 {
@@ -103,7 +105,7 @@ impl Account {
     }
 
     fn take(&mut self, now: OffsetDateTime) {
-        self.in_flight.push(now);
+        self.in_flight.reserve(now);
         if self.exhausted && self.failures.is_empty() {
             self.exhausted = false;
         }
@@ -112,12 +114,7 @@ impl Account {
     /// Returns the reservation made at `reserved_at` (or, in memory, where they only count, the
     /// oldest), keeping a failure in the window when it failed.
     fn settle(&mut self, reserved_at: Option<OffsetDateTime>, failed: bool, now: OffsetDateTime) {
-        let at = reserved_at
-            .and_then(|at| self.in_flight.iter().position(|t| *t == at))
-            .or_else(|| (!self.in_flight.is_empty()).then_some(0));
-        if let Some(at) = at {
-            self.in_flight.remove(at);
-        }
+        self.in_flight.give_back(reserved_at);
         if failed {
             self.failures.push_back(now);
         }
@@ -314,7 +311,7 @@ fn load_pair(old: Vec<Option<String>>, now: OffsetDateTime) -> [Account; 2] {
             .flatten()
             .and_then(|text| serde_json::from_str::<Account>(&text).ok())
             .unwrap_or_default();
-        account.in_flight.retain(|at| now - *at < RESERVATION_TTL);
+        account.in_flight.forget_lapsed(now);
         account
     })
 }

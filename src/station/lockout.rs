@@ -34,6 +34,42 @@ use crate::store::{Backend, Store};
 /// PIN check, so only a daemon that died mid-check leaves one behind.
 pub const RESERVATION_TTL: Duration = Duration::minutes(2);
 
+/// The attempts under way on a count (a lockout record, a failure budget): when each was reserved.
+/// In memory they only count; in a shared store each is returned by its own time, and one left by a
+/// daemon that died mid-check lapses after [`RESERVATION_TTL`].
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(super) struct Reservations(Vec<OffsetDateTime>);
+
+impl Reservations {
+    pub(super) fn len(&self) -> u32 {
+        u32::try_from(self.0.len()).unwrap_or(u32::MAX)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(super) fn reserve(&mut self, now: OffsetDateTime) {
+        self.0.push(now);
+    }
+
+    /// Returns the reservation made at `at`, or (in memory, or when it lapsed) the oldest one.
+    pub(super) fn give_back(&mut self, at: Option<OffsetDateTime>) {
+        let index = at
+            .and_then(|at| self.0.iter().position(|t| *t == at))
+            .or_else(|| (!self.0.is_empty()).then_some(0));
+        if let Some(index) = index {
+            self.0.remove(index);
+        }
+    }
+
+    /// Forgets the reservations older than [`RESERVATION_TTL`] (read from a shared store).
+    pub(super) fn forget_lapsed(&mut self, now: OffsetDateTime) {
+        self.0.retain(|at| now - *at < RESERVATION_TTL);
+    }
+}
+
 /// How many failures lock out, and for how long.
 #[derive(Debug, Clone, Copy)]
 pub struct LockoutPolicy {
@@ -80,8 +116,8 @@ impl Subject<'_> {
 struct Record {
     /// Failures within the window (reset when a lockout starts).
     failures: Vec<OffsetDateTime>,
-    /// When each attempt reserved and not yet settled was reserved.
-    in_flight: Vec<OffsetDateTime>,
+    /// Attempts reserved and not yet settled.
+    in_flight: Reservations,
     locked_until: Option<OffsetDateTime>,
     /// How many lockouts so far (the next one lasts `first_lockout × 2^level`).
     level: u32,
@@ -92,7 +128,7 @@ impl Record {
     fn new(now: OffsetDateTime) -> Self {
         Self {
             failures: Vec::new(),
-            in_flight: Vec::new(),
+            in_flight: Reservations::default(),
             locked_until: None,
             level: 0,
             last_activity: now,
@@ -197,14 +233,13 @@ impl Lockout {
         }
         record.failures.retain(|t| now - *t < self.policy.window);
         let used = u32::try_from(record.failures.len()).unwrap_or(u32::MAX);
-        let under_way = u32::try_from(record.in_flight.len()).unwrap_or(u32::MAX);
-        if used.saturating_add(under_way) >= self.policy.max_failures {
+        if used.saturating_add(record.in_flight.len()) >= self.policy.max_failures {
             // Every remaining attempt is already being checked: this one waits for their outcome.
             return Err(LockedOut {
                 retry_after_secs: 1,
             });
         }
-        record.in_flight.push(now);
+        record.in_flight.reserve(now);
         record.last_activity = now;
         Ok(())
     }
@@ -267,10 +302,7 @@ impl Lockout {
             // Unlocked by the administrator while the attempt was under way.
             return Ok(());
         };
-        // The oldest reservation is this one's or an equivalent: they only count.
-        if !record.in_flight.is_empty() {
-            record.in_flight.remove(0);
-        }
+        record.in_flight.give_back(None);
         let (answer, forget) = self.settle_record(key, record, failed, now);
         if forget {
             records.remove(key);
@@ -356,11 +388,7 @@ impl Lockout {
                     return (None, Ok(()));
                 };
                 let mut record = load(Some(old), now);
-                if let Some(at) = record.in_flight.iter().position(|t| *t == reserved_at) {
-                    record.in_flight.remove(at);
-                } else if !record.in_flight.is_empty() {
-                    record.in_flight.remove(0);
-                }
+                record.in_flight.give_back(Some(reserved_at));
                 let Some(failed) = failed else {
                     return (save(&record), Ok(()));
                 };
@@ -448,10 +476,8 @@ impl Attempt {
     pub fn cancel(mut self) {
         self.settled = true;
         let mut records = self.lockout.records();
-        if let Some(record) = records.get_mut(&self.key)
-            && !record.in_flight.is_empty()
-        {
-            record.in_flight.remove(0);
+        if let Some(record) = records.get_mut(&self.key) {
+            record.in_flight.give_back(None);
         }
     }
 }
@@ -472,7 +498,7 @@ fn load(old: Option<&str>, now: OffsetDateTime) -> Record {
     let mut record = old
         .and_then(|text| serde_json::from_str::<Record>(text).ok())
         .unwrap_or_else(|| Record::new(now));
-    record.in_flight.retain(|at| now - *at < RESERVATION_TTL);
+    record.in_flight.forget_lapsed(now);
     record
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::engine_support::{Backend, TestDatabase, eventually};
 use pullprintd::leadership::{TRY_EVERY, campaign};
 use pullprintd::metrics::Metrics;
+use pullprintd::store::Store;
 use tokio_util::sync::CancellationToken;
 
 fn leads(metrics: &Metrics) -> bool {
@@ -124,20 +125,25 @@ async fn a_session_made_at_one_instance_is_accepted_by_another_with_the_same_rul
     );
 }
 
+/// One `T` for each of three daemons, each on its own connection to one PostgreSQL store.
+async fn three<T>(database: &TestDatabase, make: impl Fn(&Store) -> T) -> Vec<std::sync::Arc<T>> {
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        made.push(std::sync::Arc::new(make(&database.open().await)));
+    }
+    made
+}
+
 /// Three daemons' lockouts on one PostgreSQL store.
 async fn three_lockouts(
     database: &TestDatabase,
     clock: std::sync::Arc<pullprintd::clock::ManualClock>,
 ) -> Vec<std::sync::Arc<pullprintd::station::lockout::Lockout>> {
     use pullprintd::station::lockout::{Lockout, LockoutPolicy};
-    let mut lockouts = Vec::new();
-    for _ in 0..3 {
-        let store = database.open().await;
-        lockouts.push(std::sync::Arc::new(
-            Lockout::new(LockoutPolicy::default(), clock.clone()).shared_through(&store),
-        ));
-    }
-    lockouts
+    three(database, |store| {
+        Lockout::new(LockoutPolicy::default(), clock.clone()).shared_through(store)
+    })
+    .await
 }
 
 /// 200 wrong PINs for one person at once, spread over three daemons behind a load balancer: at most
@@ -250,21 +256,18 @@ async fn spraying_cards_over_three_instances_spends_one_station_budget() {
         return;
     };
     let clock = ManualClock::new(time::macros::datetime!(2026-03-01 08:00 UTC));
-    let mut budgets = Vec::new();
-    for _ in 0..3 {
-        let store = database.open().await;
-        budgets.push(std::sync::Arc::new(
-            FailureBudget::new(
-                BudgetPolicy {
-                    per_station: 20,
-                    global: 100,
-                    window: time::Duration::minutes(10),
-                },
-                clock.clone(),
-            )
-            .shared_through(&store),
-        ));
-    }
+    let budgets = three(&database, |store| {
+        FailureBudget::new(
+            BudgetPolicy {
+                per_station: 20,
+                global: 100,
+                window: time::Duration::minutes(10),
+            },
+            clock.clone(),
+        )
+        .shared_through(store)
+    })
+    .await;
     let sprays: Vec<_> = (0..300)
         .map(|n| {
             let budget = std::sync::Arc::clone(&budgets[n % 3]);
