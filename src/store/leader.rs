@@ -70,8 +70,15 @@ impl LeaderLock {
     }
 
     /// Gives the leadership up at once (an orderly shutdown), rather than when the session ends.
+    /// The lock is unlocked explicitly before the session closes: the server answers the unlock
+    /// once the lock is free, while closing returns before the server's session has ended, so
+    /// another daemon asking right after could still find the lock taken.
     pub async fn release(self) {
-        if let Some(session) = self.session {
+        if let Some(mut session) = self.session {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(LEADER_KEY)
+                .execute(&mut session)
+                .await;
             let _ = session.close().await;
         }
     }
