@@ -550,7 +550,8 @@ async fn the_openapi_document_describes_every_station_route() {
 /// `count` jobs held (each with its `held` audit record), stored straight into the daemon's store.
 async fn many_held_jobs(bed: &Bed, count: usize) -> Vec<String> {
     use pullprintd::store::{DiscoveredVia, NewHeldJob};
-    let t0 = time::macros::datetime!(2026-03-01 08:00 UTC);
+    // Submitted now: the hold-timeout sweeper would end jobs submitted hours ago.
+    let t0 = time::OffsetDateTime::now_utc();
     let mut tasks = Vec::new();
     for n in 0..count {
         let task = format!("paged-{n:05}");
@@ -566,7 +567,10 @@ async fn many_held_jobs(bed: &Bed, count: usize) -> Vec<String> {
             configuration: serde_json::from_value(json!({"copies": 1})).unwrap(),
             // Pairs share a submission time: the cursor orders them by task id.
             submitted_at: t0 + time::Duration::seconds(i64::try_from(n / 2).unwrap()),
-            discovered_at: t0,
+            // Found "later" than any poll under way: the daemon's start-up reconciliation, which
+            // ends held jobs whose tasks Graph does not list (these are made up), leaves a job
+            // alone unless it was stored before the list was read.
+            discovered_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
             discovered_via: DiscoveredVia::Poll,
         };
         bed.store.insert_held_job(&job).await.unwrap();
@@ -600,20 +604,8 @@ async fn the_admin_listing_comes_in_pages_that_follow_one_another_without_gaps_o
             None => break,
         }
     }
-    // The daemon's start-up reconciliation may end a made-up job or two meanwhile (their tasks
-    // are unknown to Graph): every job still open is listed once, oldest first, and no other.
-    let open: Vec<String> = bed
-        .store
-        .all_held_jobs()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|held| held.job.task_id)
-        .collect();
-    assert!(open.len() > 1200, "{} jobs open", open.len());
-    assert_eq!(pages, open.len().div_ceil(300));
-    assert_eq!(listed, open, "every job once, oldest first");
-    assert!(listed.iter().all(|task| tasks.contains(task)));
+    assert_eq!(pages, 5, "1,234 jobs in pages of 300");
+    assert_eq!(listed, tasks, "every job once, oldest first");
 
     for (query, fix) in [
         ("limit=0", "1 to 5000"),
