@@ -326,6 +326,9 @@ pub struct Settings {
     /// Logging.
     #[serde(default)]
     pub log: LogSettings,
+    /// Release from the phone (QR code) and "Sign in with Microsoft" at the kiosk.
+    #[serde(default)]
+    pub phone: PhoneSettings,
     /// `[[rules]]`, as written: checked at load by [`crate::job::RuleSet::compile`], which names a
     /// bad rule by index and name (a typed list would only report a line number).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -445,6 +448,94 @@ pub struct PrintingSettings {
     /// Printers that carry our task trigger.
     #[serde(default)]
     pub queue_printers: Vec<String>,
+    /// Universal Print's native pull-print printers: a person signed in with Entra ID (`[phone]`)
+    /// sees their jobs waiting there beside their held jobs, and releases them at the station's
+    /// printer with their own delegated token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pull_printers: Vec<String>,
+}
+
+/// `[phone]`: people sign in with Entra ID (OpenID Connect, the app registration of `[graph]`),
+/// from their phone by the QR code each kiosk shows, or at the kiosk itself.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneSettings {
+    /// Offers the QR code and "Sign in with Microsoft".
+    #[serde(default)]
+    pub enabled: bool,
+    /// The address phones open (the stations' listener as people's phones reach it, usually
+    /// through the reverse proxy); the app registration's redirect URI is
+    /// `{public_url}/phone/callback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<url::Url>,
+    /// How long a kiosk's QR code can be used; the kiosk shows a new one every half of it.
+    #[serde(default = "default_code_lifetime")]
+    pub code_lifetime: HumanDuration,
+}
+
+fn default_code_lifetime() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
+}
+
+impl Default for PhoneSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            public_url: None,
+            code_lifetime: default_code_lifetime(),
+        }
+    }
+}
+
+impl PhoneSettings {
+    /// The redirect URI registered on the app: `{public_url}/phone/callback`.
+    pub fn redirect_uri(&self) -> Option<url::Url> {
+        let base = self.public_url.as_ref()?;
+        let mut url = base.clone();
+        let path = format!("{}/phone/callback", base.path().trim_end_matches('/'));
+        url.set_path(&path);
+        url.set_query(None);
+        url.set_fragment(None);
+        Some(url)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let Some(url) = &self.public_url else {
+            return Err(invalid(
+                "phone.public_url",
+                "enabled = true needs public_url, the https:// address phones open to reach the stations' \
+                 listener (its /phone/callback is the redirect URI of the app registration)",
+            ));
+        };
+        let loopback = url
+            .host_str()
+            .is_some_and(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]");
+        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            return Err(invalid(
+                "phone.public_url",
+                "must be https:// (Entra ID accepts plain http only for localhost): publish the \
+                 stations' listener through the reverse proxy with TLS",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid(
+                "phone.public_url",
+                "must not carry a query or fragment: give the base address, e.g. https://print.example.org",
+            ));
+        }
+        let lifetime = self.code_lifetime.0;
+        if lifetime < Duration::from_secs(10) || lifetime > Duration::from_secs(600) {
+            return Err(invalid(
+                "phone.code_lifetime",
+                "must be between 10s and 10m: shorter codes expire while a phone opens them, longer ones \
+                 can be photographed and used from elsewhere (60s is a good start)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How held jobs reach the daemon.
@@ -1048,6 +1139,14 @@ impl Settings {
 
     fn validate(&self, needs: SecretNeeds) -> Result<(), ConfigError> {
         self.store.validate()?;
+        self.phone.validate()?;
+        if !self.printing.pull_printers.is_empty() && !self.phone.enabled {
+            return Err(invalid(
+                "printing.pull_printers",
+                "jobs on pull-print printers can only be released with the person's own Entra ID sign-in: \
+                 set [phone] enabled = true and public_url, or remove pull_printers",
+            ));
+        }
         let graph = &self.graph;
         if graph.tenant_id.trim().is_empty() {
             return Err(invalid(

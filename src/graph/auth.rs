@@ -388,6 +388,37 @@ impl AppTokens {
         Ok(token)
     }
 
+    /// The form fields that prove the app's identity to the token endpoint `audience` (a client
+    /// secret, or a fresh certificate assertion): shared by every grant the app redeems.
+    pub(crate) fn client_authentication(
+        &self,
+        audience: &str,
+    ) -> Result<Vec<(&'static str, String)>, GraphError> {
+        self.authentication(audience, self.clock.now())
+    }
+
+    fn authentication(
+        &self,
+        audience: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(&'static str, String)>, GraphError> {
+        Ok(match &self.credential {
+            PreparedCredential::Secret(secret) => {
+                vec![("client_secret", secret.expose_secret().to_owned())]
+            }
+            PreparedCredential::Certificate { key, x5t_s256 } => {
+                let assertion = client_assertion(key, x5t_s256, &self.client_id, audience, now)?;
+                vec![
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                    ),
+                    ("client_assertion", assertion.expose_secret().to_owned()),
+                ]
+            }
+        })
+    }
+
     async fn request_token(&self, generation: u64) -> Result<CachedToken, GraphError> {
         if let Some(observer) = &self.observer {
             observer.on_token_refresh();
@@ -398,25 +429,7 @@ impl AppTokens {
             ("scope", self.scope.clone()),
             ("grant_type", "client_credentials".to_owned()),
         ];
-        match &self.credential {
-            PreparedCredential::Secret(secret) => {
-                form.push(("client_secret", secret.expose_secret().to_owned()))
-            }
-            PreparedCredential::Certificate { key, x5t_s256 } => {
-                let assertion = client_assertion(
-                    key,
-                    x5t_s256,
-                    &self.client_id,
-                    self.token_endpoint.as_str(),
-                    now,
-                )?;
-                form.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-                ));
-                form.push(("client_assertion", assertion.expose_secret().to_owned()));
-            }
-        }
+        form.extend(self.authentication(self.token_endpoint.as_str(), now)?);
         tracing::debug!(endpoint = %self.token_endpoint, generation, "requesting an app token");
         let response = post_token_form(&self.http, &self.token_endpoint, &form).await?;
         let lifetime = response.lifetime();

@@ -118,7 +118,7 @@ pub(crate) struct Inner {
     /// No idle connections kept (`pool_max_idle_per_host(0)`), so every request opens a new connection:
     /// used for the attempts after a 503/504 or a broken connection, as Graph asks.
     fresh: reqwest::Client,
-    tokens: AppTokens,
+    pub(crate) tokens: AppTokens,
     retry: RetryPolicy,
     pub(crate) sleeper: Sleeper,
     observer: Option<Arc<dyn GraphObserver>>,

@@ -161,7 +161,7 @@ fn join_path(base: &Url, path: &str) -> Result<Url, GraphError> {
         })
 }
 
-fn join_segments(base: &Url, segments: &[&str]) -> Result<Url, GraphError> {
+pub(crate) fn join_segments(base: &Url, segments: &[&str]) -> Result<Url, GraphError> {
     let mut url = base.clone();
     url.path_segments_mut()
         .map_err(|()| {

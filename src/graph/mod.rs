@@ -4,6 +4,8 @@
 //! - [`clouds`] — the national clouds and the URLs/scope they resolve to (China is refused clearly);
 //! - [`auth`] — client credentials (secret or certificate assertion) and the app token cache;
 //! - [`device_code`] — the administrator's device-code sign-in for creating task triggers;
+//! - [`pull_print`] — native pull-print printers and the delegated-only `release`;
+//! - [`sign_in`] — a person's Entra ID sign-in at a station (OpenID Connect code flow with PKCE);
 //! - [`client`] — [`GraphClient`] and its single `send` path (tokens, ids, retries, observer);
 //! - [`retry`] — what is retried, after how long, and what must never be repeated;
 //! - [`operations`] — the typed Graph operations the daemon calls;
@@ -24,7 +26,9 @@ pub mod error;
 pub mod model;
 pub mod observer;
 pub mod operations;
+pub mod pull_print;
 pub mod retry;
+pub mod sign_in;
 #[cfg(test)]
 mod test_support;
 

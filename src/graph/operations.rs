@@ -60,7 +60,7 @@ fn get(operation: &'static str, url: Url) -> Request<'static> {
 
 impl GraphClient {
     /// Reads every page of a collection.
-    async fn list_all<T: serde::de::DeserializeOwned>(
+    pub(super) async fn list_all<T: serde::de::DeserializeOwned>(
         &self,
         operation: &'static str,
         first: Url,

@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use super::error::{Alternative, ApiError, ErrorBody};
 use super::lockout::{LockedOut, Subject};
+use super::pull;
 use super::state::{SignInRules, Station, StationState};
 use super::users::User;
 use crate::graph::PrintJobConfiguration;
@@ -83,6 +84,22 @@ pub struct SessionCreated {
     pub idle_seconds: u64,
     /// Seconds until the session ends however busy (`[users] session_lifetime`).
     pub lifetime_seconds: u64,
+}
+
+/// `GET /api/v1/sessions/current`: the session the token belongs to, and its station.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentSession {
+    /// Who is signed in.
+    pub user: SessionUser,
+    /// The station the session is for (where releases print).
+    pub station: StationInfo,
+    /// Seconds of inactivity after which the session ends.
+    pub idle_seconds: u64,
+    /// Seconds until the session ends however busy.
+    pub lifetime_seconds: u64,
+    /// Made by a phone's sign-in (the token is accepted without a station key).
+    pub phone: bool,
 }
 
 /// `GET /api/v1/station`: the station the key belongs to.
@@ -137,6 +154,10 @@ pub struct JobView {
     pub configuration: PrintJobConfiguration,
     /// `held`, or `acting` while a release or delete is under way (admin view).
     pub state: String,
+    /// A job waiting on a pull-print printer (`[printing] pull_printers`): its options cannot be
+    /// changed at release.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_options: bool,
 }
 
 impl JobView {
@@ -151,6 +172,7 @@ impl JobView {
             submitted_at: job.job.submitted_at,
             configuration: job.job.configuration.clone(),
             state: job.state.as_str().to_owned(),
+            fixed_options: false,
         }
     }
 }
@@ -547,6 +569,9 @@ pub async fn sign_out(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let token = state.session_token(&headers)?;
+    if let Some(phone) = state.phone() {
+        phone.forget(token);
+    }
     state
         .sessions()
         .remove(token)
@@ -569,6 +594,39 @@ pub async fn station_info(
     headers: HeaderMap,
 ) -> Result<Json<StationInfo>, ApiError> {
     let station = state.station_by_key(&headers)?.clone();
+    Ok(Json(describe_station(&state, station).await))
+}
+
+/// The session of the bearer token (with the station key, or alone from a phone), extended.
+#[utoipa::path(
+    get, path = "/api/v1/sessions/current", tag = "station",
+    security(("bearer" = [], "stationKey" = [])),
+    responses(
+        (status = 200, description = "The session and its station", body = CurrentSession),
+        (status = 401, description = "No valid session", body = ErrorBody),
+    )
+)]
+pub async fn current_session(
+    State(state): State<StationState>,
+    headers: HeaderMap,
+) -> Result<Json<CurrentSession>, ApiError> {
+    let (session, station) = state.session(&headers).await?;
+    let station = station.clone();
+    let now = state.now();
+    let seconds = |d: time::Duration| u64::try_from(d.whole_seconds()).unwrap_or(0);
+    Ok(Json(CurrentSession {
+        user: SessionUser {
+            upn: session.upn.clone(),
+            display_name: session.display_name.clone(),
+        },
+        station: describe_station(&state, station).await,
+        idle_seconds: seconds(state.sessions().idle_timeout()),
+        lifetime_seconds: seconds(session.ends_at - now),
+        phone: session.phone,
+    }))
+}
+
+async fn describe_station(state: &StationState, station: Station) -> StationInfo {
     let printer = state.printer(&station.printer_id).await;
     let policy = state.policy();
     let choices = options::choices(&PrintJobConfiguration::default(), printer.as_ref(), policy);
@@ -576,7 +634,7 @@ pub async fn station_info(
         .map(|p| p.display_name)
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| station.printer_id.clone());
-    Ok(Json(StationInfo {
+    StationInfo {
         id: station.id,
         printer_id: station.printer_id,
         printer_name,
@@ -586,7 +644,7 @@ pub async fn station_info(
             color_modes: choices.color_modes,
             duplex_modes: choices.duplex_modes,
         },
-    }))
+    }
 }
 
 /// The signed-in person's held jobs.
@@ -631,15 +689,22 @@ pub async fn list_jobs(
             names.insert(job.job.printer_id.clone(), name);
         }
     }
+    let mut views: Vec<JobView> = jobs
+        .iter()
+        .map(|job| JobView {
+            printer_name: names.get(&job.job.printer_id).cloned().flatten(),
+            ..JobView::of(job)
+        })
+        .collect();
+    // Signed in with Entra ID: their jobs waiting on pull-print printers too, in time order.
+    let pulled = pull::list(&state, state.session_token(&headers)?, &session).await;
+    if !pulled.is_empty() {
+        views.extend(pulled);
+        views.sort_by_key(|view| view.submitted_at);
+    }
     Ok(Json(JobList {
         next: None,
-        jobs: jobs
-            .iter()
-            .map(|job| JobView {
-                printer_name: names.get(&job.job.printer_id).cloned().flatten(),
-                ..JobView::of(job)
-            })
-            .collect(),
+        jobs: views,
     }))
 }
 
@@ -693,6 +758,10 @@ pub async fn job_options(
     Path(id): Path<String>,
 ) -> Result<Json<Choices>, ApiError> {
     let (session, station) = state.session(&headers).await?;
+    if id.starts_with(pull::PREFIX) {
+        let token = state.session_token(&headers)?;
+        return Ok(Json(pull::options(&state, token, &session, &id).await?));
+    }
     let job = releasable_job(&state, &session.upn, &id).await?;
     let printer = state.printer(&station.printer_id).await;
     // A hold rule's saving_only bounds the choices as it bounds the release.
@@ -910,6 +979,11 @@ pub async fn release_job(
     let station = station.clone();
     let target = target_station(&state, &station, query)?;
     let options: ReleaseOptions = parse_body(&body)?;
+    if id.starts_with(pull::PREFIX) {
+        // Released at this station's printer: `at=` alternatives are for held jobs.
+        let token = state.session_token(&headers)?;
+        return pull::release(&state, token, &session, &station, &id, &options).await;
+    }
     let job = releasable_job(&state, &session.upn, &id).await?;
     let changes = checked_changes(&state, &job, &target, &options).await?;
     ready(&state, &target).await?;
@@ -1018,6 +1092,13 @@ pub async fn delete_job(
 ) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
     let (session, station) = state.session(&headers).await?;
     let station_id = station.id.clone();
+    if id.starts_with(pull::PREFIX) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_action",
+            "a job waiting in Microsoft's pull print queue is cancelled from the computer that sent it, not here",
+        ));
+    }
     let job = own_job(&state, &session.upn, &id).await?;
     let result = state
         .release()

@@ -133,6 +133,10 @@ pub const CODES: &[(&str, &str)] = &[
         "internal",
         "a failure inside the daemon; its log has the cause",
     ),
+    (
+        "phone_disabled",
+        "sign-in with Microsoft and release from the phone are off (`[phone] enabled`)",
+    ),
 ];
 
 /// The code of a 422 naming a request field.
@@ -168,6 +172,15 @@ impl ApiError {
             allowed: None,
             not_ready: None,
         }
+    }
+
+    /// 404: Entra ID sign-in (`[phone]`) is off.
+    pub fn phone_disabled() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "phone_disabled",
+            "sign-in with Microsoft is off; the administrator turns it on with [phone] enabled = true",
+        )
     }
 
     /// 400: the request itself is malformed.

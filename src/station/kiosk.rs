@@ -41,7 +41,8 @@ static STRINGS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+/// Only this origin: the page cannot load or send anything elsewhere.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -59,6 +60,26 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 /// `GET /`.
 pub async fn index() -> impl IntoResponse {
     asset("text/html; charset=utf-8", INDEX)
+}
+
+/// The kiosk page in phone mode: the same screens for the signed-in person, no station set-up
+/// (the phone has no station key; its session came from the kiosk's QR code).
+static PHONE: LazyLock<String> =
+    LazyLock::new(|| INDEX.replacen("<body>", "<body data-mode=\"phone\">", 1));
+
+/// `GET /phone`: the page a phone shows after signing in.
+pub async fn phone() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            // The address carries the session in its fragment until the page removes it.
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        PHONE.as_str(),
+    )
 }
 
 /// `GET /kiosk.js`.

@@ -8,7 +8,8 @@
 //! - [`state`] — what the handlers share, and the station, session and admin credential checks.
 //! - [`api`] — the station API: sign-in, the person's jobs, release (find-me), release-all, delete.
 //! - [`admin`] — the admin API: every job, admin release and delete, the audit log (JSON or CSV).
-//! - [`kiosk`] — the kiosk page, embedded; [`openapi`] — the generated OpenAPI document.
+//! - [`kiosk`] — the kiosk page, embedded (also the phone's page); [`openapi`] — the generated OpenAPI document.
+//! - [`phone`] — Entra ID sign-in: the kiosk's single-use QR codes, the phone's sign-in and callback.
 //! - [`client`] — the admin client behind `pullprintd jobs`, `release` and `delete`.
 //! - [`error`] — the API's error answers; [`routes`] — every route in one router.
 
@@ -21,6 +22,8 @@ pub mod error;
 pub mod kiosk;
 pub mod lockout;
 pub mod openapi;
+pub mod phone;
+pub mod pull;
 pub mod routes;
 pub mod sessions;
 pub mod state;

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, api, error};
+use super::{admin, api, error, phone};
 use crate::job::options;
 
 /// The document.
@@ -19,13 +19,14 @@ use crate::job::options;
                        sent as `X-Station-Key`."
     ),
     paths(
-        api::sign_in, api::sign_out, api::station_info, api::list_jobs, api::job_options,
+        api::sign_in, api::sign_out, api::current_session, api::station_info, phone::code, api::list_jobs, api::job_options,
         api::release_job, api::release_all, api::delete_job,
         admin::all_jobs, admin::release, admin::delete, admin::audit, admin::unlock,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, error::Alternative, options::ReleaseOptions, options::PageRange, options::Choices,
         api::SignInRequest, api::SessionCreated, api::SessionUser, api::StationInfo, api::StationPolicy,
+        api::CurrentSession, phone::PhoneCode,
         api::JobView,
         api::JobList, api::ActionAnswer, api::JobResult, api::ReleaseAllAnswer,
         admin::AuditView, admin::AuditList, admin::UnlockAnswer,

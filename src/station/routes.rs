@@ -7,7 +7,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 
 use super::state::StationState;
-use super::{admin, api, kiosk, openapi};
+use super::{admin, api, kiosk, openapi, phone};
 
 /// The stations' routes: the kiosk page, the station API and the OpenAPI document.
 pub fn station_router(state: StationState) -> Router {
@@ -22,7 +22,14 @@ pub fn station_router(state: StationState) -> Router {
             "/api/v1/sessions",
             post(api::sign_in).layer(DefaultBodyLimit::max(api::MAX_SIGN_IN_BODY)),
         )
-        .route("/api/v1/sessions/current", delete(api::sign_out))
+        .route(
+            "/api/v1/sessions/current",
+            get(api::current_session).delete(api::sign_out),
+        )
+        .route("/api/v1/phone/code", get(phone::code))
+        .route("/phone", get(kiosk::phone))
+        .route("/phone/start", get(phone::start))
+        .route("/phone/callback", get(phone::callback))
         .route("/api/v1/jobs", get(api::list_jobs))
         .route("/api/v1/jobs/release-all", post(api::release_all))
         .route("/api/v1/jobs/{id}", delete(api::delete_job))

@@ -32,6 +32,18 @@ pub struct Session {
     pub expires_at: OffsetDateTime,
     /// When the session ends however busy (sign-in + `[users] session_lifetime`).
     pub ends_at: OffsetDateTime,
+    /// Made by an Entra ID sign-in from a phone (the kiosk's QR code): its token is accepted
+    /// without a station key, since the phone has none; the single-use code bound it to its station.
+    pub phone: bool,
+}
+
+/// How a session token was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// With the key of this station (a kiosk or a station client).
+    AtStation(&'a str),
+    /// Alone, from a phone: only a phone session is accepted so.
+    Phone,
 }
 
 /// Why a session token was not accepted.
@@ -43,6 +55,9 @@ pub enum SessionError {
     /// Valid, but made at another station.
     #[error("the session belongs to another station; sign in at this one")]
     OtherStation,
+    /// A station's session presented without its station key.
+    #[error("send the station key as `X-Station-Key` together with the session token")]
+    NeedsStationKey,
 }
 
 /// All live sessions.
@@ -88,6 +103,27 @@ impl Sessions {
         display_name: &str,
         station_id: &str,
     ) -> Result<(String, Session), StoreError> {
+        self.make(upn, display_name, station_id, false).await
+    }
+
+    /// Signs a user in from their phone for `station_id` (after an Entra ID sign-in that a code
+    /// of that station's kiosk started).
+    pub async fn create_phone(
+        &self,
+        upn: &str,
+        display_name: &str,
+        station_id: &str,
+    ) -> Result<(String, Session), StoreError> {
+        self.make(upn, display_name, station_id, true).await
+    }
+
+    async fn make(
+        &self,
+        upn: &str,
+        display_name: &str,
+        station_id: &str,
+        phone: bool,
+    ) -> Result<(String, Session), StoreError> {
         let token = random_token();
         let now = self.clock.now();
         let ends_at = now + self.lifetime;
@@ -97,6 +133,7 @@ impl Sessions {
             station_id: station_id.to_owned(),
             expires_at: (now + self.idle_timeout).min(ends_at),
             ends_at,
+            phone,
         };
         if let Some(store) = &self.shared {
             let stored = StoredSession {
@@ -105,6 +142,7 @@ impl Sessions {
                 station_id: session.station_id.clone(),
                 expires_at: session.expires_at,
                 ends_at: session.ends_at,
+                phone,
             };
             store
                 .session_create(&token_digest(&token), &stored, now)
@@ -127,6 +165,16 @@ impl Sessions {
         token: &str,
         station_id: &str,
     ) -> Result<Result<Session, SessionError>, StoreError> {
+        self.touch_as(token, Presented::AtStation(station_id)).await
+    }
+
+    /// Checks a token presented as `presented` and extends the session: a station's session
+    /// only with its own station's key, a phone's session alone or with its station's key.
+    pub async fn touch_as(
+        &self,
+        token: &str,
+        presented: Presented<'_>,
+    ) -> Result<Result<Session, SessionError>, StoreError> {
         let now = self.clock.now();
         if let Some(store) = &self.shared {
             let digest = token_digest(token);
@@ -137,8 +185,8 @@ impl Sessions {
                 store.session_remove(&digest).await?;
                 return Ok(Err(SessionError::Invalid));
             }
-            if stored.station_id != station_id {
-                return Ok(Err(SessionError::OtherStation));
+            if let Err(refused) = admits(presented, &stored.station_id, stored.phone) {
+                return Ok(Err(refused));
             }
             let expires_at = (now + self.idle_timeout).min(stored.ends_at);
             store.session_extend(&digest, expires_at).await?;
@@ -148,15 +196,16 @@ impl Sessions {
                 station_id: stored.station_id,
                 expires_at,
                 ends_at: stored.ends_at,
+                phone: stored.phone,
             }));
         }
-        Ok(self.touch_in_memory(token, station_id, now))
+        Ok(self.touch_in_memory(token, presented, now))
     }
 
     fn touch_in_memory(
         &self,
         token: &str,
-        station_id: &str,
+        presented: Presented<'_>,
         now: OffsetDateTime,
     ) -> Result<Session, SessionError> {
         let mut map = self
@@ -171,9 +220,7 @@ impl Sessions {
             map.remove(&digest);
             return Err(SessionError::Invalid);
         }
-        if session.station_id != station_id {
-            return Err(SessionError::OtherStation);
-        }
+        admits(presented, &session.station_id, session.phone)?;
         session.expires_at = (now + self.idle_timeout).min(session.ends_at);
         Ok(session.clone())
     }
@@ -188,6 +235,16 @@ impl Sessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&token_digest(token));
         Ok(())
+    }
+}
+
+/// Whether a session of `station_id` (a phone's or not) may be used as presented.
+fn admits(presented: Presented<'_>, station_id: &str, phone: bool) -> Result<(), SessionError> {
+    match presented {
+        Presented::AtStation(at) if at != station_id => Err(SessionError::OtherStation),
+        Presented::AtStation(_) => Ok(()),
+        Presented::Phone if phone => Ok(()),
+        Presented::Phone => Err(SessionError::NeedsStationKey),
     }
 }
 

@@ -17,7 +17,8 @@ use super::budget::{BudgetPolicy, FailureBudget};
 use super::directory::DirectoryLookup;
 use super::error::ApiError;
 use super::lockout::{Lockout, LockoutPolicy};
-use super::sessions::{Session, Sessions};
+use super::phone::PhoneSignIn;
+use super::sessions::{Presented, Session, Sessions};
 use super::users::UserDirectory;
 use crate::cache::{Fetch, TtlCache};
 use crate::clock::SharedClock;
@@ -113,6 +114,14 @@ struct Inner {
     sessions: Sessions,
     printers: TtlCache<Printer>,
     policy: ReleasePolicy,
+    /// Entra ID sign-in (`[phone]`), when on.
+    phone: Option<Arc<PhoneSignIn>>,
+    /// `[printing] pull_printers`.
+    pull_printers: Vec<String>,
+    /// Their names (one read per pull printer per ten minutes).
+    pull_printer_names: TtlCache<crate::graph::pull_print::PullPrintPrinter>,
+    /// Pull-print reads and releases (the person's delegated token).
+    graph: GraphClient,
     release: ReleaseService,
     store: Store,
     clock: SharedClock,
@@ -145,17 +154,24 @@ impl StationState {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let graph = deps.graph;
+        let phone = PhoneSignIn::new(&settings.phone, &graph, deps.clock.clone());
         let fetch_graph = graph.clone();
         let fetch: Fetch<Printer> = Arc::new(move |printer_id: String| {
             let graph = fetch_graph.clone();
             Box::pin(async move { graph.get_printer(&printer_id).await })
         });
+        let pull_graph = graph.clone();
+        let pull_fetch: Fetch<crate::graph::pull_print::PullPrintPrinter> =
+            Arc::new(move |id: String| {
+                let graph = pull_graph.clone();
+                Box::pin(async move { graph.get_pull_printer(&id).await })
+            });
         let named = users.delegate_groups();
         let delegate_groups = (!named.is_empty())
             .then(|| crate::groups::GroupLookup::new(graph.clone(), deps.clock.clone(), named));
         let directory = settings.users.directory_lookup.then(|| {
             DirectoryLookup::new(
-                graph,
+                graph.clone(),
                 to_time(settings.users.directory_cache.0),
                 settings.users.directory_cache_size,
                 deps.clock.clone(),
@@ -206,11 +222,45 @@ impl StationState {
                     fetch,
                 ),
                 policy: settings.release.policy(),
+                phone,
+                pull_printers: settings.printing.pull_printers.clone(),
+                pull_printer_names: TtlCache::new(
+                    "pull-print printers",
+                    PRINTER_CACHE,
+                    deps.clock.clone(),
+                    pull_fetch,
+                ),
+                graph,
                 release: deps.release,
                 store: deps.store,
                 clock: deps.clock,
             }),
         })
+    }
+
+    /// Entra ID sign-in from the phone and at the kiosk, when `[phone]` turns it on.
+    pub fn phone(&self) -> Option<&PhoneSignIn> {
+        self.inner.phone.as_deref()
+    }
+
+    /// `[printing] pull_printers`.
+    pub fn pull_printers(&self) -> &[String] {
+        &self.inner.pull_printers
+    }
+
+    /// A pull-print printer's name, when Graph tells it within the printer look-up's wait.
+    pub async fn pull_printer_name(&self, id: &str) -> Option<String> {
+        tokio::time::timeout(PRINTER_LOOKUP_WAIT, self.inner.pull_printer_names.get(id))
+            .await
+            .ok()?
+            .ok()
+            .map(|p| p.display_name)
+            .filter(|n| !n.is_empty())
+    }
+
+    /// The Graph client.
+    pub fn graph(&self) -> &GraphClient {
+        &self.inner.graph
     }
 
     /// The users file.
@@ -353,27 +403,44 @@ impl StationState {
     /// The session whose token is the bearer token, presented together with the key of the station
     /// it was made at (`X-Station-Key`); extends it. A token alone, or with another station's key,
     /// is refused: a session seen over someone's shoulder or in a proxy log is useless elsewhere.
+    /// The one exception is a phone's session (made by an Entra ID sign-in that a single-use code of
+    /// a station's kiosk started): the phone has no station key, so its token alone is accepted, for
+    /// that station only.
     pub async fn session(&self, headers: &HeaderMap) -> Result<(Session, &Station), ApiError> {
         let token = bearer(headers)?;
         let key = headers
             .get(STATION_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized(format!(
-                    "send the station key as `{STATION_KEY_HEADER}` together with the session token"
-                ))
-            })?;
-        let station = self.station_with_key(key)?;
+            .filter(|k| !k.is_empty());
+        let (presented, keyed) = match key {
+            Some(key) => {
+                let station = self.station_with_key(key)?;
+                (Presented::AtStation(&station.id), Some(station))
+            }
+            None => (Presented::Phone, None),
+        };
         let session = self
             .inner
             .sessions
-            .touch(token, &station.id)
+            .touch_as(token, presented)
             .await
             .map_err(|e| ApiError::store_unavailable("checking the session", &e))?
             .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        let station = match keyed {
+            Some(station) => station,
+            None => self.station(&session.station_id).ok_or_else(|| {
+                ApiError::unauthorized(
+                    "the station of this session is no longer configured; scan a new code",
+                )
+            })?,
+        };
         Ok((session, station))
+    }
+
+    /// The configured station `id`.
+    pub fn station(&self, id: &str) -> Option<&Station> {
+        self.inner.stations.iter().find(|s| s.id == id)
     }
 
     /// The session token of the request, if any (sign-out).

@@ -85,6 +85,41 @@ impl Store {
         rows.iter().map(audit_record).collect()
     }
 
+    /// Appends a record about a sign-in at `station_id` (no job is involved: the job columns are
+    /// empty), e.g. an Entra ID sign-in refused and why.
+    pub async fn audit_sign_in(
+        &self,
+        at: OffsetDateTime,
+        event: AuditEvent,
+        station_id: Option<&str>,
+        user_upn: Option<&str>,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write("auditing a sign-in").await?;
+        append(
+            &mut tx,
+            &NewAudit {
+                at,
+                event,
+                station_id,
+                requested_by: user_upn,
+                user_upn,
+                task_id: "",
+                printer_id: "",
+                job_id: "",
+                destination_printer_id: None,
+                configuration_before: None,
+                configuration_after: None,
+                detail: Some(detail),
+                graph_request_id: None,
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("auditing a sign-in"))
+    }
+
     /// Deletes audit records older than `older_than` (retention); returns how many.
     pub async fn prune_audit(&self, older_than: OffsetDateTime) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM audit WHERE at < $1")

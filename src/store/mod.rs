@@ -44,6 +44,8 @@ mod inbox;
 mod leader;
 mod lock;
 pub mod model;
+mod phone;
+mod pull;
 pub mod scratch;
 mod sessions;
 mod sign_in;
@@ -68,6 +70,8 @@ pub use held_jobs::OurRedirect;
 pub use inbox::InboxWriter;
 pub use leader::LeaderLock;
 pub use lock::{LockError, StoreLock};
+pub use phone::{CodeUse, PendingLogin};
+pub use pull::{PullBegin, PullRelease};
 pub use sessions::StoredSession;
 // The job's records are the store's API too: callers may name them from either module.
 pub use crate::config::{DatabaseUrl, StoreLocation};

@@ -30,6 +30,9 @@ pub enum AuditEvent {
     /// A change notification was given up after its bounded tries (or could not be read at all);
     /// the detail says why. The task-list poll remains the backstop for its task.
     DeadLetter,
+    /// An Entra ID sign-in at a station was refused (an expired, used or forged code, a tampered
+    /// state, an ID token that failed a check…); the detail says why. No job is involved.
+    SignInRefused,
 }
 text_enum!(AuditEvent {
     Held => "held",
@@ -40,6 +43,7 @@ text_enum!(AuditEvent {
     Failed => "failed",
     Gone => "gone",
     DeadLetter => "dead_letter",
+    SignInRefused => "sign_in_refused",
 });
 
 impl From<Outcome> for AuditEvent {

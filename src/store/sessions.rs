@@ -24,6 +24,8 @@ pub struct StoredSession {
     pub expires_at: OffsetDateTime,
     /// When it ends however busy.
     pub ends_at: OffsetDateTime,
+    /// Made by a phone's Entra ID sign-in (PostgreSQL migration 0006).
+    pub phone: bool,
 }
 
 impl Store {
@@ -41,8 +43,8 @@ impl Store {
             .await
             .map_err(StoreError::db(DOING))?;
         sqlx::query(
-            "INSERT INTO sessions (digest, upn, display_name, station_id, expires_at, ends_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sessions (digest, upn, display_name, station_id, expires_at, ends_at, phone) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(digest)
         .bind(&session.upn)
@@ -50,6 +52,7 @@ impl Store {
         .bind(&session.station_id)
         .bind(encode(session.expires_at))
         .bind(encode(session.ends_at))
+        .bind(i64::from(session.phone))
         .execute(&self.pool)
         .await
         .map_err(StoreError::db(DOING))?;
@@ -59,7 +62,7 @@ impl Store {
     /// The session under `digest`, if any (expired or not: the caller decides).
     pub async fn session_get(&self, digest: &str) -> Result<Option<StoredSession>, StoreError> {
         let row = sqlx::query(
-            "SELECT upn, display_name, station_id, expires_at, ends_at FROM sessions \
+            "SELECT upn, display_name, station_id, expires_at, ends_at, phone FROM sessions \
              WHERE digest = $1",
         )
         .bind(digest)
@@ -73,6 +76,7 @@ impl Store {
                 station_id: row.text("station_id")?,
                 expires_at: row.time("expires_at")?,
                 ends_at: row.time("ends_at")?,
+                phone: row.int("phone")? != 0,
             })
         })
         .transpose()

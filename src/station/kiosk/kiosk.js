@@ -19,6 +19,10 @@
 "use strict";
 
 const KEY_STORAGE = "pullprintd.stationKey";
+// On a phone (`/phone`): no station set-up; the session came from the kiosk's QR code and an Entra ID
+// sign-in, arrives in the address's fragment (never sent to a server), and is kept for this tab only.
+const PHONE = document.body.dataset.mode === "phone";
+const SESSION_STORAGE = "pullprintd.phoneSession";
 const LANGUAGES = Object.keys(KIOSK_STRINGS);
 const $ = (id) => document.getElementById(id);
 const RETRY_MS = 3000;
@@ -101,7 +105,7 @@ function buildLanguageSwitch() {
 
 // ---- Screens and messages ----------------------------------------------------------------------
 
-const SCREENS = ["setup", "signin", "signin-user", "signin-pin", "jobs"];
+const SCREENS = ["setup", "signin", "signin-user", "signin-pin", "jobs", "phone-ended"];
 
 function show(section) {
   for (const id of SCREENS) $(id).hidden = id !== section;
@@ -129,7 +133,7 @@ function showStation() {
 // station key: a session token is accepted only together with the key of the station that made it.
 async function call(method, path, bearer, body) {
   const init = { method, headers: { Authorization: "Bearer " + bearer } };
-  if (session && bearer === session.token) {
+  if (session && bearer === session.token && !PHONE) {
     init.headers["X-Station-Key"] = localStorage.getItem(KEY_STORAGE) || "";
   }
   if (body !== undefined) {
@@ -195,6 +199,7 @@ async function checkStation() {
     showStation();
     if ($("status").dataset.waiting) { delete $("status").dataset.waiting; say(null); }
     show("signin");
+    refreshQr();
   } else if (result.status === 401) {
     localStorage.removeItem(KEY_STORAGE);
     say({ key: "setup.refused", params: { reason: errorMessage(result) } }, "error");
@@ -211,23 +216,83 @@ async function signIn(body) {
   const key = localStorage.getItem(KEY_STORAGE);
   const result = await call("POST", "/api/v1/sessions", key, body);
   if (result.status === 201) {
-    const idleMs = Math.max(10, result.data.idleSeconds || 60) * 1000;
-    const lifetimeMs = Math.max(10, result.data.lifetimeSeconds || 900) * 1000;
-    session = { token: result.data.token, idleMs, endsAt: kioskClock.now() + lifetimeMs, deadline: 0, name: result.data.user.displayName };
-    $("user-name").textContent = t("jobs.signedInAs", { name: session.name });
-    pendingUser = "";
-    say(null);
-    showPolicy();
-    show("jobs");
-    touch();
-    await loadJobs();
-    $("jobs-title").focus();
+    await enterSession(result.data.token, result.data);
     return true;
   }
   const message = errorMessage(result);
   say({ key: "signin.failed", params: { reason: message } }, "error");
   if (result.data && result.data.error && result.data.error.code === "locked_out") $("status").classList.add("locked");
   return false;
+}
+
+// Signed in (`answer`: the sign-in's or GET /api/v1/sessions/current's idleSeconds, lifetimeSeconds
+// and user): the person's jobs.
+async function enterSession(token, answer) {
+  const idleMs = Math.max(10, answer.idleSeconds || 60) * 1000;
+  const lifetimeMs = Math.max(10, answer.lifetimeSeconds || 900) * 1000;
+  session = { token, idleMs, endsAt: kioskClock.now() + lifetimeMs, deadline: 0, name: answer.user.displayName };
+  $("user-name").textContent = t("jobs.signedInAs", { name: session.name });
+  pendingUser = "";
+  say(null);
+  showPolicy();
+  show("jobs");
+  touch();
+  await loadJobs();
+  $("jobs-title").focus();
+}
+
+// A session made by an Entra ID sign-in comes back in the address's fragment (`#session=…`): taken
+// out of the address at once (history, screenshots), then checked with the daemon.
+function sessionFromAddress() {
+  const match = /^#session=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (match) history.replaceState(null, "", location.pathname);
+  return match ? match[1] : null;
+}
+
+async function adoptSession(token) {
+  session = { token, idleMs: 60000, endsAt: Infinity, deadline: 0, name: "" };
+  const result = await call("GET", "/api/v1/sessions/current", token);
+  if (result.status !== 200) {
+    session = null;
+    if (PHONE) sessionStorage.removeItem(SESSION_STORAGE);
+    say(result.status === 401 ? { key: "signout.ended" } : errorMessage(result), "error");
+    return false;
+  }
+  if (PHONE) sessionStorage.setItem(SESSION_STORAGE, token);
+  station = result.data.station;
+  showStation();
+  await enterSession(token, result.data);
+  return true;
+}
+
+// The QR code on the sign-in screen, renewed every half of its lifetime; hidden when the daemon has
+// no `[phone]` sign-in (404).
+let qrTimer = null;
+async function refreshQr() {
+  clearTimeout(qrTimer);
+  const key = localStorage.getItem(KEY_STORAGE);
+  if (!key || PHONE) return;
+  const result = await call("GET", "/api/v1/phone/code", key);
+  if (result.status === 200) {
+    // The daemon's own SVG drawing (rectangles only), parsed as SVG, not as HTML.
+    const svg = new DOMParser().parseFromString(result.data.svg, "image/svg+xml").documentElement;
+    $("qr").replaceChildren(document.importNode(svg, true));
+    $("qr").dataset.url = result.data.url;
+    $("phone-signin").hidden = false;
+    qrTimer = setTimeout(refreshQr, Math.max(5, result.data.refreshInSeconds || 30) * 1000);
+  } else if (result.status === 404) {
+    $("phone-signin").hidden = true;
+  } else {
+    qrTimer = setTimeout(refreshQr, 10000);
+  }
+}
+
+// "Sign in with Microsoft" on the kiosk itself: a fresh code, used by this browser.
+async function signInWithMicrosoft() {
+  const key = localStorage.getItem(KEY_STORAGE);
+  const result = await call("GET", "/api/v1/phone/code", key);
+  if (result.status !== 200) { say(errorMessage(result), "error"); return; }
+  location.assign(result.data.url + "&at=kiosk");
 }
 
 // The on-screen keyboard for the user name: lower-case letters, digits and what addresses contain.
@@ -555,7 +620,13 @@ async function signOut(message, kind) {
   // The next person starts in the browser's language.
   setLanguage(browserLanguage());
   say(message || { key: "signout.done" }, kind || "");
+  if (PHONE) {
+    sessionStorage.removeItem(SESSION_STORAGE);
+    show("phone-ended");
+    return;
+  }
   show("signin");
+  refreshQr();
 }
 
 // ---- Wiring ------------------------------------------------------------------------------------
@@ -596,6 +667,17 @@ $("release-all").addEventListener("click", releaseAll);
 $("signout").addEventListener("click", () => signOut());
 for (const kind of ["pointerdown", "keydown", "input"]) document.addEventListener(kind, touch, true);
 
+$("use-microsoft").addEventListener("click", signInWithMicrosoft);
+
 buildLanguageSwitch();
 setLanguage(browserLanguage());
-checkStation();
+(async () => {
+  const fromAddress = sessionFromAddress();
+  if (PHONE) {
+    const token = fromAddress || sessionStorage.getItem(SESSION_STORAGE);
+    if (!token || !(await adoptSession(token))) show("phone-ended");
+    return;
+  }
+  if (fromAddress && localStorage.getItem(KEY_STORAGE) && (await adoptSession(fromAddress))) return;
+  checkStation();
+})();
