@@ -20,8 +20,11 @@ Usage:
 Conversion rules (those of Microsoft's OpenAPI conversion, written down where the result differs):
 - Paths use key-as-segment and `{<entityType>-id}` parameters, bound actions without their namespace,
   as in Microsoft's openapi.yaml.
-- A collection gets GET and POST, an item GET, PATCH and DELETE, a bound action POST. POST and PATCH
-  bodies are the entity's schema (no required properties: Graph fills in ids and defaults).
+- A collection gets GET and POST, an item GET, PATCH and DELETE, a bound action POST (an action bound to a
+  collection, such as `…/jobs/release`, sits on the collection's path). POST and PATCH bodies are the
+  entity's schema (no required properties: Graph fills in ids and defaults).
+- A navigation property without `ContainsTarget` refers to entities that live elsewhere (a pull printer's
+  member `printers`): it gets GET only. Its members are added and removed through `…/$ref`, left out here.
 - An action's body is an object of its non-binding parameters. A non-nullable parameter is required:
   OData 4.01 (Part 1, "Invoking an Action") lets a client omit only nullable or optional parameters.
 - Nullability follows the CSDL (`Nullable` defaults to true). A nullable reference is written
@@ -31,6 +34,12 @@ Conversion rules (those of Microsoft's OpenAPI conversion, written down where th
   navigation property is still accepted, as unknown properties are: Graph's schemas never set
   `additionalProperties: false`).
 - GET operations declare the OData query options; `$select` and `$expand` list the allowed names.
+
+Native pull printing (`PULL_PRINT_PATHS`) is kept when the metadata defines it: each of those paths the
+metadata lacks is left out and named in `info.x-paths-not-in-source` (and on stderr), so the description
+never holds an operation Microsoft's metadata does not, and a refresh from a snapshot that has them shows
+them moving into `paths`. Properties need no list: every structural property of a kept entity is written
+(`printer.printerProvidedReleaseSupport` appears with the metadata that defines it).
 """
 from __future__ import annotations
 
@@ -67,6 +76,17 @@ PATHS = [
     "/subscriptions",
     "/subscriptions/{subscription-id}",
     "/subscriptions/{subscription-id}/reauthorize",
+]
+
+# Native pull printing: a pull printer (a virtual printer inheriting printerBase) holds a person's jobs until
+# they are released at one of its member printers. Kept when the metadata defines them (see above).
+PULL_PRINT_PATHS = [
+    "/print/printers/{printer-id}/jobs/release",
+    "/print/pullPrintPrinters",
+    "/print/pullPrintPrinters/{pullPrintPrinter-id}",
+    "/print/pullPrintPrinters/{pullPrintPrinter-id}/printers",
+    "/print/pullPrintPrinters/{pullPrintPrinter-id}/jobs",
+    "/print/pullPrintPrinters/{pullPrintPrinter-id}/jobs/{printJob-id}",
 ]
 
 COLLECTION_QUERY = ["$top", "$skip", "$search", "$filter", "$count", "$orderby", "$select", "$expand"]
@@ -114,6 +134,10 @@ def or_null(schema: dict) -> dict:
     return {"anyOf": [schema, {"type": "object", "nullable": True, "not": {"type": "object"}}]}
 
 
+class NotInMetadata(Exception):
+    """A segment of a path template names nothing the metadata defines."""
+
+
 class Model:
     def __init__(self, root: ET.Element):
         self.entities: dict[str, ET.Element] = {}
@@ -153,22 +177,24 @@ class Model:
             name = local(base) if base else None
         return out
 
-    def navigation(self, entity: str, name: str) -> tuple[str, bool] | None:
+    def navigation(self, entity: str, name: str) -> tuple[str, bool, bool] | None:
+        """The target entity type, whether it is a collection, and whether it is contained."""
         for el in self.lineage(entity):
             for nav in el.findall(f"{EDM}NavigationProperty"):
                 if nav.get("Name") == name:
                     target, many = unwrap(nav.get("Type"))
-                    return local(target), many
+                    return local(target), many, nav.get("ContainsTarget") == "true"
         return None
 
-    def bound_action(self, entity: str, name: str) -> ET.Element | None:
+    def bound_action(self, entity: str, name: str, collection: bool) -> ET.Element | None:
+        """The action `name` bound to `entity` (or a base type), or to a collection of it."""
         lineage = [el.get("Name") for el in self.lineage(entity)]
         for action in self.actions:
             if action.get("Name") != name:
                 continue
             binding = action.find(f"{EDM}Parameter")
             bound, many = unwrap(binding.get("Type"))
-            if not many and local(bound) in lineage:
+            if many == collection and local(bound) in lineage:
                 return action
         return None
 
@@ -269,35 +295,52 @@ def json_body(schema: dict, required: bool = True) -> dict:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
+def resolve(model: Model, template: str) -> tuple[str, str, bool, list[dict], ET.Element | None]:
+    """Walks a path template: the entity it ends at, its kind (collection, item or singleton), whether it is
+    contained, its key parameters, and the action it names if it ends in one. Raises NotInMetadata where a
+    segment names nothing the metadata defines; a template that misuses what it names stops the script."""
+    segments = template.strip("/").split("/")
+    first = segments[0]
+    if first not in model.container:
+        raise NotInMetadata(f"{first} is not in the entity container")
+    entity, many = model.container[first]
+    kind = "collection" if many else "singleton"
+    contained = True
+    parameters = []
+    action = None
+    for seg in segments[1:]:
+        if action is not None:
+            sys.exit(f"extract-print-openapi: {template}: nothing may follow an action")
+        if seg.startswith("{"):
+            if kind != "collection" or seg != "{" + entity + "-id}":
+                sys.exit(f"extract-print-openapi: {template}: {seg} does not key a {entity} collection")
+            parameters.append({"name": seg[1:-1], "in": "path", "required": True, "schema": {"type": "string"}})
+            kind = "item"
+            continue
+        nav = model.navigation(entity, seg) if kind != "collection" else None
+        if nav:
+            entity, many, contained = nav
+            kind = "collection" if many else "item"
+            continue
+        action = model.bound_action(entity, seg, collection=kind == "collection")
+        if action is None:
+            raise NotInMetadata(f"{seg} is neither a navigation nor an action of {entity}")
+    return entity, kind, contained, parameters, action
+
+
 def build(model: Model, source: dict) -> dict:
     writer = Writer(model)
     paths = {}
-    for template in PATHS:
-        segments = template.strip("/").split("/")
-        first = segments[0]
-        if first not in model.container:
-            sys.exit(f"extract-print-openapi: {first} is not in the entity container")
-        entity, many = model.container[first]
-        kind = "collection" if many else "singleton"
-        parameters = []
-        action = None
-        for seg in segments[1:]:
-            if action is not None:
-                sys.exit(f"extract-print-openapi: {template}: nothing may follow an action")
-            if seg.startswith("{"):
-                if kind != "collection" or seg != "{" + entity + "-id}":
-                    sys.exit(f"extract-print-openapi: {template}: {seg} does not key a {entity} collection")
-                parameters.append({"name": seg[1:-1], "in": "path", "required": True, "schema": {"type": "string"}})
-                kind = "item"
-                continue
-            nav = model.navigation(entity, seg) if kind != "collection" else None
-            if nav:
-                entity, many = nav
-                kind = "collection" if many else "item"
-                continue
-            action = model.bound_action(entity, seg) if kind != "collection" else None
-            if action is None:
-                sys.exit(f"extract-print-openapi: {template}: {seg} is neither a navigation nor an action of {entity}")
+    not_in_source = []
+    for template in PATHS + PULL_PRINT_PATHS:
+        try:
+            entity, kind, contained, parameters, action = resolve(model, template)
+        except NotInMetadata as e:
+            if template not in PULL_PRINT_PATHS:
+                sys.exit(f"extract-print-openapi: {template}: {e}")
+            print(f"extract-print-openapi: {template} left out: {e}", file=sys.stderr)
+            not_in_source.append(template)
+            continue
         item: dict = {}
         if parameters:
             item["parameters"] = parameters
@@ -312,12 +355,14 @@ def build(model: Model, source: dict) -> dict:
             ok = {"2XX": {"description": "Success"}}
             if kind == "collection":
                 item["get"] = {"operationId": f"{template}.list", "parameters": query_parameters(model, entity, COLLECTION_QUERY), "responses": ok}
-                item["post"] = {"operationId": f"{template}.create", "requestBody": body, "responses": ok}
+                if contained:
+                    item["post"] = {"operationId": f"{template}.create", "requestBody": body, "responses": ok}
             else:
                 item["get"] = {"operationId": f"{template}.get", "parameters": query_parameters(model, entity, ITEM_QUERY), "responses": ok}
-                item["patch"] = {"operationId": f"{template}.update", "requestBody": body, "responses": ok}
-                if kind == "item":
-                    item["delete"] = {"operationId": f"{template}.delete", "responses": ok}
+                if contained:
+                    item["patch"] = {"operationId": f"{template}.update", "requestBody": body, "responses": ok}
+                    if kind == "item":
+                        item["delete"] = {"operationId": f"{template}.delete", "responses": ok}
         paths[template] = item
 
     schemas = {}
@@ -326,15 +371,18 @@ def build(model: Model, source: dict) -> dict:
         for name in sorted(writer.wanted - done):
             schemas[f"{NS}.{name}"] = writer.component(name)
             done.add(name)
+    info = {
+        "title": "Microsoft Graph v1.0: the print subset pullprintd calls",
+        "version": "v1.0",
+        "description": "Generated by scripts/graph-schema/extract-print-openapi.py from Microsoft's "
+        "published Graph metadata; do not edit by hand. Origin and licence: README.md beside this file.",
+        "x-source": source,
+    }
+    if not_in_source:
+        info["x-paths-not-in-source"] = not_in_source
     return {
         "openapi": "3.0.3",
-        "info": {
-            "title": "Microsoft Graph v1.0: the print subset pullprintd calls",
-            "version": "v1.0",
-            "description": "Generated by scripts/graph-schema/extract-print-openapi.py from Microsoft's "
-            "published Graph metadata; do not edit by hand. Origin and licence: README.md beside this file.",
-            "x-source": source,
-        },
+        "info": info,
         "servers": [{"url": "https://graph.microsoft.com/v1.0"}],
         "paths": paths,
         "components": {"schemas": dict(sorted(schemas.items()))},
