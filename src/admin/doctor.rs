@@ -138,6 +138,12 @@ const TASK_DEFINITION: Permission = Permission {
     satisfied_by: &["PrintTaskDefinition.ReadWrite.All"],
     needed_for: "the task definition, its tasks and the change-notification subscription",
 };
+const PULL_PRINTER_READ: Permission = Permission {
+    name: "PullPrintPrinter.Read.All",
+    satisfied_by: &["PullPrintPrinter.Read.All"],
+    needed_for: "the pull-print printers of [printing] pull_printers (their names, and settling a release)",
+};
+
 const PRINTER_READ: Permission = Permission {
     name: "Printer.Read.All",
     satisfied_by: &[
@@ -204,6 +210,7 @@ pub async fn doctor(client: &GraphClient, settings: &Settings) -> DoctorReport {
         check_printers(client, settings, &mut report).await;
         check_rules(client, settings, &mut report).await;
         check_delegate_groups(client, &delegate_groups, &mut report).await;
+        check_pull_printers(client, settings, &mut report).await;
     }
     if let Some(public_url) = &settings.intake.public_url {
         check_webhook(public_url, &mut report).await;
@@ -256,6 +263,7 @@ async fn check_token_and_permissions(
         .rule_set()
         .is_ok_and(|rules| !rules.groups().is_empty())
         || names_delegate_groups;
+    let pull = !settings.printing.pull_printers.is_empty();
     let wanted = [
         (&TASK_DEFINITION, true),
         (&PRINTER_READ, true),
@@ -263,6 +271,7 @@ async fn check_token_and_permissions(
         (&JOB_MANAGE, station_elsewhere),
         (&USER_READ, names_groups),
         (&GROUP_READ, names_groups),
+        (&PULL_PRINTER_READ, pull),
     ];
     for (permission, required) in wanted {
         let granted = permission
@@ -364,6 +373,85 @@ async fn check_printers(client: &GraphClient, settings: &Settings, report: &mut 
             Err(error) => (Verdict::Fail, format!("{error} (from {source})")),
         };
         report.push(format!("printer {printer_id}"), verdict, true, detail);
+    }
+}
+
+/// Each `[printing] pull_printers` entry exists, and each station's printer is one of its members
+/// (a job waiting there can only be released at a member printer). The people's delegated
+/// permission (`PrintJob.ReadWriteBasic`, for `release`) cannot be read with the app's token: it is
+/// checked at each Entra ID sign-in, from the scopes Entra ID grants, and by `setup` from the
+/// administrator's sign-in.
+async fn check_pull_printers(client: &GraphClient, settings: &Settings, report: &mut DoctorReport) {
+    for id in &settings.printing.pull_printers {
+        let subject = format!("pull printer {id}");
+        let printer = match client.get_pull_printer(id).await {
+            Ok(printer) => printer,
+            Err(error) if error.is_not_found() => {
+                report.push(
+                    subject,
+                    Verdict::Missing,
+                    true,
+                    "does not exist. Fix: copy the id of the pull printer from the Universal Print portal \
+                     (Pull printers → the printer)"
+                        .to_owned(),
+                );
+                continue;
+            }
+            Err(error) => {
+                let fix = if error.status() == Some(403) {
+                    " Fix: grant the application permission PullPrintPrinter.Read.All and admin consent"
+                } else {
+                    ""
+                };
+                report.push(subject, Verdict::Fail, true, format!("{error}.{fix}"));
+                continue;
+            }
+        };
+        report.push(
+            subject,
+            Verdict::Ok,
+            true,
+            format!("exists (\"{}\")", printer.display_name),
+        );
+        if printer.include_all_printers {
+            report.push(
+                format!("pull printer {id} members"),
+                Verdict::Ok,
+                true,
+                "includes every printer of the tenant, so every station's printer".to_owned(),
+            );
+            continue;
+        }
+        let members = match client.list_pull_printer_members(id).await {
+            Ok(members) => members,
+            Err(error) => {
+                report.push(
+                    format!("pull printer {id} members"),
+                    Verdict::Fail,
+                    false,
+                    format!("{error}; the members could not be read, so the stations are not checked"),
+                );
+                continue;
+            }
+        };
+        for station in &settings.stations {
+            let member = members.iter().any(|p| p.id == station.printer_id);
+            report.push(
+                format!("pull printer {id} at station {}", station.id),
+                if member { Verdict::Ok } else { Verdict::Missing },
+                true,
+                if member {
+                    format!("{} is a member printer", station.printer_id)
+                } else {
+                    format!(
+                        "{} is not a member printer, so jobs waiting on the pull printer cannot be released \
+                         at this station. Fix: add it in the Universal Print portal (Pull printers → the \
+                         printer → Printers → Add)",
+                        station.printer_id
+                    )
+                },
+            );
+        }
     }
 }
 

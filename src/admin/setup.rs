@@ -363,6 +363,9 @@ pub async fn setup(
             .sign_in_with_device_code(on_prompt)
             .await
             .map_err(failed("administrator sign-in", TRIGGER_PERMISSION))?;
+        if !printing.pull_printers.is_empty() {
+            notes.extend(release_scope_note(&admin.scopes));
+        }
         for printer in printers {
             let trigger = settle_trigger(
                 client,
@@ -386,6 +389,30 @@ pub async fn setup(
         printers: reports,
         notes,
     })
+}
+
+/// The delegated scopes that let a signed-in person release their own pull-print job (Microsoft's
+/// table for `release`: least privileged first).
+pub const RELEASE_SCOPES: &[&str] = &[
+    "PrintJob.ReadWriteBasic",
+    "PrintJob.ReadWrite",
+    "PrintJob.ReadWriteBasic.All",
+    "PrintJob.ReadWrite.All",
+];
+
+/// A note when the app's consented delegated permissions (as the administrator's sign-in was
+/// granted them) do not let people release their pull-print jobs.
+pub fn release_scope_note(granted: &[String]) -> Option<String> {
+    if granted.is_empty() || RELEASE_SCOPES.iter().any(|s| granted.iter().any(|g| g == s)) {
+        return None;
+    }
+    Some(format!(
+        "the app registration's delegated permissions ({}) do not include PrintJob.ReadWriteBasic: people who \
+         sign in with Microsoft ([phone]) cannot release jobs waiting on pull-print printers. Fix: API \
+         permissions → Add a permission → Microsoft Graph → Delegated → PrintJob.ReadWriteBasic, then \
+         Grant admin consent",
+        granted.join(" ")
+    ))
 }
 
 /// The configured definition if Graph knows it, else ours by name; `None` when there is none.

@@ -40,6 +40,18 @@ pub struct DelegatedToken {
     pub access_token: SecretString,
     /// When it expires.
     pub expires_at: OffsetDateTime,
+    /// The scopes Entra ID granted (its answer's `scope`, e.g. `Printer.ReadWrite.All
+    /// PrintJob.ReadWriteBasic`): what the app's consented delegated permissions allow.
+    pub scopes: Vec<String>,
+}
+
+/// The scopes of a token answer's `scope`, without a resource prefix (`https://graph…/X` → `X`).
+pub(crate) fn granted_scopes(scope: Option<&str>) -> Vec<String> {
+    scope
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|s| s.rsplit('/').next().unwrap_or(s).to_owned())
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -154,6 +166,8 @@ impl GraphClient {
                     access_token: SecretString,
                     #[serde(default)]
                     expires_in: Option<serde_json::Value>,
+                    #[serde(default)]
+                    scope: Option<String>,
                 }
                 let token: Token =
                     serde_json::from_slice(&body).map_err(|error| GraphError::InvalidResponse {
@@ -166,6 +180,7 @@ impl GraphClient {
                 return Ok(DelegatedToken {
                     access_token: token.access_token,
                     expires_at: inner.clock.now().saturating_add(lifetime),
+                    scopes: granted_scopes(token.scope.as_deref()),
                 });
             }
             let error: OAuthErrorBody = serde_json::from_slice(&body).unwrap_or_default();

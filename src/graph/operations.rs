@@ -772,6 +772,7 @@ mod tests {
         let admin = DelegatedToken {
             access_token: SecretString::from("admin-token"),
             expires_at: time::macros::datetime!(2026-03-01 13:00 UTC),
+            scopes: Vec::new(),
         };
         let recorder = Recorder::default();
         let trigger = client_for(&server, &recorder)

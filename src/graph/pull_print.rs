@@ -43,8 +43,7 @@ pub fn waits_for_release(job: &PrintJob) -> bool {
     let detail = job
         .status
         .details
-        .iter()
-        .any(|d| *d == PrintJobStateDetail::ReleaseWait);
+        .contains(&PrintJobStateDetail::ReleaseWait);
     match job.status.state {
         PrintJobProcessingState::Completed
         | PrintJobProcessingState::Canceled

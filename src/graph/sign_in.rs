@@ -129,6 +129,8 @@ struct TokenAnswer {
     expires_in: Option<serde_json::Value>,
     #[serde(default)]
     id_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -331,6 +333,7 @@ impl PersonSignIn {
             token: DelegatedToken {
                 access_token: answer.access_token,
                 expires_at: inner.clock.now().saturating_add(lifetime),
+                scopes: super::device_code::granted_scopes(answer.scope.as_deref()),
             },
         })
     }

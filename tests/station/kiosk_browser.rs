@@ -27,16 +27,16 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use station_support::*;
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+pub(crate) const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const ENTER: &str = "\u{E007}";
 const TAB: &str = "\u{E004}";
 
-fn find_binary(candidates: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_binary(candidates: &[&str]) -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
 /// chromedriver, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     http: reqwest::Client,
@@ -47,14 +47,16 @@ struct Driver {
 
 /// A screen the kiosk runs on, and the browser's language there.
 #[derive(Debug, Clone, Copy)]
-struct Screen {
-    width: u32,
-    height: u32,
-    language: &'static str,
+pub(crate) struct Screen {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) language: &'static str,
+    /// A phone: a mobile viewport (the page's `device-width`), touch.
+    pub(crate) mobile: bool,
 }
 
 impl Screen {
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("{}x{}", self.width, self.height)
     }
 }
@@ -63,16 +65,19 @@ const LANDSCAPE_SMALL: Screen = Screen {
     width: 1024,
     height: 768,
     language: "en-GB",
+    mobile: false,
 };
 const LANDSCAPE_LARGE: Screen = Screen {
     width: 1920,
     height: 1080,
     language: "en-US",
+    mobile: false,
 };
 const PORTRAIT: Screen = Screen {
     width: 800,
     height: 1280,
     language: "de-DE",
+    mobile: false,
 };
 
 impl Drop for Driver {
@@ -97,7 +102,7 @@ impl Drop for Driver {
 }
 
 impl Driver {
-    async fn start(chromium: &Path, chromedriver: &Path, screen: Screen) -> Driver {
+    pub(crate) async fn start(chromium: &Path, chromedriver: &Path, screen: Screen) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -177,7 +182,7 @@ impl Driver {
             (
                 "Emulation.setDeviceMetricsOverride",
                 json!({"width": screen.width, "height": screen.height,
-                       "deviceScaleFactor": 1, "mobile": false}),
+                       "deviceScaleFactor": 1, "mobile": screen.mobile}),
             ),
             (
                 "Emulation.setTouchEmulationEnabled",
@@ -195,7 +200,7 @@ impl Driver {
         driver
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/session/{}{path}", self.url, self.session);
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
@@ -205,13 +210,13 @@ impl Driver {
         answer["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
             .await;
     }
 
     /// The element matching `css`, waiting for it to exist and be displayed.
-    async fn element(&self, css: &str) -> String {
+    pub(crate) async fn element(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let found = self
@@ -241,7 +246,7 @@ impl Driver {
         }
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css).await;
         self.call(
             reqwest::Method::POST,
@@ -259,7 +264,7 @@ impl Driver {
 
     /// Clicks (taps) the element, first scrolled to the middle of the screen: the sticky bar of
     /// "Print all" and "Sign out" must not be what receives the tap.
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let id = self.element(css).await;
         self.script(
             "arguments[0].scrollIntoView({block: 'center'}); return null;",
@@ -280,7 +285,7 @@ impl Driver {
         );
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let id = self.element(css).await;
         let text = self
             .call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
@@ -289,7 +294,7 @@ impl Driver {
     }
 
     /// Waits until the element's text contains `expected`.
-    async fn wait_text(&self, css: &str, expected: &str) -> String {
+    pub(crate) async fn wait_text(&self, css: &str, expected: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let text = self.text(css).await;
@@ -304,7 +309,15 @@ impl Driver {
         }
     }
 
-    async fn screenshot(&self, name: &str) {
+    /// The screen as PNG bytes.
+    pub(crate) async fn screenshot_png(&self) -> Vec<u8> {
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap()
+    }
+
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().unwrap())
@@ -315,7 +328,7 @@ impl Driver {
     }
 
     /// Types `text` (WebDriver key codes allowed) into whatever has the focus, as a keyboard would.
-    async fn keys(&self, text: &str) {
+    pub(crate) async fn keys(&self, text: &str) {
         let mut actions = Vec::new();
         for ch in text.chars() {
             actions.push(json!({"type": "keyDown", "value": ch.to_string()}));
@@ -332,7 +345,7 @@ impl Driver {
     }
 
     /// Runs `script` (a function body) in the page and returns what it returns.
-    async fn script(&self, script: &str, args: Value) -> Value {
+    pub(crate) async fn script(&self, script: &str, args: Value) -> Value {
         self.call(
             reqwest::Method::POST,
             "/execute/sync",
@@ -342,7 +355,7 @@ impl Driver {
     }
 
     /// Waits until the JavaScript expression `condition` is true in the page.
-    async fn wait_until(&self, condition: &str) {
+    pub(crate) async fn wait_until(&self, condition: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
         let script = format!("return !!({condition});");
         while self.script(&script, json!([])).await != json!(true) {
@@ -363,14 +376,14 @@ impl Driver {
     }
 
     /// The page's own words for `key` in its current language.
-    async fn words(&self, key: &str) -> String {
+    pub(crate) async fn words(&self, key: &str) -> String {
         let said = self.script("return t(arguments[0]);", json!([key])).await;
         said.as_str().unwrap().to_owned()
     }
 
     /// One screen checked and kept: axe-core finds no violation, every visible target is at least
     /// 48 px both ways, and a screenshot is saved.
-    async fn check(&self, axe: &str, name: &str) {
+    pub(crate) async fn check(&self, axe: &str, name: &str) {
         if self.script("return typeof axe;", json!([])).await != json!("object") {
             self.script(&format!("{axe}\nreturn null;"), json!([]))
                 .await;
@@ -398,7 +411,7 @@ impl Driver {
         self.screenshot(name).await;
     }
 
-    async fn quit(&self) {
+    pub(crate) async fn quit(&self) {
         self.http
             .delete(format!("{}/session/{}", self.url, self.session))
             .send()
@@ -407,7 +420,7 @@ impl Driver {
     }
 }
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -443,7 +456,7 @@ return small;
 
 /// Chromium, chromedriver and axe-core's script, or `None` (skipped with a message; under
 /// `CI=true`, a failure) when one is missing.
-fn browser_tools() -> Option<(PathBuf, PathBuf, String)> {
+pub(crate) fn browser_tools() -> Option<(PathBuf, PathBuf, String)> {
     let chromium = find_binary(&["/usr/lib/chromium/chromium", "/usr/bin/chromium"]);
     let chromedriver = find_binary(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     let axe_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

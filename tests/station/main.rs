@@ -11,6 +11,8 @@ mod attacks;
 mod cli;
 mod delegation;
 mod kiosk_browser;
+mod phone;
+mod phone_browser;
 mod printer_status;
 mod rules;
 mod setup_doctor;

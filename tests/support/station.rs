@@ -58,6 +58,58 @@ impl Bed {
         Self::start_full(extra, sections, options, &[], &[]).await
     }
 
+    /// Like [`Bed::start`], with Entra ID sign-in on (`[phone]`, its public address the stations'
+    /// listener, on a port chosen first) and the redirect URI registered on the emulator's app.
+    pub async fn start_phone(extra: &str) -> Bed {
+        Self::start_phone_with(extra, AppOptions::default()).await
+    }
+
+    /// Like [`Bed::start_phone`], with one pull-print printer (`pull_id`, the queue printer its
+    /// member) in `[printing] pull_printers`.
+    pub async fn start_phone_with_pull(pull_id: &str) -> Bed {
+        let pull = format!("pull_printers = [\"{pull_id}\"]");
+        let bed =
+            Self::start_phone_full("", &[("[printing]", &pull)], AppOptions::default()).await;
+        bed.emulator
+            .control()
+            .create_pull_printer(pullprintd::emulator::NewPullPrinter {
+                id: Some(pull_id.to_owned()),
+                display_name: "Follow-me".to_owned(),
+                include_all_printers: false,
+                members: vec![bed.queue.clone()],
+            })
+            .unwrap();
+        bed
+    }
+
+    /// Like [`Bed::start_phone`], with the daemon's options (an injected clock).
+    pub async fn start_phone_with(extra: &str, options: AppOptions) -> Bed {
+        Self::start_phone_full(extra, &[], options).await
+    }
+
+    async fn start_phone_full(
+        extra: &str,
+        sections: &[(&str, &str)],
+        options: AppOptions,
+    ) -> Bed {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let public = format!("http://127.0.0.1:{port}");
+        let extra = format!("{extra}\n[phone]\nenabled = true\npublic_url = \"{public}\"\n");
+        let bed = Self::start_inner(&extra, sections, options, &[], &[], Some(port)).await;
+        bed.emulator
+            .control()
+            .add_redirect_uri(
+                pullprintd::emulator::DEMO_CLIENT_ID,
+                &format!("{public}/phone/callback"),
+            )
+            .unwrap();
+        bed
+    }
+
     /// Like [`Bed::start`], with delegations in the users file: `(owner, delegate)` pairs.
     pub async fn start_with_delegates(extra: &str, delegates: &[(&str, &str)]) -> Bed {
         Self::start_full(extra, &[], AppOptions::default(), delegates, &[]).await
@@ -74,6 +126,17 @@ impl Bed {
         options: AppOptions,
         delegates: &[(&str, &str)],
         delegate_groups: &[(&str, &str)],
+    ) -> Bed {
+        Self::start_inner(extra, sections, options, delegates, delegate_groups, None).await
+    }
+
+    async fn start_inner(
+        extra: &str,
+        sections: &[(&str, &str)],
+        options: AppOptions,
+        delegates: &[(&str, &str)],
+        delegate_groups: &[(&str, &str)],
+        port: Option<u16>,
     ) -> Bed {
         let tenant = Scenario::default()
             .printer("Queue", true)
@@ -134,6 +197,9 @@ impl Bed {
             },
         ];
         config.admin_key = Some(ADMIN_KEY.to_owned());
+        if let Some(port) = port {
+            config.listen = format!("127.0.0.1:{port}");
+        }
         // `[users]` and `[release]` come last so tests can set their keys through `extra`.
         config.extra = if extra.contains("[users]") {
             extra.replace(
@@ -233,6 +299,26 @@ impl Bed {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         (task, submitted.job_id)
+    }
+
+    /// An app-only Graph token of the daemon's app registration, from the emulator.
+    pub async fn app_token(&self) -> String {
+        let answer: Value = self
+            .http
+            .post(self.emulator.token_url())
+            .form(&[
+                ("client_id", pullprintd::emulator::DEMO_CLIENT_ID),
+                ("client_secret", pullprintd::emulator::DEMO_CLIENT_SECRET),
+                ("grant_type", "client_credentials"),
+                ("scope", &format!("{}/.default", self.emulator.graph_url())),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Signs in at the station with `key`; returns the session token.

@@ -1,0 +1,411 @@
+//! Entra ID sign-in at a station over plain HTTP (the browser's part done by hand, as an attacker
+//! would): the kiosk's code, the start, the emulator's sign-in, the callback, and the phone session;
+//! every refusal the issue names (a code used twice, expired or forged; a tampered or replayed
+//! state; a callback in another browser; ID tokens for another audience or tenant, expired, with
+//! another nonce or a bad signature; someone else's job by id), each audited; and the jobs waiting
+//! on a pull-print printer, released with the person's own delegated token.
+#![allow(clippy::unwrap_used)]
+
+use crate::station_support::*;
+
+use pullprintd::app::AppOptions;
+use pullprintd::emulator::{ForgeKey, NewJob};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+/// A client that does not follow redirects: each step is looked at.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A new code of the station with `key`: the address its QR code says.
+async fn code(bed: &Bed, key: &str) -> String {
+    let answer: Value = client()
+        .get(bed.station_url("/api/v1/phone/code"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["svg"].as_str().unwrap().starts_with("<svg"));
+    answer["url"].as_str().unwrap().to_owned()
+}
+
+/// What opening a code's address gave: the authorize URL and the browser cookie.
+struct Started {
+    authorize: url::Url,
+    cookie: String,
+}
+
+async fn start(url: &str) -> Result<Started, (StatusCode, String)> {
+    let response = client().get(url).send().await.unwrap();
+    if response.status() != StatusCode::SEE_OTHER {
+        let status = response.status();
+        return Err((status, response.text().await.unwrap()));
+    }
+    let authorize = url::Url::parse(
+        response.headers()[LOCATION].to_str().unwrap(),
+    )
+    .unwrap();
+    let cookie = response.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    Ok(Started { authorize, cookie })
+}
+
+/// Signs `upn` in at the emulator's page; the callback address Entra ID sends the browser to.
+async fn sign_in_at_entra(authorize: &url::Url, upn: &str) -> url::Url {
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    form.push(("upn".to_owned(), upn.to_owned()));
+    let mut action = authorize.clone();
+    action.set_query(None);
+    let response = client().post(action).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND, "the emulator redirects back");
+    url::Url::parse(response.headers()[LOCATION].to_str().unwrap()).unwrap()
+}
+
+/// The callback, with `cookie` (the browser's) if any: the session token, or the refusal page.
+async fn finish(callback: &url::Url, cookie: Option<&str>) -> Result<String, (StatusCode, String)> {
+    let mut request = client().get(callback.clone());
+    if let Some(cookie) = cookie {
+        request = request.header(COOKIE, cookie);
+    }
+    let response = request.send().await.unwrap();
+    if response.status() != StatusCode::SEE_OTHER {
+        let status = response.status();
+        return Err((status, response.text().await.unwrap()));
+    }
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    let token = location
+        .split_once("#session=")
+        .unwrap_or_else(|| panic!("no session in {location}"))
+        .1
+        .to_owned();
+    Ok(token)
+}
+
+/// The whole phone sign-in of `upn` at the station with `key`: its session token.
+async fn phone_session(bed: &Bed, key: &str, upn: &str) -> String {
+    let started = start(&code(bed, key).await).await.unwrap();
+    let callback = sign_in_at_entra(&started.authorize, upn).await;
+    finish(&callback, Some(&started.cookie)).await.unwrap()
+}
+
+async fn get(bed: &Bed, token: &str, path: &str) -> reqwest::Response {
+    client()
+        .get(bed.station_url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post(bed: &Bed, token: &str, path: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(bed.station_url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The refused Entra ID sign-ins in the audit log.
+async fn refusals(bed: &Bed) -> Vec<Value> {
+    let list: Value = client()
+        .get(bed.url("/api/v1/audit?event=sign_in_refused"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["records"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_phone_session_sees_only_its_owners_jobs_and_releases_them_at_the_kiosks_station_only() {
+    let bed = Bed::start_phone("").await;
+    let (own, own_print) = bed.held_job(ADA, "ada.pdf", json!({"copies": 1})).await;
+    let (bobs, _) = bed.held_job(BOB, "bob.pdf", json!({"copies": 1})).await;
+    let token = phone_session(&bed, QUEUE_KEY, ADA).await;
+
+    let current: Value = get(&bed, &token, "/api/v1/sessions/current")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["user"]["upn"], json!(ADA));
+    assert_eq!(current["station"]["id"], json!("queue"));
+    assert_eq!(current["phone"], json!(true));
+
+    let jobs: Value = get(&bed, &token, "/api/v1/jobs").await.json().await.unwrap();
+    let ids: Vec<&str> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![own.as_str()], "only Ada's job");
+
+    // Bob's job by its id: as unknown as a job that does not exist.
+    let response = post(&bed, &token, &format!("/api/v1/jobs/{bobs}/release"), json!({})).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // The phone's token with another station's key: refused (it belongs to the queue station).
+    let response = client()
+        .get(bed.station_url("/api/v1/jobs"))
+        .bearer_auth(&token)
+        .header("x-station-key", LOBBY_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let response = post(&bed, &token, &format!("/api/v1/jobs/{own}/release"), json!({"copies": 2})).await;
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
+    let printed = bed.emulator.control().printed(&bed.queue);
+    assert_eq!(
+        printed.iter().filter(|p| p.job_id == own_print).count(),
+        1,
+        "printed once at the queue station's printer: {printed:?}"
+    );
+
+    // A kiosk's session token is still refused without its station key.
+    let kiosk = bed.sign_in(QUEUE_KEY, json!({"card": ADA_CARD, "pin": ADA_PIN})).await;
+    let response = get(&bed, &kiosk, "/api/v1/jobs").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // Signed out, the phone's token is dead.
+    let response = client()
+        .delete(bed.station_url("/api/v1/sessions/current"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(get(&bed, &token, "/api/v1/jobs").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_code_used_twice_expired_or_forged_gets_a_page_saying_so_never_a_sign_in_and_is_audited() {
+    let clock = pullprintd::clock::ManualClock::new(time::OffsetDateTime::now_utc());
+    let bed = Bed::start_phone_with(
+        "",
+        AppOptions {
+            clock: clock.clone(),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let url = code(&bed, QUEUE_KEY).await;
+    start(&url).await.unwrap();
+    let (status, page) = start(&url).await.err().unwrap();
+    assert_eq!(status, StatusCode::GONE);
+    assert!(page.contains("already used"), "{page}");
+
+    let expiring = code(&bed, QUEUE_KEY).await;
+    clock.advance(time::Duration::seconds(61));
+    let (status, page) = start(&expiring).await.err().unwrap();
+    assert_eq!(status, StatusCode::GONE);
+    assert!(page.contains("expired"), "{page}");
+
+    let forged = format!("{}?code=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", bed.station_url("/phone/start"));
+    let (status, page) = start(&forged).await.err().unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("not valid"), "{page}");
+
+    let (status, _) = start(&bed.station_url("/phone/start")).await.err().unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let audited = refusals(&bed).await;
+    assert_eq!(audited.len(), 4, "{audited:?}");
+    let details: Vec<&str> = audited.iter().map(|r| r["detail"].as_str().unwrap()).collect();
+    for word in ["second time", "expired", "unknown", "without a code"] {
+        assert!(details.iter().any(|d| d.contains(word)), "{word}: {details:?}");
+    }
+    // Nothing of a code is kept in the audit log.
+    let code_value = url.split("code=").nth(1).unwrap();
+    assert!(!details.iter().any(|d| d.contains(code_value)));
+}
+
+#[tokio::test]
+async fn a_tampered_or_replayed_state_and_a_callback_in_another_browser_are_refused() {
+    let bed = Bed::start_phone("").await;
+    bed.held_job(ADA, "ada.pdf", json!({"copies": 1})).await;
+
+    // Another browser: the right code and state, without the cookie of the browser that started.
+    let started = start(&code(&bed, QUEUE_KEY).await).await.unwrap();
+    let callback = sign_in_at_entra(&started.authorize, ADA).await;
+    let (status, page) = finish(&callback, None).await.err().unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("another browser"), "{page}");
+    // The state was spent by that attempt: even the right browser cannot use it now.
+    let (status, _) = finish(&callback, Some(&started.cookie)).await.err().unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A tampered state.
+    let started = start(&code(&bed, QUEUE_KEY).await).await.unwrap();
+    let mut callback = sign_in_at_entra(&started.authorize, ADA).await;
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .into_owned()
+        .map(|(k, v)| if k == "state" { (k, format!("{v}x")) } else { (k, v) })
+        .collect();
+    callback.query_pairs_mut().clear().extend_pairs(pairs);
+    let (status, page) = finish(&callback, Some(&started.cookie)).await.err().unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("not valid"), "{page}");
+
+    // A replayed callback: the first completes, the second finds nothing.
+    let started = start(&code(&bed, QUEUE_KEY).await).await.unwrap();
+    let callback = sign_in_at_entra(&started.authorize, ADA).await;
+    finish(&callback, Some(&started.cookie)).await.unwrap();
+    let (status, _) = finish(&callback, Some(&started.cookie)).await.err().unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    assert_eq!(refusals(&bed).await.len(), 4);
+}
+
+#[tokio::test]
+async fn id_tokens_for_another_audience_or_tenant_expired_with_another_nonce_or_badly_signed_are_refused() {
+    let bed = Bed::start_phone("").await;
+    let control = bed.emulator.control();
+    let client_id = pullprintd::emulator::DEMO_CLIENT_ID;
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, ForgeKey, &str)> = vec![
+        ("audience", Box::new(|c: &mut Value| c["aud"] = json!("another-app")), ForgeKey::Emulator, "another app"),
+        ("tenant", Box::new(|c: &mut Value| c["iss"] = json!("https://login.microsoftonline.com/other-tenant/v2.0")), ForgeKey::Emulator, "another tenant"),
+        ("expiry", Box::new(|c: &mut Value| { c["exp"] = json!(1_000_000_000); c["iat"] = json!(999_990_000); c["nbf"] = json!(999_990_000); }), ForgeKey::Emulator, "expired"),
+        ("nonce", Box::new(|c: &mut Value| c["nonce"] = json!("not-this-sign-ins")), ForgeKey::Emulator, "nonce"),
+        ("signature", Box::new(|_: &mut Value| {}), ForgeKey::Other, "signature"),
+    ];
+    for (name, change, key, words) in cases {
+        let started = start(&code(&bed, QUEUE_KEY).await).await.unwrap();
+        let nonce = started
+            .authorize
+            .query_pairs()
+            .find(|(k, _)| k == "nonce")
+            .map(|(_, v)| v.into_owned());
+        let mut claims = control.id_token_claims(client_id, ADA, nonce.as_deref());
+        change(&mut claims);
+        let forged = control.forge_id_token(&claims, key).unwrap();
+        control.replace_next_id_token(&forged);
+        let callback = sign_in_at_entra(&started.authorize, ADA).await;
+        let (status, page) = finish(&callback, Some(&started.cookie)).await.err().unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        assert!(page.contains(words), "{name}: {page}");
+    }
+    let audited = refusals(&bed).await;
+    assert_eq!(audited.len(), 5, "{audited:?}");
+    assert!(audited.iter().all(|r| r["detail"].as_str().unwrap().contains("ID token")));
+}
+
+#[tokio::test]
+async fn a_pull_printer_job_is_released_once_with_the_persons_delegated_token_never_the_apps() {
+    let pull_id = "pull-printer-1";
+    let bed = Bed::start_phone_with_pull(pull_id).await;
+    let control = bed.emulator.control();
+    let submit = |upn: &str, name: &str| {
+        control
+            .submit_pull_job(NewJob {
+                printer_id: pull_id.to_owned(),
+                user_principal_name: upn.to_owned(),
+                user_display_name: None,
+                document_name: Some(name.to_owned()),
+                configuration: Some(json!({"copies": 1, "colorMode": "color"})),
+            })
+            .unwrap()
+    };
+    let adas = submit(ADA, "ada-pull.pdf");
+    let bobs = submit(BOB, "bob-pull.pdf");
+    let (held, _) = bed.held_job(ADA, "ada-held.pdf", json!({"copies": 1})).await;
+
+    // Signed in with a card at the kiosk: no Entra ID token, so no pull jobs.
+    let kiosk = bed.sign_in(QUEUE_KEY, json!({"card": ADA_CARD, "pin": ADA_PIN})).await;
+    let jobs: Value = bed.get(&kiosk, "/api/v1/jobs").await.json().await.unwrap();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1);
+
+    let token = phone_session(&bed, QUEUE_KEY, ADA).await;
+    let jobs: Value = get(&bed, &token, "/api/v1/jobs").await.json().await.unwrap();
+    let listed: Vec<(String, bool)> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| (j["id"].as_str().unwrap().to_owned(), j["fixedOptions"] == json!(true)))
+        .collect();
+    let pull_api_id = format!("pull~{pull_id}~{adas}");
+    assert!(listed.contains(&(held.clone(), false)), "{listed:?}");
+    assert!(listed.contains(&(pull_api_id.clone(), true)), "{listed:?}");
+    assert_eq!(listed.len(), 2, "not Bob's pull job: {listed:?}");
+
+    // Its options are its own; another colour is refused before anything is sent.
+    let choices: Value = get(&bed, &token, &format!("/api/v1/jobs/{pull_api_id}/options")).await.json().await.unwrap();
+    assert_eq!(choices["minCopies"], choices["maxCopies"]);
+    let response = post(&bed, &token, &format!("/api/v1/jobs/{pull_api_id}/release"), json!({"colorMode": "grayscale"})).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Bob's pull job by id: unknown.
+    let response = post(&bed, &token, &format!("/api/v1/jobs/pull~{pull_id}~{bobs}/release"), json!({})).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    let response = post(&bed, &token, &format!("/api/v1/jobs/{pull_api_id}/release"), json!({})).await;
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
+    let job = control.pull_job(&adas).unwrap();
+    assert!(!job.waiting, "{job:?}");
+    let printed: Vec<_> = control
+        .printed(&bed.queue)
+        .into_iter()
+        .filter(|p| p.document_name == "ada-pull.pdf")
+        .collect();
+    assert_eq!(printed.len(), 1, "printed once at the station's printer");
+
+    // Again: refused by the daemon without a second call.
+    let response = post(&bed, &token, &format!("/api/v1/jobs/{pull_api_id}/release"), json!({})).await;
+    assert!(response.status() == StatusCode::CONFLICT || response.status() == StatusCode::NOT_FOUND);
+    assert_eq!(control.printed(&bed.queue).iter().filter(|p| p.document_name == "ada-pull.pdf").count(), 1);
+
+    // The daemon never tried the app's token; the emulator refuses one (Graph: delegated only).
+    assert_eq!(control.refused_app_only_releases(), 0);
+    let app_token = bed.app_token().await;
+    let refused = reqwest::Client::new()
+        .post(format!("{}/v1.0/print/printers/{}/jobs/release", bed.emulator.graph_url(), bed.queue))
+        .bearer_auth(app_token)
+        .json(&json!({"jobId": bobs}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(control.refused_app_only_releases(), 1);
+    assert!(control.pull_job(&bobs).unwrap().waiting);
+
+    // The release is audited, naming the person, the station and the printer.
+    let audit: Value = client()
+        .get(bed.url("/api/v1/audit?event=released"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let record = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["printJobId"] == json!(adas))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(record["stationId"], json!("queue"), "{audit}");
+    assert_eq!(record["destinationPrinterId"], json!(bed.queue), "{audit}");
+}
