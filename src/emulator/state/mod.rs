@@ -44,6 +44,7 @@ use time::format_description::well_known::Rfc3339;
 use super::configuration;
 use super::graph_error::GraphError;
 use super::identity::DeviceCode;
+use super::oidc::{AuthCode, RefreshGrant};
 use super::subscriptions::Subscription;
 
 pub(crate) use definitions::{Definition, Trigger};
@@ -71,6 +72,12 @@ pub(crate) struct World {
     /// Graph calls by route key, then by status.
     pub calls: BTreeMap<String, BTreeMap<u16, u64>>,
     pub device_codes: HashMap<String, DeviceCode>,
+    /// Authorization codes issued by the sign-in page, by code.
+    pub auth_codes: HashMap<String, AuthCode>,
+    /// Refresh tokens issued with `offline_access`, by token.
+    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Redirect URIs registered at run time, by client id (beside each app's own).
+    pub redirect_uris: BTreeMap<String, Vec<String>>,
     next_job_id: u64,
     next_seq: u64,
     /// The switch of the module docs: a job redirected onto a printer with a trigger is held again.
