@@ -20,8 +20,8 @@ use super::identity;
 use super::oidc;
 use super::print_api::after_task_created;
 use super::state::{
-    DirectoryGroup, DirectoryUser, JobView, NewJob, NewPrinter, PrintedJob, PrinterStatusChange,
-    SubmittedJob, TaskView, graph_time,
+    DirectoryGroup, DirectoryUser, JobView, NewJob, NewPrinter, NewPullPrinter, PrintedJob,
+    PrinterStatusChange, PullJobView, SubmittedJob, TaskView, graph_time,
 };
 use super::subscriptions::{self, DeliveryRecord, SubscriptionView};
 use super::{EmulatorError, Shared};
@@ -240,6 +240,36 @@ impl Control {
             .map_err(EmulatorError::Control)
     }
 
+    /// Creates a pull printer whose members are existing printers; returns it as
+    /// `GET /print/pullPrintPrinters/{id}` would.
+    pub fn create_pull_printer(&self, printer: NewPullPrinter) -> Result<Value, EmulatorError> {
+        let now = self.shared.now();
+        self.shared
+            .world()
+            .create_pull_printer(printer, now)
+            .map_err(EmulatorError::Control)
+    }
+
+    /// Submits a job as a user to a pull printer (`job.printer_id` names it), where it waits for
+    /// release at a member printer; returns the job's id.
+    pub fn submit_pull_job(&self, job: NewJob) -> Result<String, EmulatorError> {
+        let now = self.shared.now();
+        self.shared
+            .world()
+            .submit_pull_job(job, now)
+            .map_err(EmulatorError::Control)
+    }
+
+    /// A job on a pull printer: whether it still waits, and where it was released.
+    pub fn pull_job(&self, job_id: &str) -> Option<PullJobView> {
+        self.shared.world().pull_job_view(job_id)
+    }
+
+    /// How many release calls were refused because their token was app-only.
+    pub fn refused_app_only_releases(&self) -> u64 {
+        self.shared.world().refused_app_only_releases
+    }
+
     /// Sends a `reauthorizationRequired` lifecycle notification for a subscription.
     pub fn send_lifecycle_event(&self, subscription_id: &str) -> Result<(), EmulatorError> {
         subscriptions::send_lifecycle(&self.shared, subscription_id).map_err(EmulatorError::Control)
@@ -405,6 +435,23 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             get(|State(s): State<Arc<Shared>>, Path(id): Path<String>| async move {
                 c(&s).job(&id).map_or_else(|| not_found(&format!("no job '{id}'")), |j| Json(j).into_response())
             }),
+        )
+        .route("/_emulator/pull-printers", post(|State(s): State<Arc<Shared>>, Json(b): Json<NewPullPrinter>| async move { reply(c(&s).create_pull_printer(b), StatusCode::CREATED) }))
+        .route(
+            "/_emulator/pull-jobs",
+            post(|State(s): State<Arc<Shared>>, Json(b): Json<NewJob>| async move {
+                reply(c(&s).submit_pull_job(b).map(|id| json!({"jobId": id})), StatusCode::CREATED)
+            }),
+        )
+        .route(
+            "/_emulator/pull-jobs/{id}",
+            get(|State(s): State<Arc<Shared>>, Path(id): Path<String>| async move {
+                c(&s).pull_job(&id).map_or_else(|| not_found(&format!("no pull-print job '{id}'")), |j| Json(j).into_response())
+            }),
+        )
+        .route(
+            "/_emulator/release-refusals",
+            get(|State(s): State<Arc<Shared>>| async move { Json(json!({"appOnly": c(&s).refused_app_only_releases()})) }),
         )
         .route(
             "/_emulator/apps/{client}/redirect-uris",

@@ -9,7 +9,7 @@
 //!   app-only vs delegated, least-privileged permissions;
 //! - `oidc` — OpenID Connect sign-in: discovery, the signing keys, the authorization endpoint and its
 //!   sign-in page (`signin_page`), authorization codes with PKCE, ID tokens, refresh tokens;
-//! - `state` — printers, definitions, triggers, jobs, tasks and their rules;
+//! - `state` — printers, pull printers, definitions, triggers, jobs, tasks and their rules;
 //! - `print_api` — the `/v1.0` routes and the request pipeline;
 //! - `subscriptions` — subscriptions, validation handshake, notification delivery;
 //! - `faults` — deterministic fault injection; `record` — the request log; `control` — the control API;
@@ -32,6 +32,10 @@
 //! | `POST /_emulator/task-definitions` | `{"displayName","appId"?}` → 201 `{"id"}` |
 //! | `POST /_emulator/jobs` | [`NewJob`] → 201 [`SubmittedJob`] |
 //! | `GET /_emulator/jobs/{id}` | → [`JobView`] |
+//! | `POST /_emulator/pull-printers` | [`NewPullPrinter`] → 201 pull printer |
+//! | `POST /_emulator/pull-jobs` | [`NewJob`] (`printerId` names the pull printer) → 201 `{"jobId"}` |
+//! | `GET /_emulator/pull-jobs/{id}` | → [`PullJobView`] |
+//! | `GET /_emulator/release-refusals` | → `{"appOnly"}`: release calls refused for an app-only token |
 //! | `GET /_emulator/tasks` | → `[TaskView]` |
 //! | `POST /_emulator/users` | [`DirectoryUser`] → 201 user |
 //! | `POST /_emulator/groups` | [`DirectoryGroup`] → 201 group |
@@ -76,8 +80,8 @@ pub use control::{CallCounts, Control, ForgeKey};
 pub use faults::{AfterEffect, Faults, NotificationFaults, RouteFault};
 pub use identity::PRINTER_ADMINISTRATOR_ROLE;
 pub use state::{
-    DirectoryGroup, DirectoryUser, JobView, NewJob, NewPrinter, PrintedJob, PrinterStatusChange,
-    SubmittedJob, TaskView,
+    DirectoryGroup, DirectoryUser, JobView, NewJob, NewPrinter, NewPullPrinter, PrintedJob,
+    PrinterStatusChange, PullJobView, SubmittedJob, TaskView,
 };
 pub use subscriptions::{DeliveryRecord, MAX_LIFETIME_MINUTES, SubscriptionView};
 
@@ -112,6 +116,8 @@ pub const DAEMON_APPLICATION_PERMISSIONS: &[&str] = &[
     "PrintJob.Manage.All",
     "User.Read.All",
     "GroupMember.Read.All",
+    // Reading pull printers and the jobs waiting on them (native pull printing).
+    "PullPrintPrinter.Read.All",
 ];
 /// Delegated permissions consented for the demo app: the one-time admin setup's, and
 /// `PrintJob.ReadWriteBasic` for a person who signs in to release their own waiting jobs (release is

@@ -13,6 +13,7 @@ mod station_support;
 
 mod actions;
 mod app;
+mod emulator_pull_printing;
 mod emulator_rules;
 mod emulator_sign_in;
 mod exactly_once;
