@@ -492,3 +492,53 @@ async fn pull_print_calls_are_recorded_like_every_graph_call() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_scenario_builds_its_pull_printers_from_its_printers_and_its_people_sign_in() {
+    use pullprintd::emulator::scenario::Scenario;
+    let tenant = Scenario::default()
+        .printer("Lobby MFP", true)
+        .printer("Floor 2 MFP", true)
+        .pull_printer("Follow me", &["Lobby MFP", "Floor 2 MFP"])
+        .person(ADA, "Ada Lovelace")
+        .start()
+        .await
+        .unwrap();
+    let control = tenant.emulator.control();
+    let job = control
+        .submit_pull_job(NewJob {
+            printer_id: tenant.pull_printer("Follow me").to_owned(),
+            user_principal_name: ADA.into(),
+            ..NewJob::default()
+        })
+        .unwrap();
+    assert!(control.pull_job(&job).unwrap().waiting);
+    assert_eq!(
+        control.pull_job(&job).unwrap().pull_printer_id,
+        tenant.pull_printer("Follow me")
+    );
+    // The scenario's person is in the directory the sign-in page lists.
+    control
+        .add_redirect_uri(DEMO_CLIENT_ID, super::emulator_sign_in::REDIRECT)
+        .unwrap();
+    let (_, challenge) = super::emulator_sign_in::pkce();
+    let page = reqwest::Client::new()
+        .get(tenant.emulator.authorize_url())
+        .query(&super::emulator_sign_in::request(
+            PERSON, &challenge, "s", "n",
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("data-upn=\"{ADA}\"")), "{page}");
+
+    let bad = Scenario::default()
+        .printer("Lobby MFP", false)
+        .pull_printer("Follow me", &["Nowhere"])
+        .start()
+        .await;
+    assert!(bad.is_err(), "a member must be a printer of the scenario");
+}
