@@ -1,10 +1,11 @@
 //! `pullprintd demo`: the whole system on one machine, with no Microsoft account.
 //!
-//! Starts the built-in Universal Print emulator with two printers that carry our trigger, writes a
-//! users file (three people with badge cards and PINs) and station keys into a fresh directory,
-//! starts the real daemon against the emulator, and submits sample jobs: a few at once, then one
-//! every little while, so there is always something to release at the kiosk. Everything it made is
-//! removed when it stops (Ctrl-C).
+//! Starts the built-in Universal Print emulator with two printers that carry our trigger (and a pull
+//! printer whose members they are, with two jobs waiting, and the demo's people in its directory),
+//! writes a users file (three people with badge cards and PINs) and station keys into a fresh
+//! directory, starts the real daemon against the emulator, and submits sample jobs: a few at once,
+//! then one every little while, so there is always something to release at the kiosk. Everything it
+//! made is removed when it stops (Ctrl-C).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -67,6 +68,9 @@ const PEOPLE: [Person; 3] = [
     },
 ];
 
+/// The demo's pull printer (Universal Print's native pull printing).
+const PULL_PRINTER: &str = "Follow me";
+
 const DOCUMENTS: [&str; 8] = [
     "Quarterly report.pdf",
     "Boarding pass.pdf",
@@ -118,10 +122,16 @@ impl Drop for WorkDir {
 
 /// Runs the demo until `shutdown` is cancelled.
 pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<(), DemoError> {
-    let tenant = Scenario::default()
+    let mut scenario = Scenario::default()
         .printer("Lobby MFP", true)
         .printer("Floor 2 MFP", true)
-        .definition(Some(DEMO_CLIENT_ID), "pullprintd")
+        // Native pull printing: a virtual printer whose jobs wait for release at either MFP.
+        .pull_printer(PULL_PRINTER, &["Lobby MFP", "Floor 2 MFP"])
+        .definition(Some(DEMO_CLIENT_ID), "pullprintd");
+    for person in &PEOPLE {
+        scenario = scenario.person(person.upn, person.name);
+    }
+    let tenant = scenario
         .start()
         .await
         .map_err(|err| DemoError::Emulator(err.to_string()))?;
@@ -167,6 +177,10 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<()
     let kiosk = format!("http://{}/", app.local_addr());
     let admin = format!("http://{}/", app.admin_addr());
 
+    // Two jobs waiting on the pull printer for release at a member printer.
+    for (n, person) in PEOPLE.iter().take(2).enumerate() {
+        submit_pull(&emulator, tenant.pull_printer(PULL_PRINTER), person, n + 3);
+    }
     // A few jobs waiting from the start, then a new one now and then.
     for (i, person) in PEOPLE.iter().enumerate() {
         for j in 0..2 {
@@ -233,6 +247,19 @@ fn submit(emulator: &Emulator, printer: &str, person: &Person, n: usize) {
     };
     if let Err(err) = emulator.control().submit_job(job) {
         tracing::warn!(%err, "the demo could not submit a sample job");
+    }
+}
+
+fn submit_pull(emulator: &Emulator, pull_printer: &str, person: &Person, n: usize) {
+    let job = NewJob {
+        printer_id: pull_printer.to_owned(),
+        user_principal_name: person.upn.to_owned(),
+        user_display_name: Some(person.name.to_owned()),
+        document_name: Some(DOCUMENTS[n % DOCUMENTS.len()].to_owned()),
+        configuration: None,
+    };
+    if let Err(err) = emulator.control().submit_pull_job(job) {
+        tracing::warn!(%err, "the demo could not submit a sample pull-print job");
     }
 }
 

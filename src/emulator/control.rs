@@ -17,16 +17,28 @@ use time::OffsetDateTime;
 
 use super::faults::Faults;
 use super::identity;
+use super::oidc;
 use super::print_api::after_task_created;
 use super::state::{
-    DirectoryGroup, DirectoryUser, JobView, NewJob, NewPrinter, PrintedJob, PrinterStatusChange,
-    SubmittedJob, TaskView, graph_time,
+    DirectoryGroup, DirectoryUser, JobView, NewJob, NewPrinter, NewPullPrinter, PrintedJob,
+    PrinterStatusChange, PullJobView, SubmittedJob, TaskView, graph_time,
 };
 use super::subscriptions::{self, DeliveryRecord, SubscriptionView};
 use super::{EmulatorError, Shared};
 
 /// Graph calls counted by route key (`"PATCH /print/printers/{id}/jobs/{id}"`), then by status.
 pub type CallCounts = BTreeMap<String, BTreeMap<u16, u64>>;
+
+/// Which key signs a forged ID token ([`Control::forge_id_token`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ForgeKey {
+    /// The emulator's own key, published in its JWKS: the signature verifies.
+    #[default]
+    Emulator,
+    /// A key nobody publishes (the header still names the emulator's `kid`): the signature fails.
+    Other,
+}
 
 /// In-process access to the emulator's control operations (cheap to clone).
 #[derive(Clone)]
@@ -196,6 +208,68 @@ impl Control {
         identity::settle_device_code(&self.shared, user_code, None).map_err(EmulatorError::Control)
     }
 
+    /// Registers a redirect URI for an app's authorization code flow (the daemon's port is known
+    /// only at run time). Entra's restrictions apply: `https`, or `http` on a loopback host, no
+    /// fragment, at most 256 characters. Registering one twice is not an error.
+    pub fn add_redirect_uri(&self, client_id: &str, uri: &str) -> Result<(), EmulatorError> {
+        if !self.shared.apps.iter().any(|a| a.client_id == client_id) {
+            return Err(EmulatorError::Control(format!(
+                "no app registration with client id '{client_id}'"
+            )));
+        }
+        oidc::check_redirect_uri(uri).map_err(EmulatorError::Control)?;
+        let mut world = self.shared.world();
+        let uris = world.redirect_uris.entry(client_id.to_owned()).or_default();
+        if !uris.iter().any(|u| u == uri) {
+            uris.push(uri.to_owned());
+        }
+        Ok(())
+    }
+
+    /// The claims of the ID token the emulator would issue now to `client_id` for `upn` (with
+    /// `nonce`): a starting point for [`Control::forge_id_token`].
+    pub fn id_token_claims(&self, client_id: &str, upn: &str, nonce: Option<&str>) -> Value {
+        oidc::id_token_claims(&self.shared, client_id, upn, nonce)
+    }
+
+    /// An RS256 ID token with exactly `claims`, signed with the emulator's key or with a key nobody
+    /// publishes; its header names the emulator's `kid` either way. For tests of a relying party:
+    /// another audience, issuer or tenant, an expired token, a wrong nonce, a wrong signature.
+    pub fn forge_id_token(&self, claims: &Value, key: ForgeKey) -> Result<String, EmulatorError> {
+        oidc::sign_id_token(&self.shared, claims, key == ForgeKey::Other)
+            .map_err(EmulatorError::Control)
+    }
+
+    /// Creates a pull printer whose members are existing printers; returns it as
+    /// `GET /print/pullPrintPrinters/{id}` would.
+    pub fn create_pull_printer(&self, printer: NewPullPrinter) -> Result<Value, EmulatorError> {
+        let now = self.shared.now();
+        self.shared
+            .world()
+            .create_pull_printer(printer, now)
+            .map_err(EmulatorError::Control)
+    }
+
+    /// Submits a job as a user to a pull printer (`job.printer_id` names it), where it waits for
+    /// release at a member printer; returns the job's id.
+    pub fn submit_pull_job(&self, job: NewJob) -> Result<String, EmulatorError> {
+        let now = self.shared.now();
+        self.shared
+            .world()
+            .submit_pull_job(job, now)
+            .map_err(EmulatorError::Control)
+    }
+
+    /// A job on a pull printer: whether it still waits, and where it was released.
+    pub fn pull_job(&self, job_id: &str) -> Option<PullJobView> {
+        self.shared.world().pull_job_view(job_id)
+    }
+
+    /// How many release calls were refused because their token was app-only.
+    pub fn refused_app_only_releases(&self) -> u64 {
+        self.shared.world().refused_app_only_releases
+    }
+
     /// Sends a `reauthorizationRequired` lifecycle notification for a subscription.
     pub fn send_lifecycle_event(&self, subscription_id: &str) -> Result<(), EmulatorError> {
         subscriptions::send_lifecycle(&self.shared, subscription_id).map_err(EmulatorError::Control)
@@ -306,6 +380,20 @@ struct Seconds {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct RedirectUriBody {
+    uri: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ForgeBody {
+    claims: Value,
+    #[serde(default)]
+    key: ForgeKey,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Approval {
     user_principal_name: String,
     #[serde(default)]
@@ -346,6 +434,38 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             "/_emulator/jobs/{id}",
             get(|State(s): State<Arc<Shared>>, Path(id): Path<String>| async move {
                 c(&s).job(&id).map_or_else(|| not_found(&format!("no job '{id}'")), |j| Json(j).into_response())
+            }),
+        )
+        .route("/_emulator/pull-printers", post(|State(s): State<Arc<Shared>>, Json(b): Json<NewPullPrinter>| async move { reply(c(&s).create_pull_printer(b), StatusCode::CREATED) }))
+        .route(
+            "/_emulator/pull-jobs",
+            post(|State(s): State<Arc<Shared>>, Json(b): Json<NewJob>| async move {
+                reply(c(&s).submit_pull_job(b).map(|id| json!({"jobId": id})), StatusCode::CREATED)
+            }),
+        )
+        .route(
+            "/_emulator/pull-jobs/{id}",
+            get(|State(s): State<Arc<Shared>>, Path(id): Path<String>| async move {
+                c(&s).pull_job(&id).map_or_else(|| not_found(&format!("no pull-print job '{id}'")), |j| Json(j).into_response())
+            }),
+        )
+        .route(
+            "/_emulator/release-refusals",
+            get(|State(s): State<Arc<Shared>>| async move { Json(json!({"appOnly": c(&s).refused_app_only_releases()})) }),
+        )
+        .route(
+            "/_emulator/apps/{client}/redirect-uris",
+            post(|State(s): State<Arc<Shared>>, Path(client): Path<String>, Json(b): Json<RedirectUriBody>| async move {
+                match c(&s).add_redirect_uri(&client, &b.uri) {
+                    Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                    Err(e) => control_error(&e),
+                }
+            }),
+        )
+        .route(
+            "/_emulator/id-tokens",
+            post(|State(s): State<Arc<Shared>>, Json(b): Json<ForgeBody>| async move {
+                reply(c(&s).forge_id_token(&b.claims, b.key).map(|t| json!({"idToken": t})), StatusCode::OK)
             }),
         )
         .route("/_emulator/tasks", get(|State(s): State<Arc<Shared>>| async move { Json(c(&s).tasks()) }))

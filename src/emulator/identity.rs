@@ -1,5 +1,6 @@
 //! The Entra ID side: the token endpoint (client secret, client assertion with a certificate,
-//! device code), the access tokens it issues, and the checks every Graph call makes on them.
+//! device code; the authorization code and refresh token grants are `oidc`'s), the access tokens it
+//! issues, and the checks every Graph call makes on them.
 //!
 //! Tokens are HS256 JWTs signed with a key drawn at start-up, so only this emulator's tokens pass.
 //! App-only tokens carry `roles` (the app's granted application permissions); delegated tokens carry
@@ -31,6 +32,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::graph_error::GraphError;
+use super::oidc;
 use super::state::graph_time;
 use super::{AppRegistration, Shared};
 
@@ -136,7 +138,7 @@ pub(crate) fn stable_guid(seed: &str) -> String {
 }
 
 /// Entra's error shape.
-fn entra_error(
+pub(crate) fn entra_error(
     status: StatusCode,
     error: &str,
     code: u32,
@@ -162,12 +164,16 @@ fn form(body: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn find_app<'a>(shared: &'a Shared, client_id: &str) -> Option<&'a AppRegistration> {
+pub(crate) fn find_app<'a>(shared: &'a Shared, client_id: &str) -> Option<&'a AppRegistration> {
     shared.apps.iter().find(|a| a.client_id == client_id)
 }
 
-/// Issues an access token.
-fn issue(shared: &Shared, app: &AppRegistration, user: Option<(&str, bool, &[String])>) -> Value {
+/// Issues an access token: app-only (`user` is `None`) or delegated for `(upn, printer admin, scopes)`.
+pub(crate) fn issue(
+    shared: &Shared,
+    app: &AppRegistration,
+    user: Option<(&str, bool, &[String])>,
+) -> Value {
     let now = shared.now();
     let lifetime = shared.token_lifetime();
     let iat = now.unix_timestamp();
@@ -203,7 +209,7 @@ fn issue(shared: &Shared, app: &AppRegistration, user: Option<(&str, bool, &[Str
     };
     let claims = AccessClaims {
         aud: shared.base.clone(),
-        iss: format!("{}/{}/v2.0", shared.base, shared.tenant_id),
+        iss: shared.issuer(),
         tid: shared.tenant_id.clone(),
         appid: app.client_id.clone(),
         oid,
@@ -282,6 +288,8 @@ pub(crate) async fn token(
         Some(DEVICE_CODE_GRANT) => {
             redeem_device_code(&shared, app, get("device_code").unwrap_or_default(), now)
         }
+        Some("authorization_code") => oidc::redeem_code(&shared, app, &tenant, &params, now),
+        Some("refresh_token") => oidc::redeem_refresh_token(&shared, app, &tenant, &params, now),
         Some(other) => entra_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -319,13 +327,29 @@ fn client_credentials(
             now,
         );
     }
+    if let Err(refusal) = authenticate_client(shared, app, tenant, params, now) {
+        return *refusal;
+    }
+    (StatusCode::OK, Json(issue(shared, app, None))).into_response()
+}
+
+/// Checks a confidential client's credential: a client secret or a certificate assertion, the same
+/// for every grant that authenticates the client (client credentials, authorization code, refresh
+/// token). The refusal is Entra's answer, ready to send (boxed: it is large beside `()`).
+pub(crate) fn authenticate_client(
+    shared: &Shared,
+    app: &AppRegistration,
+    tenant: &str,
+    params: &HashMap<String, String>,
+    now: OffsetDateTime,
+) -> Result<(), Box<Response>> {
     if let Some(secret) = params.get("client_secret") {
         let ok = app
             .client_secret
             .as_ref()
             .is_some_and(|s| bool::from(s.as_bytes().ct_eq(secret.as_bytes())));
         if !ok {
-            return entra_error(
+            return Err(Box::new(entra_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 7_000_215,
@@ -334,38 +358,82 @@ fn client_credentials(
                     app.client_id
                 ),
                 now,
-            );
+            )));
         }
     } else if let Some(assertion) = params.get("client_assertion") {
         if params.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
-            return entra_error(
+            return Err(Box::new(entra_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 700_023,
                 &format!("client_assertion_type must be '{JWT_BEARER}'."),
                 now,
-            );
+            )));
         }
         let audience = format!("{}/{tenant}/oauth2/v2.0/token", shared.base);
         if let Err((code, message)) = verify_assertion(app, assertion, &audience, now) {
-            return entra_error(
+            return Err(Box::new(entra_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 code,
                 &message,
                 now,
-            );
+            )));
         }
     } else {
-        return entra_error(
+        return Err(Box::new(entra_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7_000_218,
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
             now,
-        );
+        )));
     }
-    (StatusCode::OK, Json(issue(shared, app, None))).into_response()
+    Ok(())
+}
+
+/// The scopes OpenID Connect defines; they ask for sign-in and claims, not for Graph permissions.
+pub(crate) const OIDC_SCOPES: &[&str] = &["openid", "profile", "offline_access", "email"];
+
+/// A `scope` parameter split into the OpenID Connect scopes and the Graph (delegated) permissions it
+/// asks for; `{url}/.default` stands for every delegated permission consented for the app.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RequestedScopes {
+    pub oidc: Vec<String>,
+    pub graph: Vec<String>,
+}
+
+/// Splits `scope`; `Err(name)` names a Graph scope the app has not been consented (AADSTS65001).
+pub(crate) fn requested_scopes(
+    shared: &Shared,
+    app: &AppRegistration,
+    scope: &str,
+) -> Result<RequestedScopes, String> {
+    let mut requested = RequestedScopes::default();
+    for scope in scope.split_whitespace() {
+        if OIDC_SCOPES.contains(&scope) {
+            if !requested.oidc.iter().any(|s| s == scope) {
+                requested.oidc.push(scope.to_owned());
+            }
+            continue;
+        }
+        let name = scope
+            .strip_prefix(&format!("{}/", shared.base))
+            .unwrap_or(scope);
+        let names: Vec<&String> = if name == ".default" {
+            app.delegated_permissions.iter().collect()
+        } else if let Some(p) = app.delegated_permissions.iter().find(|p| *p == name) {
+            vec![p]
+        } else {
+            return Err(name.to_owned());
+        };
+        for name in names {
+            if !requested.graph.contains(name) {
+                requested.graph.push(name.clone());
+            }
+        }
+    }
+    Ok(requested)
 }
 
 /// Checks a client assertion against the app's registered certificate.
@@ -471,24 +539,13 @@ pub(crate) async fn devicecode(
             now,
         );
     };
-    let mut scopes = Vec::new();
-    for scope in params
-        .get("scope")
-        .map(String::as_str)
-        .unwrap_or_default()
-        .split_whitespace()
-    {
-        if ["openid", "profile", "offline_access", "email"].contains(&scope) {
-            continue;
-        }
-        let name = scope
-            .strip_prefix(&format!("{}/", shared.base))
-            .unwrap_or(scope);
-        if name == ".default" {
-            scopes.extend(app.delegated_permissions.iter().cloned());
-        } else if app.delegated_permissions.iter().any(|p| p == name) {
-            scopes.push(name.to_owned());
-        } else {
+    let scopes = match requested_scopes(
+        &shared,
+        app,
+        params.get("scope").map(String::as_str).unwrap_or_default(),
+    ) {
+        Ok(requested) => requested.graph,
+        Err(name) => {
             return entra_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_scope",
@@ -499,7 +556,7 @@ pub(crate) async fn devicecode(
                 now,
             );
         }
-    }
+    };
     if scopes.is_empty() {
         return entra_error(
             StatusCode::BAD_REQUEST,

@@ -7,7 +7,9 @@
 //! picks the stricter plausible behaviour and says so in the module that owns the rule:
 //! - [`identity`](self) — token endpoint (secret, certificate assertion, device code), token checks,
 //!   app-only vs delegated, least-privileged permissions;
-//! - `state` — printers, definitions, triggers, jobs, tasks and their rules;
+//! - `oidc` — OpenID Connect sign-in: discovery, the signing keys, the authorization endpoint and its
+//!   sign-in page (`signin_page`), authorization codes with PKCE, ID tokens, refresh tokens;
+//! - `state` — printers, pull printers, definitions, triggers, jobs, tasks and their rules;
 //! - `print_api` — the `/v1.0` routes and the request pipeline;
 //! - `subscriptions` — subscriptions, validation handshake, notification delivery;
 //! - `faults` — deterministic fault injection; `record` — the request log; `control` — the control API;
@@ -15,7 +17,10 @@
 //!
 //! ## Addresses
 //! Graph is at `{url}/v1.0`, Entra at `{url}/{tenant}/oauth2/v2.0/token` and `…/devicecode`, and the
-//! token audience and `.default` scope resource are `{url}` itself (scope `{url}/.default`).
+//! token audience and `.default` scope resource are `{url}` itself (scope `{url}/.default`). The
+//! emulator is also the login host: `{url}/{tenant}/v2.0/.well-known/openid-configuration`,
+//! `{url}/{tenant}/oauth2/v2.0/authorize` and `{url}/{tenant}/discovery/v2.0/keys`, with the issuer
+//! `{url}/{tenant}/v2.0` ([`Emulator::issuer`], [`Emulator::authorize_url`], [`Emulator::jwks_url`]).
 //!
 //! ## Control API (JSON, no authentication)
 //! | Method and path | Body → answer |
@@ -27,6 +32,10 @@
 //! | `POST /_emulator/task-definitions` | `{"displayName","appId"?}` → 201 `{"id"}` |
 //! | `POST /_emulator/jobs` | [`NewJob`] → 201 [`SubmittedJob`] |
 //! | `GET /_emulator/jobs/{id}` | → [`JobView`] |
+//! | `POST /_emulator/pull-printers` | [`NewPullPrinter`] → 201 pull printer |
+//! | `POST /_emulator/pull-jobs` | [`NewJob`] (`printerId` names the pull printer) → 201 `{"jobId"}` |
+//! | `GET /_emulator/pull-jobs/{id}` | → [`PullJobView`] |
+//! | `GET /_emulator/release-refusals` | → `{"appOnly"}`: release calls refused for an app-only token |
 //! | `GET /_emulator/tasks` | → `[TaskView]` |
 //! | `POST /_emulator/users` | [`DirectoryUser`] → 201 user |
 //! | `POST /_emulator/groups` | [`DirectoryGroup`] → 201 group |
@@ -35,6 +44,8 @@
 //! | `GET /_emulator/clock`, `POST /_emulator/clock/advance` | `{"seconds"}` → `{"now"}` |
 //! | `POST /_emulator/device-codes/{userCode}/approve` | `{"userPrincipalName","printerAdmin"}` |
 //! | `POST /_emulator/device-codes/{userCode}/decline` | — |
+//! | `POST /_emulator/apps/{clientId}/redirect-uris` | `{"uri"}` → 204 (registers a redirect URI) |
+//! | `POST /_emulator/id-tokens` | `{"claims", "key": "emulator" \| "other"}` → `{"idToken"}` (forged) |
 //! | `GET /_emulator/subscriptions` | → `[SubscriptionView]` |
 //! | `POST /_emulator/subscriptions/{id}/lifecycle` | → 202 (sends `reauthorizationRequired`) |
 //! | `GET /_emulator/deliveries` | → `[DeliveryRecord]` |
@@ -57,23 +68,25 @@ mod control;
 mod faults;
 mod graph_error;
 mod identity;
+mod oidc;
 mod print_api;
 mod record;
 pub mod scenario;
+mod signin_page;
 mod state;
 mod subscriptions;
 
-pub use control::{CallCounts, Control};
+pub use control::{CallCounts, Control, ForgeKey};
 pub use faults::{AfterEffect, Faults, NotificationFaults, RouteFault};
 pub use identity::PRINTER_ADMINISTRATOR_ROLE;
 pub use state::{
-    DirectoryGroup, DirectoryUser, JobView, NewJob, NewPrinter, PrintedJob, PrinterStatusChange,
-    SubmittedJob, TaskView,
+    DirectoryGroup, DirectoryUser, JobView, NewJob, NewPrinter, NewPullPrinter, PrintedJob,
+    PrinterStatusChange, PullJobView, SubmittedJob, TaskView,
 };
 pub use subscriptions::{DeliveryRecord, MAX_LIFETIME_MINUTES, SubscriptionView};
 
 use axum::Router;
-use axum::routing::{any, post};
+use axum::routing::{any, get, post};
 use rand::Rng as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -103,12 +116,17 @@ pub const DAEMON_APPLICATION_PERMISSIONS: &[&str] = &[
     "PrintJob.Manage.All",
     "User.Read.All",
     "GroupMember.Read.All",
+    // Reading pull printers and the jobs waiting on them (native pull printing).
+    "PullPrintPrinter.Read.All",
 ];
-/// Delegated permissions the one-time admin setup needs (consented for the demo app).
+/// Delegated permissions consented for the demo app: the one-time admin setup's, and
+/// `PrintJob.ReadWriteBasic` for a person who signs in to release their own waiting jobs (release is
+/// delegated only).
 pub const DAEMON_DELEGATED_PERMISSIONS: &[&str] = &[
     "Printer.ReadWrite.All",
     "Printer.Read.All",
     "PrintJob.ReadBasic",
+    "PrintJob.ReadWriteBasic",
 ];
 
 /// An app registration in the emulated tenant.
@@ -124,6 +142,9 @@ pub struct AppRegistration {
     pub application_permissions: Vec<String>,
     /// Delegated permissions consented, e.g. `Printer.ReadWrite.All`.
     pub delegated_permissions: Vec<String>,
+    /// Redirect URIs registered for the authorization code flow (more can be added at run time with
+    /// [`Control::add_redirect_uri`], when the daemon's port is known only then).
+    pub redirect_uris: Vec<String>,
 }
 
 impl AppRegistration {
@@ -141,6 +162,7 @@ impl AppRegistration {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            redirect_uris: Vec::new(),
         }
     }
 }
@@ -251,6 +273,9 @@ pub(crate) struct Shared {
     world: Mutex<World>,
     faults: Mutex<FaultEngine>,
     pub token_key: Vec<u8>,
+    /// The RSA keys that sign ID tokens: drawn at the first sign-in request, not at start-up, so the
+    /// many emulators that never sign anyone in pay nothing for RSA key generation.
+    pub signing_keys: oidc::SigningKeys,
     pub token_lifetime: Mutex<Duration>,
     pub http: reqwest::Client,
     pub recorder: Option<Recorder>,
@@ -283,6 +308,11 @@ impl Shared {
         self.faults
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The issuer of ID tokens, `{url}/{tenant}/v2.0`.
+    pub fn issuer(&self) -> String {
+        format!("{}/{}/v2.0", self.base, self.tenant_id)
     }
 
     /// Lifetime of tokens issued now.
@@ -323,6 +353,15 @@ fn router(shared: Arc<Shared>) -> Router {
             "/{tenant}/oauth2/v2.0/devicecode",
             post(identity::devicecode),
         )
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(oidc::authorize_page).post(oidc::authorize_sign_in),
+        )
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(oidc::openid_configuration),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(oidc::keys))
         .merge(control::router())
         .fallback(print_api::not_found)
         .with_state(shared)
@@ -373,6 +412,7 @@ impl Emulator {
             world: Mutex::new(World::default()),
             faults: Mutex::new(FaultEngine::new(options.faults, options.seed)),
             token_key,
+            signing_keys: oidc::SigningKeys::default(),
             token_lifetime: Mutex::new(options.token_lifetime),
             http: reqwest::Client::new(),
             recorder,
@@ -413,6 +453,32 @@ impl Emulator {
     pub fn token_url(&self) -> String {
         format!(
             "{}/{}/oauth2/v2.0/token",
+            self.shared.base, self.shared.tenant_id
+        )
+    }
+
+    /// The ID tokens' issuer, `{url}{tenant}/v2.0` (also the OpenID Connect discovery base).
+    pub fn issuer(&self) -> String {
+        self.shared.issuer()
+    }
+
+    /// The OpenID Connect discovery document, `{issuer}/.well-known/openid-configuration`.
+    pub fn openid_configuration_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.shared.issuer())
+    }
+
+    /// The authorization endpoint, `{url}{tenant}/oauth2/v2.0/authorize`.
+    pub fn authorize_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/authorize",
+            self.shared.base, self.shared.tenant_id
+        )
+    }
+
+    /// The signing keys (JWKS), `{url}{tenant}/discovery/v2.0/keys`.
+    pub fn jwks_url(&self) -> String {
+        format!(
+            "{}/{}/discovery/v2.0/keys",
             self.shared.base, self.shared.tenant_id
         )
     }

@@ -1,4 +1,5 @@
-//! The Graph routes (`/v1.0/…`): route matching, then for every request the same pipeline —
+//! The Graph routes (`/v1.0/…`, including native pull printing's pull printers and job release):
+//! route matching, then for every request the same pipeline —
 //! record, fault injection, authentication, permission check, the operation, call counting — and
 //! Graph's headers (`request-id`, `client-request-id`) and error body on every answer.
 //!
@@ -55,6 +56,20 @@ const JOB_CANCEL_DELEGATED: &[&str] = &[
     "PrintJob.ReadWriteBasic.All",
     "PrintJob.ReadWrite.All",
 ];
+const JOB_RELEASE_DELEGATED: &[&str] = &[
+    "PrintJob.ReadWriteBasic",
+    "PrintJob.ReadWrite",
+    "PrintJob.ReadWrite.All",
+    "PrintJob.ReadWriteBasic.All",
+];
+/// The release scopes that reach other people's jobs.
+const JOB_RELEASE_ANY_OWNER: &[&str] = &["PrintJob.ReadWrite.All", "PrintJob.ReadWriteBasic.All"];
+const PULL_PRINTER_READ_APP: &[&str] = &["PullPrintPrinter.Read.All"];
+const PULL_PRINTER_READ_DELEGATED: &[&str] = &[
+    "PullPrintPrinter.Read.All",
+    "PullPrintPrinter.ReadWrite.All",
+    "PullPrintPrinter.FullControl.All",
+];
 const GROUP_READ: &[&str] = &[
     "GroupMember.Read.All",
     "Group.Read.All",
@@ -90,6 +105,12 @@ enum Route {
     RedirectJob(String, String),
     AbortJob(String, String),
     CancelJob(String, String),
+    ReleaseJob(String),
+    ListPullPrinters,
+    GetPullPrinter(String),
+    ListPullPrinterMembers(String),
+    ListPullJobs(String),
+    GetPullJob(String, String),
     ListUsers,
     CheckMemberGroups(String),
     GetGroup(String),
@@ -157,6 +178,29 @@ fn parse_route(method: &Method, path: &str) -> Option<Route> {
         }
         ("GET", [p, pr, id, j]) if eq(p, "print") && eq(pr, "printers") && eq(j, "jobs") => {
             ListJobs((*id).to_owned())
+        }
+        ("POST", [p, pr, id, j, r])
+            if eq(p, "print") && eq(pr, "printers") && eq(j, "jobs") && eq(r, "release") =>
+        {
+            ReleaseJob((*id).to_owned())
+        }
+        ("GET", [p, pp]) if eq(p, "print") && eq(pp, "pullPrintPrinters") => ListPullPrinters,
+        ("GET", [p, pp, id]) if eq(p, "print") && eq(pp, "pullPrintPrinters") => {
+            GetPullPrinter((*id).to_owned())
+        }
+        ("GET", [p, pp, id, n]) if eq(p, "print") && eq(pp, "pullPrintPrinters") => {
+            if eq(n, "printers") {
+                ListPullPrinterMembers((*id).to_owned())
+            } else if eq(n, "jobs") {
+                ListPullJobs((*id).to_owned())
+            } else {
+                return None;
+            }
+        }
+        ("GET", [p, pp, id, j, job])
+            if eq(p, "print") && eq(pp, "pullPrintPrinters") && eq(j, "jobs") =>
+        {
+            GetPullJob((*id).to_owned(), (*job).to_owned())
         }
         (_, [p, pr, id, j, job]) if eq(p, "print") && eq(pr, "printers") && eq(j, "jobs") => {
             match m {
@@ -239,6 +283,21 @@ impl Route {
             ),
             AbortJob(..) => ("abortJob", "POST /print/printers/{id}/jobs/{id}/abort"),
             CancelJob(..) => ("cancelJob", "POST /print/printers/{id}/jobs/{id}/cancel"),
+            ReleaseJob(_) => ("releaseJob", "POST /print/printers/{id}/jobs/release"),
+            ListPullPrinters => ("listPullPrintPrinters", "GET /print/pullPrintPrinters"),
+            GetPullPrinter(_) => ("getPullPrintPrinter", "GET /print/pullPrintPrinters/{id}"),
+            ListPullPrinterMembers(_) => (
+                "listPullPrintPrinterPrinters",
+                "GET /print/pullPrintPrinters/{id}/printers",
+            ),
+            ListPullJobs(_) => (
+                "listPullPrintPrinterJobs",
+                "GET /print/pullPrintPrinters/{id}/jobs",
+            ),
+            GetPullJob(..) => (
+                "getPullPrintPrinterJob",
+                "GET /print/pullPrintPrinters/{id}/jobs/{id}",
+            ),
             ListUsers => ("listUsers", "GET /users"),
             CheckMemberGroups(_) => ("checkMemberGroups", "POST /users/{id}/checkMemberGroups"),
             GetGroup(_) => ("getGroup", "GET /groups/{id}"),
@@ -321,6 +380,25 @@ impl Route {
                 delegated: Some(JOB_CANCEL_DELEGATED),
                 admin: false,
             },
+            ReleaseJob(_) => Permission {
+                app: None,
+                app_also: None,
+                delegated: Some(JOB_RELEASE_DELEGATED),
+                admin: false,
+            },
+            ListPullPrinters | GetPullPrinter(_) | ListPullPrinterMembers(_) => Permission {
+                app: Some(PULL_PRINTER_READ_APP),
+                app_also: None,
+                delegated: Some(PULL_PRINTER_READ_DELEGATED),
+                admin: true,
+            },
+            // As a printer's jobs: a job permission, and for an app the right to read the holder.
+            ListPullJobs(_) | GetPullJob(..) => Permission {
+                app: Some(JOB_READ_APP),
+                app_also: Some(PULL_PRINTER_READ_APP),
+                delegated: Some(JOB_READ_DELEGATED),
+                admin: false,
+            },
             ListUsers => Permission {
                 app: Some(USER_READ),
                 app_also: None,
@@ -384,6 +462,36 @@ fn parse_expand(query: &[(String, String)]) -> Result<Expand, GraphError> {
         }
     }
     Ok(expand)
+}
+
+/// The UPN a delegated caller who is no Printer Administrator is restricted to (own jobs only).
+fn own_jobs_only(caller: &Caller) -> Option<String> {
+    caller
+        .delegated
+        .as_ref()
+        .filter(|d| !d.admin)
+        .map(|d| d.upn.clone())
+}
+
+/// The options of a job list (a printer's or a pull printer's): the owner filter (a delegated
+/// caller's own UPN overrides any `$filter`), `$expand` and the page position.
+fn job_list_options(
+    query: &[(String, String)],
+    caller: &Caller,
+) -> Result<(Option<String>, Expand, Option<u64>), GraphError> {
+    refuse_query_options(query, &["$count", "$search"])?;
+    let expand = parse_expand(query)?;
+    let filter = match query.iter().find(|(k, _)| eq(k, "$filter")) {
+        Some((_, f)) => Some(
+            parse_eq_filter(f, "createdBy/userPrincipalName").ok_or_else(|| {
+                GraphError::invalid_request(format!(
+                    "Unsupported filter '{f}': use createdBy/userPrincipalName eq '…'."
+                ))
+            })?,
+        ),
+        None => None,
+    };
+    Ok((own_jobs_only(caller).or(filter), expand, skiptoken(query)?))
 }
 
 fn skiptoken(query: &[(String, String)]) -> Result<Option<u64>, GraphError> {
@@ -471,26 +579,7 @@ async fn execute(
             .delete_trigger(p, t)
             .map(|()| Reply::NoContent),
         ListJobs(p) => {
-            refuse_query_options(query, &["$count", "$search"])?;
-            let expand = parse_expand(query)?;
-            let filter = match query.iter().find(|(k, _)| eq(k, "$filter")) {
-                Some((_, f)) => Some(
-                    parse_eq_filter(f, "createdBy/userPrincipalName").ok_or_else(|| {
-                        GraphError::invalid_request(format!(
-                            "Unsupported filter '{f}': use createdBy/userPrincipalName eq '…'."
-                        ))
-                    })?,
-                ),
-                None => None,
-            };
-            // A delegated caller who is no Printer Administrator sees only their own jobs.
-            let own = caller
-                .delegated
-                .as_ref()
-                .filter(|d| !d.admin)
-                .map(|d| d.upn.clone());
-            let filter = own.or(filter);
-            let after = skiptoken(query)?;
+            let (filter, expand, after) = job_list_options(query, caller)?;
             ok(shared.world().list_jobs(
                 &root,
                 p,
@@ -503,16 +592,52 @@ async fn execute(
         }
         GetJob(p, j) => {
             let expand = parse_expand(query)?;
-            let owner = caller
-                .delegated
-                .as_ref()
-                .filter(|d| !d.admin)
-                .map(|d| d.upn.clone());
-            let mut job = shared
-                .world()
-                .get_job(&root, p, j, &expand, owner.as_deref())?;
+            let mut job =
+                shared
+                    .world()
+                    .get_job(&root, p, j, &expand, own_jobs_only(caller).as_deref())?;
             shared.fault_engine().ambiguate_job(&mut job);
             ok(job)
+        }
+        ListPullJobs(p) => {
+            let (filter, expand, after) = job_list_options(query, caller)?;
+            ok(shared.world().list_pull_jobs(
+                &root,
+                p,
+                filter.as_deref(),
+                &expand,
+                after,
+                shared.page_size,
+                self_link,
+            )?)
+        }
+        GetPullJob(p, j) => {
+            let expand = parse_expand(query)?;
+            ok(shared.world().get_pull_job(
+                &root,
+                p,
+                j,
+                &expand,
+                own_jobs_only(caller).as_deref(),
+            )?)
+        }
+        ReleaseJob(p) => {
+            let user = caller
+                .delegated
+                .as_ref()
+                .ok_or_else(|| GraphError::access_denied("release is delegated-only."))?;
+            let any_owner = user
+                .scopes
+                .iter()
+                .any(|s| JOB_RELEASE_ANY_OWNER.contains(&s.as_str()));
+            ok(shared
+                .world()
+                .release_pull_job(&root, p, body, &user.upn, any_owner)?)
+        }
+        ListPullPrinters => ok(shared.world().list_pull_printers(&root, query)?),
+        GetPullPrinter(p) => ok(shared.world().get_pull_printer(&root, p, query)?),
+        ListPullPrinterMembers(p) => {
+            ok(shared.world().list_pull_printer_members(&root, p, query)?)
         }
         UpdateJob(p, j) => ok(shared
             .world()
@@ -715,6 +840,11 @@ async fn run_pipeline(
         return Ok((Reply::NoContent, Some(AfterEffect::Reset)));
     }
     let caller = identity::authenticate(shared, headers)?;
+    if matches!(route, Route::ReleaseJob(_)) && caller.delegated.is_none() {
+        // Release is delegated only; `authorize` refuses the app-only token just below. Tests
+        // count these attempts to prove the daemon never makes them.
+        shared.world().refused_app_only_releases += 1;
+    }
     identity::authorize(&caller, &route.permission(), operation)?;
     let body: Value = if body.is_empty() {
         Value::Null
@@ -810,6 +940,17 @@ mod tests {
             Some(Route::RedirectJob(..))
         ));
         assert!(parse_route(&Method::PUT, "/print/printers/p/jobs/5").is_none());
+        assert!(
+            matches!(parse_route(&Method::POST, "/print/printers/p/jobs/Release"), Some(Route::ReleaseJob(p)) if p == "p")
+        );
+        assert!(matches!(
+            parse_route(&Method::GET, "/print/pullprintprinters/q/JOBS/7"),
+            Some(Route::GetPullJob(..))
+        ));
+        assert!(matches!(
+            parse_route(&Method::GET, "/print/pullPrintPrinters/q/printers"),
+            Some(Route::ListPullPrinterMembers(..))
+        ));
         assert!(parse_route(&Method::GET, "/me").is_none());
     }
 }

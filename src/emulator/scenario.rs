@@ -4,7 +4,8 @@
 //! Written once for `pullprintd demo`, the benchmarks and the integration tests, so the world they
 //! run in and the configuration they run with cannot drift apart:
 //! - [`Scenario`] describes the emulated tenant (printers, which of them hold jobs, the task
-//!   definition) and [`Scenario::start`] gives the running [`Tenant`];
+//!   definition, pull printers, the people of the directory) and [`Scenario::start`] gives the
+//!   running [`Tenant`];
 //! - [`DaemonConfig`] is the daemon's configuration as typed fields, prefilled by
 //!   [`Tenant::daemon_config`] and rendered to the TOML an administrator would write
 //!   ([`DaemonConfig::to_toml`], also what the real binary is started with);
@@ -20,7 +21,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, EmulatorError, EmulatorOptions, NewPrinter,
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DirectoryUser, Emulator, EmulatorError, EmulatorOptions,
+    NewPrinter, NewPullPrinter,
 };
 use crate::app::{App, AppError, AppOptions};
 use crate::config::Settings;
@@ -40,6 +42,15 @@ pub struct PrinterSpec {
     pub capabilities: Option<Value>,
 }
 
+/// A pull printer of a [`Scenario`] (native pull printing).
+#[derive(Debug, Clone)]
+pub struct PullPrinterSpec {
+    /// Its display name, also how [`Tenant::pull_printer`] finds it.
+    pub name: String,
+    /// The names of its member printers (printers of the scenario).
+    pub members: Vec<String>,
+}
+
 /// The emulated tenant to start: emulator options, printers and the task definition.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -51,6 +62,10 @@ pub struct Scenario {
     pub definition_app: Option<String>,
     /// The task definition's display name.
     pub definition_name: String,
+    /// Pull printers, created after the printers.
+    pub pull_printers: Vec<PullPrinterSpec>,
+    /// People of the emulated directory (who the sign-in page offers, and job owners).
+    pub people: Vec<DirectoryUser>,
 }
 
 impl Default for Scenario {
@@ -60,6 +75,8 @@ impl Default for Scenario {
             printers: Vec::new(),
             definition_app: None,
             definition_name: "Pull printing".to_owned(),
+            pull_printers: Vec::new(),
+            people: Vec::new(),
         }
     }
 }
@@ -97,6 +114,28 @@ impl Scenario {
         self
     }
 
+    /// Adds a pull printer whose members are the scenario's printers named `members`.
+    #[must_use]
+    pub fn pull_printer(mut self, name: &str, members: &[&str]) -> Self {
+        self.pull_printers.push(PullPrinterSpec {
+            name: name.to_owned(),
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Adds a person to the emulated directory.
+    #[must_use]
+    pub fn person(mut self, upn: &str, display_name: &str) -> Self {
+        self.people.push(DirectoryUser {
+            id: String::new(),
+            user_principal_name: upn.to_owned(),
+            display_name: display_name.to_owned(),
+            employee_id: None,
+        });
+        self
+    }
+
     /// Names the task definition and the app that owns it.
     #[must_use]
     pub fn definition(mut self, app: Option<&str>, name: &str) -> Self {
@@ -129,10 +168,43 @@ impl Scenario {
                 control.create_trigger(id, &definition)?;
             }
         }
+        for person in self.people {
+            control.add_user(person);
+        }
+        let mut pull_printers = Vec::with_capacity(self.pull_printers.len());
+        for spec in self.pull_printers {
+            let mut members = Vec::with_capacity(spec.members.len());
+            for member in &spec.members {
+                let id = printers
+                    .iter()
+                    .find(|(name, _, _)| name == member)
+                    .map(|(_, id, _)| id.clone())
+                    .ok_or_else(|| {
+                        EmulatorError::Control(format!(
+                            "the pull printer {:?} names {member:?}, which is no printer of the scenario",
+                            spec.name
+                        ))
+                    })?;
+                members.push(id);
+            }
+            let created = control.create_pull_printer(NewPullPrinter {
+                display_name: spec.name.clone(),
+                members,
+                ..NewPullPrinter::default()
+            })?;
+            let id = created["id"]
+                .as_str()
+                .ok_or_else(|| {
+                    EmulatorError::Control("a created pull printer has no id".to_owned())
+                })?
+                .to_owned();
+            pull_printers.push((spec.name, id));
+        }
         Ok(Tenant {
             emulator,
             printers,
             definition,
+            pull_printers,
         })
     }
 }
@@ -146,6 +218,8 @@ pub struct Tenant {
     pub printers: Vec<(String, String, bool)>,
     /// Our task definition's id.
     pub definition: String,
+    /// Name and id per pull printer, in the scenario's order.
+    pub pull_printers: Vec<(String, String)>,
 }
 
 impl Tenant {
@@ -159,6 +233,18 @@ impl Tenant {
             .find(|(n, _, _)| n == name)
             .map(|(_, id, _)| id.as_str())
             .unwrap_or_else(|| panic!("the scenario has no printer named {name:?}"))
+    }
+
+    /// The id of the pull printer named `name`.
+    ///
+    /// # Panics
+    /// When the scenario has no such pull printer: a mistake in the calling code, not input.
+    pub fn pull_printer(&self, name: &str) -> &str {
+        self.pull_printers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| id.as_str())
+            .unwrap_or_else(|| panic!("the scenario has no pull printer named {name:?}"))
     }
 
     /// The ids of the printers that hold jobs, in the scenario's order.

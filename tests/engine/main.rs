@@ -13,7 +13,9 @@ mod station_support;
 
 mod actions;
 mod app;
+mod emulator_pull_printing;
 mod emulator_rules;
+mod emulator_sign_in;
 mod exactly_once;
 mod graph_client_against_emulator;
 mod leadership;

@@ -42,6 +42,7 @@ impl Bed {
                 .iter()
                 .map(|p| (*p).to_owned())
                 .collect(),
+            redirect_uris: Vec::new(),
         };
         let options = EmulatorOptions {
             apps: vec![AppRegistration::demo(), limited],

@@ -1,5 +1,7 @@
 //! Print jobs: submitting one as a user (held when the printer carries a trigger), their status and
 //! JSON, PATCHing the configuration, abort, cancel and redirect, and the control API's view of a job.
+//! Jobs waiting on a pull printer are jobs too (their `printer_id` is the pull printer's); the rules
+//! that are theirs alone live in `pull_printers`.
 
 use super::odata::next_link;
 use super::*;
@@ -78,6 +80,8 @@ pub(crate) struct Job {
     pub redirected_to: Option<String>,
     pub redirected_from: Option<String>,
     pub task_ids: Vec<String>,
+    /// The member printer a pull-print job was released on.
+    pub released_on: Option<String>,
 }
 
 pub(super) fn job_status(job: &Job) -> Value {
@@ -188,6 +192,7 @@ impl World {
             redirected_to: None,
             redirected_from: None,
             task_ids: Vec::new(),
+            released_on: None,
         };
         let mut created = None;
         if let Some(trigger) = trigger {
@@ -309,15 +314,33 @@ impl World {
         owner: Option<&str>,
     ) -> Result<Value, GraphError> {
         let job = self.job_on(printer_id, job_id)?;
+        self.job_entity(
+            root,
+            job,
+            &format!("print/printers('{printer_id}')/jobs"),
+            expand,
+            owner,
+        )
+    }
+
+    /// A job as its own entity, under the collection `context` (for `@odata.context`); another
+    /// person's job is not found when `owner` is set.
+    pub(super) fn job_entity(
+        &self,
+        root: &str,
+        job: &Job,
+        context: &str,
+        expand: &Expand,
+        owner: Option<&str>,
+    ) -> Result<Value, GraphError> {
         if owner.is_some_and(|upn| !job.user.user_principal_name.eq_ignore_ascii_case(upn)) {
             return Err(GraphError::not_found(format!(
-                "The print job '{job_id}' was not found."
+                "The print job '{}' was not found.",
+                job.id
             )));
         }
         let mut v = self.job_json(root, job, expand.tasks, expand.documents);
-        v["@odata.context"] = json!(format!(
-            "{root}/$metadata#print/printers('{printer_id}')/jobs/$entity"
-        ));
+        v["@odata.context"] = json!(format!("{root}/$metadata#{context}/$entity"));
         Ok(v)
     }
 
@@ -334,10 +357,35 @@ impl World {
         self_link: &str,
     ) -> Result<Value, GraphError> {
         self.printer(printer_id)?;
+        Ok(self.jobs_page(
+            root,
+            printer_id,
+            &format!("print/printers('{printer_id}')/jobs"),
+            upn_filter,
+            expand,
+            after,
+            page_size,
+            self_link,
+        ))
+    }
+
+    /// One page of the jobs on `holder` (a printer's or a pull printer's id), oldest first.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn jobs_page(
+        &self,
+        root: &str,
+        holder: &str,
+        context: &str,
+        upn_filter: Option<&str>,
+        expand: &Expand,
+        after: Option<u64>,
+        page_size: usize,
+        self_link: &str,
+    ) -> Value {
         let mut matching: Vec<(u64, &Job)> = self
             .jobs
             .values()
-            .filter(|j| j.printer_id == printer_id)
+            .filter(|j| j.printer_id == holder)
             .filter(|j| {
                 upn_filter.is_none_or(|u| j.user.user_principal_name.eq_ignore_ascii_case(u))
             })
@@ -351,11 +399,12 @@ impl World {
             .iter()
             .map(|(_, j)| self.job_json(root, j, expand.tasks, expand.documents))
             .collect();
-        let mut v = json!({"@odata.context": format!("{root}/$metadata#print/printers('{printer_id}')/jobs"), "value": value});
+        let mut v =
+            json!({"@odata.context": format!("{root}/$metadata#{context}"), "value": value});
         if more && let Some((last, _)) = page.last() {
             v["@odata.nextLink"] = json!(next_link(self_link, *last));
         }
-        Ok(v)
+        v
     }
 
     /// The job's `processing` task of a trigger created by `app_id`, if any.
@@ -545,6 +594,7 @@ impl World {
             redirected_to: None,
             redirected_from: Some(Self::job_url(root, printer_id, job_id)),
             task_ids: Vec::new(),
+            released_on: None,
         };
         let mut response = self.job_json(root, &new_job, false, false);
         response["@odata.context"] = json!(format!(

@@ -27,11 +27,13 @@
 //!   `processing` task of the destination's trigger, notified like any new task.
 //! - Task definitions, and their tasks, are visible only to the app that created them (Graph lists
 //!   the definitions "that the requesting app defined"); others get 404.
+//! - Pull printers and the jobs waiting on them have their own rules, in `pull_printers`.
 
 mod definitions;
 mod jobs;
 mod odata;
 mod printers;
+mod pull_printers;
 mod tasks;
 mod users;
 
@@ -44,6 +46,7 @@ use time::format_description::well_known::Rfc3339;
 use super::configuration;
 use super::graph_error::GraphError;
 use super::identity::DeviceCode;
+use super::oidc::{AuthCode, RefreshGrant};
 use super::subscriptions::Subscription;
 
 pub(crate) use definitions::{Definition, Trigger};
@@ -52,6 +55,8 @@ pub use jobs::{JobView, NewJob, SubmittedJob};
 pub(crate) use odata::{Expand, graph_time, parse_eq_filter, refuse_query_options};
 pub(crate) use printers::Printer;
 pub use printers::{NewPrinter, PrintedJob, PrinterStatusChange};
+pub(crate) use pull_printers::PullPrinter;
+pub use pull_printers::{NewPullPrinter, PullJobView};
 pub use tasks::TaskView;
 pub(crate) use tasks::{Task, TaskCreated};
 pub use users::{DirectoryGroup, DirectoryUser};
@@ -71,6 +76,15 @@ pub(crate) struct World {
     /// Graph calls by route key, then by status.
     pub calls: BTreeMap<String, BTreeMap<u16, u64>>,
     pub device_codes: HashMap<String, DeviceCode>,
+    /// Authorization codes issued by the sign-in page, by code.
+    pub auth_codes: HashMap<String, AuthCode>,
+    /// Refresh tokens issued with `offline_access`, by token.
+    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Redirect URIs registered at run time, by client id (beside each app's own).
+    pub redirect_uris: BTreeMap<String, Vec<String>>,
+    pub pull_printers: BTreeMap<String, PullPrinter>,
+    /// Release calls refused because the token was app-only (release is delegated only).
+    pub refused_app_only_releases: u64,
     next_job_id: u64,
     next_seq: u64,
     /// The switch of the module docs: a job redirected onto a printer with a trigger is held again.
