@@ -38,3 +38,30 @@ CREATE TABLE pull_releases (
 );
 CREATE UNIQUE INDEX pull_releases_once ON pull_releases (pull_printer_id, job_id)
     WHERE state IN ('sending', 'released');
+
+-- The audit log gains the 'sign_in_refused' event (an Entra ID sign-in refused, and why; no job). SQLite
+-- cannot alter a CHECK constraint, so the table is rebuilt with the same columns and indexes.
+CREATE TABLE audit_new (
+    id                      INTEGER PRIMARY KEY,
+    at                      TEXT NOT NULL,
+    event                   TEXT NOT NULL CHECK (event IN ('held', 'released', 'redirected', 'deleted', 'expired', 'failed', 'gone', 'dead_letter', 'sign_in_refused')),
+    station_id              TEXT,
+    requested_by            TEXT,              -- UPN, 'admin' or 'system'; NULL for intake events
+    user_upn                TEXT,              -- the job's owner
+    user_key                TEXT,              -- lower-cased user_upn, for case-insensitive filters
+    task_id                 TEXT NOT NULL,     -- '' for a sign-in and for a pull-print job
+    printer_id              TEXT NOT NULL,
+    job_id                  TEXT NOT NULL,
+    destination_printer_id  TEXT,
+    configuration_before    TEXT,              -- JSON at intake
+    configuration_after     TEXT,              -- JSON sent with the release, if any
+    detail                  TEXT,
+    graph_request_id        TEXT
+);
+INSERT INTO audit_new SELECT id, at, event, station_id, requested_by, user_upn, user_key, task_id,
+    printer_id, job_id, destination_printer_id, configuration_before, configuration_after, detail,
+    graph_request_id FROM audit;
+DROP TABLE audit;
+ALTER TABLE audit_new RENAME TO audit;
+CREATE INDEX audit_by_time ON audit (at);
+CREATE INDEX audit_by_user ON audit (user_key, at);

@@ -35,3 +35,7 @@ CREATE TABLE pull_releases (
 );
 CREATE UNIQUE INDEX pull_releases_once ON pull_releases (pull_printer_id, job_id)
     WHERE state IN ('sending', 'released');
+-- The audit log gains the 'sign_in_refused' event (an Entra ID sign-in refused, and why; no job).
+ALTER TABLE audit DROP CONSTRAINT audit_event_check;
+ALTER TABLE audit ADD CONSTRAINT audit_event_check CHECK (event IN ('held', 'released', 'redirected',
+    'deleted', 'expired', 'failed', 'gone', 'dead_letter', 'sign_in_refused'));

@@ -429,7 +429,9 @@ async fn check_pull_printers(client: &GraphClient, settings: &Settings, report: 
                     format!("pull printer {id} members"),
                     Verdict::Fail,
                     false,
-                    format!("{error}; the members could not be read, so the stations are not checked"),
+                    format!(
+                        "{error}; the members could not be read, so the stations are not checked"
+                    ),
                 );
                 continue;
             }

@@ -403,7 +403,11 @@ pub const RELEASE_SCOPES: &[&str] = &[
 /// A note when the app's consented delegated permissions (as the administrator's sign-in was
 /// granted them) do not let people release their pull-print jobs.
 pub fn release_scope_note(granted: &[String]) -> Option<String> {
-    if granted.is_empty() || RELEASE_SCOPES.iter().any(|s| granted.iter().any(|g| g == s)) {
+    if granted.is_empty()
+        || RELEASE_SCOPES
+            .iter()
+            .any(|s| granted.iter().any(|g| g == s))
+    {
         return None;
     }
     Some(format!(

@@ -240,6 +240,12 @@ impl Control {
             .map_err(EmulatorError::Control)
     }
 
+    /// Makes the next authorization-code redemption answer `id_token` (e.g. one made by
+    /// [`Control::forge_id_token`]) instead of the ID token it would issue.
+    pub fn replace_next_id_token(&self, id_token: &str) {
+        self.shared.world().next_id_token = Some(id_token.to_owned());
+    }
+
     /// Creates a pull printer whose members are existing printers; returns it as
     /// `GET /print/pullPrintPrinters/{id}` would.
     pub fn create_pull_printer(&self, printer: NewPullPrinter) -> Result<Value, EmulatorError> {

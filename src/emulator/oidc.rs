@@ -772,7 +772,10 @@ fn tokens_for(
         )
         .collect();
     body["scope"] = json!(granted.join(" "));
-    if scopes.oidc.iter().any(|s| s == "openid") {
+    let forged = shared.world().next_id_token.take();
+    if let Some(forged) = forged {
+        body["id_token"] = json!(forged);
+    } else if scopes.oidc.iter().any(|s| s == "openid") {
         let claims = id_token_claims(shared, &app.client_id, upn, nonce);
         match sign_id_token(shared, &claims, false) {
             Ok(token) => body["id_token"] = json!(token),

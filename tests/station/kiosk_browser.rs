@@ -200,7 +200,12 @@ impl Driver {
         driver
     }
 
-    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         let url = format!("{}/session/{}{path}", self.url, self.session);
         let mut request = self.http.request(method, url);
         if let Some(body) = body {

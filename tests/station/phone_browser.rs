@@ -76,9 +76,7 @@ async fn a_phone_scans_the_kiosk_code_signs_in_with_entra_id_and_releases_its_ow
             json!({"copies": 1, "duplexMode": "oneSided", "colorMode": "color"}),
         )
         .await;
-    let (_, _) = bed
-        .held_job(ADA, "draft.pdf", json!({"copies": 1}))
-        .await;
+    let (_, _) = bed.held_job(ADA, "draft.pdf", json!({"copies": 1})).await;
     let (_, _) = bed
         .held_job(BOB, "bobs-secret-plan.pdf", json!({"copies": 1}))
         .await;
@@ -98,9 +96,16 @@ async fn a_phone_scans_the_kiosk_code_signs_in_with_entra_id_and_releases_its_ow
     save(&kiosk, "kiosk-qr").await;
     let url = read_qr(&kiosk.screenshot_png().await);
     let shown = kiosk
-        .script("return document.getElementById('qr').dataset.url;", json!([]))
+        .script(
+            "return document.getElementById('qr').dataset.url;",
+            json!([]),
+        )
         .await;
-    assert_eq!(json!(url), shown, "the QR code says the page's code address");
+    assert_eq!(
+        json!(url),
+        shown,
+        "the QR code says the page's code address"
+    );
     assert!(
         url.starts_with(&bed.station_url("/phone/start?code=")),
         "{url}"
@@ -134,9 +139,15 @@ async fn a_phone_scans_the_kiosk_code_signs_in_with_entra_id_and_releases_its_ow
     let width = phone
         .script("return document.documentElement.scrollWidth;", json!([]))
         .await;
+    let wide = phone
+        .script(
+            "return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 391).map((e) => (e.id || e.className || e.tagName) + ':' + Math.round(e.getBoundingClientRect().right));",
+            json!([]),
+        )
+        .await;
     assert!(
         width.as_u64().unwrap() <= u64::from(PHONE.width),
-        "nothing wider than the phone: {width}"
+        "nothing wider than the phone: {width}; too wide: {wide}"
     );
     save(&phone, "phone-jobs").await;
 
@@ -153,7 +164,10 @@ async fn a_phone_scans_the_kiosk_code_signs_in_with_entra_id_and_releases_its_ow
         .await;
     save(&phone, "phone-printed").await;
     let printed = bed.emulator.control().printed(&bed.queue);
-    let this: Vec<_> = printed.iter().filter(|p| p.job_id == report_print).collect();
+    let this: Vec<_> = printed
+        .iter()
+        .filter(|p| p.job_id == report_print)
+        .collect();
     assert_eq!(this.len(), 1, "printed exactly once: {printed:?}");
     assert_eq!(this[0].configuration["copies"], json!(2), "{:?}", this[0]);
 

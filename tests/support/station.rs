@@ -68,8 +68,7 @@ impl Bed {
     /// member) in `[printing] pull_printers`.
     pub async fn start_phone_with_pull(pull_id: &str) -> Bed {
         let pull = format!("pull_printers = [\"{pull_id}\"]");
-        let bed =
-            Self::start_phone_full("", &[("[printing]", &pull)], AppOptions::default()).await;
+        let bed = Self::start_phone_full("", &[("[printing]", &pull)], AppOptions::default()).await;
         bed.emulator
             .control()
             .create_pull_printer(pullprintd::emulator::NewPullPrinter {
@@ -87,11 +86,7 @@ impl Bed {
         Self::start_phone_full(extra, &[], options).await
     }
 
-    async fn start_phone_full(
-        extra: &str,
-        sections: &[(&str, &str)],
-        options: AppOptions,
-    ) -> Bed {
+    async fn start_phone_full(extra: &str, sections: &[(&str, &str)], options: AppOptions) -> Bed {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -139,6 +134,9 @@ impl Bed {
         port: Option<u16>,
     ) -> Bed {
         let tenant = Scenario::default()
+            // In the directory too: an Entra ID sign-in ([phone]) finds them there.
+            .person(ADA, "Ada Lovelace")
+            .person(BOB, "Bob Baker")
             .printer("Queue", true)
             .printer_spec(PrinterSpec {
                 name: "Lobby".to_owned(),
@@ -310,7 +308,13 @@ impl Bed {
                 ("client_id", pullprintd::emulator::DEMO_CLIENT_ID),
                 ("client_secret", pullprintd::emulator::DEMO_CLIENT_SECRET),
                 ("grant_type", "client_credentials"),
-                ("scope", &format!("{}/.default", self.emulator.graph_url())),
+                (
+                    "scope",
+                    &format!(
+                        "{}/.default",
+                        self.emulator.graph_url().trim_end_matches("/v1.0")
+                    ),
+                ),
             ])
             .send()
             .await

@@ -80,6 +80,9 @@ pub(crate) struct World {
     pub auth_codes: HashMap<String, AuthCode>,
     /// Refresh tokens issued with `offline_access`, by token.
     pub refresh_tokens: HashMap<String, RefreshGrant>,
+    /// An ID token to hand out instead of the right one at the next code redemption (tests of a
+    /// relying party's checks: [`crate::emulator::Control::replace_next_id_token`]).
+    pub next_id_token: Option<String>,
     /// Redirect URIs registered at run time, by client id (beside each app's own).
     pub redirect_uris: BTreeMap<String, Vec<String>>,
     pub pull_printers: BTreeMap<String, PullPrinter>,
