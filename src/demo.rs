@@ -152,7 +152,14 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<()
     let floor2_key = random_token();
     let admin_key = random_token();
     let graph_root = tenant.root();
-    let listen = options.listen;
+    // The phone's sign-in comes back to a fixed address (the redirect URI registered on the app),
+    // so a free port is chosen now rather than by the listener.
+    let listen = match options.listen.port() {
+        0 => std::net::TcpListener::bind(options.listen)
+            .and_then(|l| l.local_addr())
+            .unwrap_or(options.listen),
+        _ => options.listen,
+    };
     let mut config = tenant.daemon_config(&work.0.join("state.db"));
     config.intake = format!(
         "mode = \"both\"\npoll_interval = \"10s\"\npublic_url = \"http://{listen}/graph/notifications\""
@@ -171,6 +178,16 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<()
     ];
     config.users_file = Some(users);
     config.listen = listen.to_string();
+    // Release from the phone: the kiosk shows a QR code; "Sign in with Microsoft" signs in at the
+    // emulator's Entra ID page, where the pull printer's jobs show beside the held ones.
+    config.pull_printers = vec![tenant.pull_printer(PULL_PRINTER).to_owned()];
+    config.extra = format!("[phone]\nenabled = true\npublic_url = \"http://{listen}\"\n");
+    if let Err(err) = emulator
+        .control()
+        .add_redirect_uri(DEMO_CLIENT_ID, &format!("http://{listen}/phone/callback"))
+    {
+        tracing::warn!(%err, "the demo could not register its redirect URI; phone release will not work");
+    }
     config.admin_key = Some(admin_key.clone());
     let settings = config.settings()?;
     let app = App::build(settings, AppOptions::default()).await?;
@@ -308,6 +325,11 @@ fn banner(
             person.name, person.card, person.pin, person.upn
         );
     }
+    text.push_str(
+        "\nRelease from the phone: the kiosk's sign-in screen shows a QR code. Here it is also a link: click it to\n\
+         open the phone's pages in a new window (narrow it, or use the browser's device mode), pick a person at\n\
+         the emulator's Microsoft sign-in, and release. Jobs waiting on the pull printer \"Follow me\" show too.\n",
+    );
     text.push_str("\nSample jobs arrive every little while. Press Ctrl-C to stop.\n");
     text
 }

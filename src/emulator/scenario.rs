@@ -279,6 +279,7 @@ impl Tenant {
             max_concurrent_requests: None,
             task_definition_id: self.definition.clone(),
             queue_printers: self.held_printers(),
+            pull_printers: Vec::new(),
             intake: String::new(),
             release: String::new(),
             stations: Vec::new(),
@@ -327,6 +328,8 @@ pub struct DaemonConfig {
     pub task_definition_id: String,
     /// `printing.queue_printers`.
     pub queue_printers: Vec<String>,
+    /// `printing.pull_printers` (written only when not empty).
+    pub pull_printers: Vec<String>,
     /// The lines of `[intake]` (the section is written only when not empty).
     pub intake: String,
     /// The lines of `[release]` (the section is written only when not empty).
@@ -381,6 +384,14 @@ impl DaemonConfig {
             self.task_definition_id,
             queue.join(", ")
         );
+        if !self.pull_printers.is_empty() {
+            let pull: Vec<String> = self
+                .pull_printers
+                .iter()
+                .map(|p| format!("\"{p}\""))
+                .collect();
+            let _ = writeln!(text, "pull_printers = [{}]", pull.join(", "));
+        }
         if !self.intake.is_empty() {
             let _ = write!(text, "\n[intake]\n{}\n", self.intake.trim_end());
         }

@@ -58,6 +58,9 @@ pub struct PhoneSignIn {
     redirect_uri: Url,
     code_lifetime: Duration,
     secure_cookie: bool,
+    /// `public_url` is this machine (the demo): no phone can open it, so the kiosk also offers the
+    /// code's address as a link, to try the phone's pages in another browser window.
+    loopback: bool,
 }
 
 impl PhoneSignIn {
@@ -78,6 +81,9 @@ impl PhoneSignIn {
             tokens: Mutex::new(HashMap::new()),
             clock,
             secure_cookie: public_url.scheme() == "https",
+            loopback: public_url
+                .host_str()
+                .is_some_and(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]"),
             public_url,
             redirect_uri,
             code_lifetime: Duration::try_from(settings.code_lifetime.0).unwrap_or(Duration::MINUTE),
@@ -142,6 +148,10 @@ pub struct PhoneCode {
     pub expires_in_seconds: u64,
     /// Seconds after which the kiosk should show a new code.
     pub refresh_in_seconds: u64,
+    /// The address is on this machine (`[phone] public_url` is a loopback address, as in the
+    /// demo): no phone can reach it, so the kiosk makes the code a link to open in another window.
+    #[serde(default)]
+    pub link: bool,
 }
 
 fn qr_svg(text: &str) -> Result<String, ApiError> {
@@ -194,6 +204,7 @@ pub async fn code(
         url: url.into(),
         expires_in_seconds: lifetime,
         refresh_in_seconds: (lifetime / 2).max(1),
+        link: phone.loopback,
     }))
 }
 

@@ -3,6 +3,8 @@
 //! Chromium, and `setup` / `doctor`.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../support/graph_schema.rs"]
+mod graph_schema;
 #[path = "../support/station.rs"]
 mod station_support;
 

@@ -126,6 +126,17 @@ async fn post(bed: &Bed, token: &str, path: &str, body: Value) -> reqwest::Respo
         .unwrap()
 }
 
+/// Every Graph request the bed's emulator recorded is valid against Microsoft's description (the
+/// generated copy, and the pull-printing operations written from Microsoft Learn's pages).
+fn graph_requests_are_valid(bed: &Bed) {
+    let report = crate::graph_schema::GraphSchema::load().check_log(&bed.graph_request_log());
+    assert!(report.total > 0, "requests were recorded");
+    assert!(
+        report.all_valid(),
+        "recorded Graph requests are not all valid against Microsoft's schema:\n{report}"
+    );
+}
+
 /// The refused Entra ID sign-ins in the audit log.
 async fn refusals(bed: &Bed) -> Vec<Value> {
     let list: Value = client()
@@ -228,6 +239,7 @@ async fn a_phone_session_sees_only_its_owners_jobs_and_releases_them_at_the_kios
         get(&bed, &token, "/api/v1/jobs").await.status(),
         StatusCode::UNAUTHORIZED
     );
+    graph_requests_are_valid(&bed);
 }
 
 #[tokio::test]
@@ -335,13 +347,22 @@ async fn a_tampered_or_replayed_state_and_a_callback_in_another_browser_are_refu
     assert_eq!(refusals(&bed).await.len(), 4);
 }
 
+/// A forged ID token: its name, how its claims are changed, the key signing it, and the words the
+/// refusal page must say.
+type ForgeCase = (
+    &'static str,
+    Box<dyn Fn(&mut Value)>,
+    ForgeKey,
+    &'static str,
+);
+
 #[tokio::test]
 async fn id_tokens_for_another_audience_or_tenant_expired_with_another_nonce_or_badly_signed_are_refused()
  {
     let bed = Bed::start_phone("").await;
     let control = bed.emulator.control();
     let client_id = pullprintd::emulator::DEMO_CLIENT_ID;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, ForgeKey, &str)> = vec![
+    let cases: Vec<ForgeCase> = vec![
         (
             "audience",
             Box::new(|c: &mut Value| c["aud"] = json!("another-app")),
@@ -563,4 +584,5 @@ async fn a_pull_printer_job_is_released_once_with_the_persons_delegated_token_ne
         .unwrap_or_default();
     assert_eq!(record["stationId"], json!("queue"), "{audit}");
     assert_eq!(record["destinationPrinterId"], json!(bed.queue), "{audit}");
+    graph_requests_are_valid(&bed);
 }

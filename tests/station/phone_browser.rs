@@ -183,4 +183,9 @@ async fn a_phone_scans_the_kiosk_code_signs_in_with_entra_id_and_releases_its_ow
     again.quit().await;
     phone.quit().await;
     kiosk.quit().await;
+    let report = crate::graph_schema::GraphSchema::load().check_log(&bed.graph_request_log());
+    assert!(
+        report.total > 0 && report.all_valid(),
+        "recorded Graph requests are not all valid against Microsoft's schema:\n{report}"
+    );
 }

@@ -465,8 +465,8 @@ async fn doctor_passes_with_every_permission_the_definition_the_printers_and_the
     }
     assert_eq!(
         report.checks.len(),
-        1 + 6 + 1 + 2 + 1,
-        "token, six permissions, definition, two printers, webhook: {text}"
+        1 + 7 + 1 + 2 + 1,
+        "token, seven permissions (PullPrintPrinter.Read.All optional), definition, two printers, webhook: {text}"
     );
     assert!(
         report
@@ -770,5 +770,59 @@ async fn doctor_checks_that_each_delegate_group_of_the_users_file_exists() {
     assert!(missing.detail.contains("delegate_group"), "{text}");
     let permission = report.check("permission GroupMember.Read.All").unwrap();
     assert!(permission.required, "{text}");
+    assert!(!report.passed(), "{text}");
+}
+
+#[tokio::test]
+async fn doctor_checks_each_pull_printer_and_that_every_stations_printer_is_one_of_its_members() {
+    let bed = Bed::start(&[]).await;
+    let member = bed.printer("Lobby MFP");
+    let outsider = bed.printer("Basement MFP");
+    bed.emulator
+        .control()
+        .create_pull_printer(pullprintd::emulator::NewPullPrinter {
+            id: Some("follow-me".to_owned()),
+            display_name: "Follow me".to_owned(),
+            include_all_printers: false,
+            members: vec![member.clone()],
+        })
+        .unwrap();
+    let stations = format!(
+        "[phone]\nenabled = true\npublic_url = \"https://print.example.org\"\n\n\
+         [[stations]]\nid = \"lobby\"\nprinter_id = \"{member}\"\nkey = \"lobby-key-0123456789abcdef\"\n\n\
+         [[stations]]\nid = \"basement\"\nprinter_id = \"{outsider}\"\nkey = \"basement-key-0123456789abcd\"\n"
+    );
+    let settings = bed.settings_as(
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        "pull_printers = [\"follow-me\", \"gone\"]",
+        &stations,
+    );
+    let report = doctor(&Bed::client(&settings), &settings).await;
+    let text = report.to_string();
+    let verdict = |subject: &str| {
+        report
+            .check(subject)
+            .unwrap_or_else(|| panic!("no check `{subject}`: {text}"))
+            .verdict
+    };
+    assert_eq!(
+        verdict("permission PullPrintPrinter.Read.All"),
+        Verdict::Ok,
+        "{text}"
+    );
+    assert_eq!(verdict("pull printer follow-me"), Verdict::Ok, "{text}");
+    assert_eq!(
+        verdict("pull printer follow-me at station lobby"),
+        Verdict::Ok,
+        "{text}"
+    );
+    assert_eq!(
+        verdict("pull printer follow-me at station basement"),
+        Verdict::Missing,
+        "{text}"
+    );
+    assert!(text.contains("is not a member printer"), "{text}");
+    assert_eq!(verdict("pull printer gone"), Verdict::Missing, "{text}");
     assert!(!report.passed(), "{text}");
 }

@@ -133,7 +133,13 @@ impl Bed {
         delegate_groups: &[(&str, &str)],
         port: Option<u16>,
     ) -> Bed {
-        let tenant = Scenario::default()
+        let dir = tempfile::tempdir().unwrap();
+        let mut scenario = Scenario::default();
+        if port.is_some() {
+            // Entra ID sign-in beds record every Graph request, to check them against Microsoft's schema.
+            scenario.options.record_path = Some(dir.path().join("graph-requests.jsonl"));
+        }
+        let tenant = scenario
             // In the directory too: an Entra ID sign-in ([phone]) finds them there.
             .person(ADA, "Ada Lovelace")
             .person(BOB, "Bob Baker")
@@ -153,7 +159,6 @@ impl Bed {
             .expect("emulator starts");
         let queue = tenant.printer("Queue").to_owned();
         let lobby = tenant.printer("Lobby").to_owned();
-        let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users.toml");
         let person = |upn: &str, name: &str, card: &str, pin: &str| Person {
             upn: upn.to_owned(),
@@ -297,6 +302,11 @@ impl Bed {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         (task, submitted.job_id)
+    }
+
+    /// The Graph requests an Entra ID sign-in bed recorded so far (its emulator's request log).
+    pub fn graph_request_log(&self) -> std::path::PathBuf {
+        self.dir.path().join("graph-requests.jsonl")
     }
 
     /// An app-only Graph token of the daemon's app registration, from the emulator.

@@ -275,8 +275,20 @@ async function refreshQr() {
   const result = await call("GET", "/api/v1/phone/code", key);
   if (result.status === 200) {
     // The daemon's own SVG drawing (rectangles only), parsed as SVG, not as HTML.
-    const svg = new DOMParser().parseFromString(result.data.svg, "image/svg+xml").documentElement;
-    $("qr").replaceChildren(document.importNode(svg, true));
+    const svg = document.importNode(new DOMParser().parseFromString(result.data.svg, "image/svg+xml").documentElement, true);
+    svg.setAttribute("aria-hidden", "true");
+    if (result.data.link) {
+      // The address is on this machine (the demo): no phone can open it, so it opens in a new window.
+      const link = document.createElement("a");
+      link.href = result.data.url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.setAttribute("aria-label", t("phone.qr"));
+      link.appendChild(svg);
+      $("qr").replaceChildren(link);
+    } else {
+      $("qr").replaceChildren(svg);
+    }
     $("qr").dataset.url = result.data.url;
     $("phone-signin").hidden = false;
     qrTimer = setTimeout(refreshQr, Math.max(5, result.data.refreshInSeconds || 30) * 1000);
