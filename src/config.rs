@@ -1899,6 +1899,51 @@ mod tests {
     }
 
     #[test]
+    fn phone_release_needs_an_https_public_url_without_a_query_and_a_sane_code_lifetime() {
+        let e = err(&format!("{MINIMAL}\n[phone]\nenabled = true\n"));
+        assert!(
+            e.contains("phone.public_url") && e.contains("needs public_url"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MINIMAL}\n[phone]\nenabled = true\npublic_url = \"http://print.example.org\"\n"
+        ));
+        assert!(e.contains("phone.public_url") && e.contains("https"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}\n[phone]\nenabled = true\npublic_url = \"https://print.example.org/?a=b\"\n"
+        ));
+        assert!(e.contains("query"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}\n[phone]\nenabled = true\npublic_url = \"https://print.example.org\"\ncode_lifetime = \"2s\"\n"
+        ));
+        assert!(e.contains("phone.code_lifetime"), "{e}");
+        let settings = Settings::from_toml(&format!(
+            "{MINIMAL}\n[phone]\nenabled = true\npublic_url = \"https://print.example.org/pull/\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            settings.phone.redirect_uri().unwrap().as_str(),
+            "https://print.example.org/pull/phone/callback"
+        );
+        // Loopback may be plain http (the demo, a test).
+        Settings::from_toml(&format!(
+            "{MINIMAL}\n[phone]\nenabled = true\npublic_url = \"http://127.0.0.1:8080\"\n"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn pull_printers_without_phone_sign_in_are_refused_with_the_reason() {
+        let e = err(&format!(
+            "{MINIMAL}\n[printing]\npull_printers = [\"p1\"]\n"
+        ));
+        assert!(
+            e.contains("printing.pull_printers") && e.contains("[phone] enabled"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_plain_http_public_url_is_refused() {
         let e = err(&format!(
             "{MINIMAL}\n[intake]\npublic_url = \"http://print.example.org/graph/notifications\"\n"

@@ -586,3 +586,50 @@ async fn a_pull_printer_job_is_released_once_with_the_persons_delegated_token_ne
     assert_eq!(record["destinationPrinterId"], json!(bed.queue), "{audit}");
     graph_requests_are_valid(&bed);
 }
+
+#[tokio::test]
+async fn sign_in_with_microsoft_at_the_kiosk_makes_a_kiosk_session_that_needs_the_station_key() {
+    let bed = Bed::start_phone("").await;
+    let (own, _) = bed.held_job(ADA, "ada.pdf", json!({"copies": 1})).await;
+    let url = format!("{}&at=kiosk", code(&bed, QUEUE_KEY).await);
+    let started = start(&url).await.unwrap();
+    let prompt = started
+        .authorize
+        .query_pairs()
+        .find(|(k, _)| k == "prompt")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(
+        prompt.as_deref(),
+        Some("login"),
+        "a shared screen always asks for the password"
+    );
+    let callback = sign_in_at_entra(&started.authorize, ADA).await;
+    let response = client()
+        .get(callback)
+        .header(COOKIE, &started.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/#session="),
+        "back to the kiosk page: {location}"
+    );
+    let token = location.trim_start_matches("/#session=");
+    // Without the station key, as a phone would send it: refused.
+    assert_eq!(
+        get(&bed, token, "/api/v1/jobs").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let response = client()
+        .get(bed.station_url("/api/v1/jobs"))
+        .bearer_auth(token)
+        .header("x-station-key", QUEUE_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let jobs: Value = response.json().await.unwrap();
+    assert_eq!(jobs["jobs"][0]["id"], json!(own));
+}
