@@ -896,6 +896,136 @@ async fn held_jobs_come_in_pages_by_cursor_in_order_of_submission_then_task(back
     assert!(JobCursor::parse("not a cursor").is_none());
 }
 
+async fn a_kiosk_code_is_used_once_however_many_daemons_race_for_it(backend: Backend) {
+    use pullprintd::store::CodeUse;
+    let Some((database, one)) = fresh(backend).await else {
+        return;
+    };
+    let two = database.open().await;
+    one.phone_code_issue("code-1", "lobby", T0 + Duration::seconds(60), T0)
+        .await
+        .unwrap();
+    let uses: Vec<_> = (0..20)
+        .map(|n| {
+            let store = if n % 2 == 0 { one.clone() } else { two.clone() };
+            tokio::spawn(async move {
+                store
+                    .phone_code_use("code-1", T0 + Duration::seconds(5))
+                    .await
+            })
+        })
+        .collect();
+    let mut valid = 0;
+    for used in uses {
+        match used.await.unwrap().unwrap() {
+            CodeUse::Valid { station_id } => {
+                assert_eq!(station_id, "lobby");
+                valid += 1;
+            }
+            CodeUse::Used => {}
+            other => panic!("a raced code is valid or used, not {other:?}"),
+        }
+    }
+    assert_eq!(valid, 1, "one sign-in per code");
+    one.phone_code_issue("code-2", "lobby", T0 + Duration::seconds(60), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        two.phone_code_use("code-2", T0 + Duration::seconds(60))
+            .await
+            .unwrap(),
+        CodeUse::Expired
+    );
+    assert_eq!(
+        two.phone_code_use("never-shown", T0).await.unwrap(),
+        CodeUse::Unknown
+    );
+}
+
+async fn a_sign_in_under_way_is_taken_by_one_callback_at_any_daemon(backend: Backend) {
+    use pullprintd::store::PendingLogin;
+    let Some((database, one)) = fresh(backend).await else {
+        return;
+    };
+    let two = database.open().await;
+    let login = PendingLogin {
+        station_id: "lobby".to_owned(),
+        browser: "browser-digest".to_owned(),
+        nonce: "nonce".to_owned(),
+        verifier: "verifier".to_owned(),
+        at_kiosk: false,
+        expires_at: T0 + Duration::minutes(10),
+    };
+    one.phone_login_begin("state-1", &login, T0).await.unwrap();
+    let (a, b) = tokio::join!(
+        one.phone_login_take("state-1"),
+        two.phone_login_take("state-1")
+    );
+    let taken: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(taken, vec![login], "taken once, by one daemon");
+}
+
+async fn a_pull_print_job_has_one_release_under_way_or_done_and_it_settles_once_with_its_audit(
+    backend: Backend,
+) {
+    use pullprintd::store::PullBegin;
+    let Some((database, one)) = fresh(backend).await else {
+        return;
+    };
+    let two = database.open().await;
+    let begin = |store: Store| async move {
+        store
+            .pull_release_begin(
+                "pull-1",
+                "job-1",
+                "printer-a",
+                "lobby",
+                "ada@example.org",
+                T0,
+            )
+            .await
+            .unwrap()
+    };
+    let (a, b) = tokio::join!(begin(one.clone()), begin(two.clone()));
+    let started: Vec<i64> = [&a, &b]
+        .iter()
+        .filter_map(|b| match b {
+            PullBegin::Started(id) => Some(*id),
+            PullBegin::Exists(_) => None,
+        })
+        .collect();
+    assert_eq!(started.len(), 1, "one release under way: {a:?} {b:?}");
+    let id = started[0];
+    // A refusal frees the job for another try; a release then settles once.
+    assert!(
+        one.pull_release_settle(id, false, "refused", T0)
+            .await
+            .unwrap()
+    );
+    let PullBegin::Started(again) = begin(two.clone()).await else {
+        panic!("a failed release does not block the next one");
+    };
+    assert!(
+        two.pull_release_settle(again, true, "released", T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !one.pull_release_settle(again, true, "released", T0)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(begin(one.clone()).await, PullBegin::Exists(r) if r.state == "released"));
+    let audit = one.audit_query(&AuditFilter::default()).await.unwrap();
+    let events: Vec<AuditEvent> = audit.iter().map(|r| r.event).collect();
+    assert_eq!(events, vec![AuditEvent::Released, AuditEvent::Failed]);
+    assert_eq!(
+        audit[0].destination_printer_id.as_deref(),
+        Some("printer-a")
+    );
+    assert_eq!(audit[0].job_id, "job-1");
+}
+
 crate::on_both_backends!(
     claiming_takes_due_actions_earliest_first_or_every_one_at_start,
     enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_once,
@@ -917,6 +1047,9 @@ crate::on_both_backends!(
     a_restart_finds_unfinished_actions_at_their_recorded_step,
     the_client_state_is_generated_once_and_survives_restarts_and_resubscription,
     held_jobs_come_in_pages_by_cursor_in_order_of_submission_then_task,
+    a_kiosk_code_is_used_once_however_many_daemons_race_for_it,
+    a_sign_in_under_way_is_taken_by_one_callback_at_any_daemon,
+    a_pull_print_job_has_one_release_under_way_or_done_and_it_settles_once_with_its_audit,
 );
 
 #[tokio::test]
