@@ -65,10 +65,22 @@ async fn save(driver: &Driver, name: &str) {
 
 #[tokio::test]
 async fn a_phone_scans_the_kiosk_code_signs_in_with_entra_id_and_releases_its_own_job_once() {
-    let Some((chromium, chromedriver, _axe)) = browser_tools() else {
+    let Some((chromium, chromedriver, axe)) = browser_tools() else {
         return;
     };
-    let bed = Bed::start_phone("").await;
+    let bed = Bed::start_phone_with_pull("follow-me").await;
+    for (owner, name) in [(ADA, "ada-pull.pdf"), (BOB, "bob-pull.pdf")] {
+        bed.emulator
+            .control()
+            .submit_pull_job(pullprintd::emulator::NewJob {
+                printer_id: "follow-me".to_owned(),
+                user_principal_name: owner.to_owned(),
+                user_display_name: None,
+                document_name: Some(name.to_owned()),
+                configuration: Some(json!({"copies": 1})),
+            })
+            .unwrap();
+    }
     let (report, report_print) = bed
         .held_job(
             ADA,
@@ -94,6 +106,7 @@ async fn a_phone_scans_the_kiosk_code_signs_in_with_entra_id_and_releases_its_ow
         )
         .await;
     save(&kiosk, "kiosk-qr").await;
+    kiosk.check(&axe, "sign-in-with-qr-code").await;
     let url = read_qr(&kiosk.screenshot_png().await);
     let shown = kiosk
         .script(
@@ -118,18 +131,32 @@ async fn a_phone_scans_the_kiosk_code_signs_in_with_entra_id_and_releases_its_ow
     save(&phone, "entra-sign-in").await;
     phone.click("[data-upn=\"ada@contoso.com\"]").await;
     phone
-        .wait_until("document.querySelectorAll('#job-list li.job').length === 2")
+        .wait_until("document.querySelectorAll('#job-list li.job').length === 3")
         .await;
     let names = phone
         .script(
-            "return [...document.querySelectorAll('#job-list .job-name')].map((e) => e.textContent);",
+            "return [...document.querySelectorAll('#job-list .job-name')].map((e) => e.textContent).sort();",
             json!([]),
         )
         .await;
     assert_eq!(
         names,
-        json!(["quarterly-report.pdf", "draft.pdf"]),
-        "only Ada's jobs"
+        json!(["ada-pull.pdf", "draft.pdf", "quarterly-report.pdf"]),
+        "only Ada's jobs: held, and waiting on the pull printer"
+    );
+    // The pull printer's job prints as sent: no options to change, nothing to delete here.
+    let pull = phone
+        .script(
+            "const item = [...document.querySelectorAll('#job-list li.job')].find((e) => e.querySelector('.job-name').textContent === 'ada-pull.pdf');\
+             return [item.querySelector('.options-toggle').hidden, item.querySelector('.delete').hidden, item.querySelector('.job-settings').textContent];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(pull[0], json!(true), "{pull}");
+    assert_eq!(pull[1], json!(true), "{pull}");
+    assert!(
+        pull[2].as_str().unwrap().contains("prints as sent"),
+        "{pull}"
     );
     let address = phone.script("return location.href;", json!([])).await;
     assert!(
@@ -150,6 +177,8 @@ async fn a_phone_scans_the_kiosk_code_signs_in_with_entra_id_and_releases_its_ow
         "nothing wider than the phone: {width}; too wide: {wide}"
     );
     save(&phone, "phone-jobs").await;
+    // The phone's screen passes the kiosk's own checks: axe-core, and no target under 48 px.
+    phone.check(&axe, "phone-jobs").await;
 
     // Two copies of the report, released at the queue station's printer.
     let item = format!("#job-list li.job[data-id=\"{report}\"]");

@@ -405,6 +405,14 @@ function describeJob(item) {
   item.querySelector(".release").textContent = t("job.print");
   for (const button of item.querySelectorAll(".print-at")) button.textContent = t("job.printAt", { printer: button.dataset.printer });
   item.querySelector(".delete").textContent = t("job.delete");
+  if (job.fixedOptions) {
+    // Waiting on a pull-print printer: Graph releases it as it was sent, and it is cancelled from the
+    // computer that sent it, so there are no options to change and nothing to delete here.
+    item.querySelector(".job-settings").textContent += " — " + t("job.fixed");
+    toggle.hidden = true;
+    item.querySelector(".options").hidden = true;
+    item.querySelector(".delete").hidden = true;
+  }
 }
 
 function fillToggles(fieldset, name, values, current) {
