@@ -280,6 +280,31 @@ fn escape(text: &str) -> String {
 
 const SCAN_AGAIN: &str = "Scan the QR code on the printer's screen again.";
 
+/// The page when `[phone]` is off.
+fn off() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Phone release is off",
+        "This print server does not offer sign-in from the phone.",
+        "Sign in at the printer with your card or PIN.",
+    )
+}
+
+/// The page when the store cannot take the step now: nothing was signed in.
+fn try_again(message: &str) -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again",
+        message,
+        SCAN_AGAIN,
+    )
+}
+
+/// The page for a request missing a part (a code, a state).
+fn incomplete(title: &str, message: &str) -> Response {
+    page(StatusCode::BAD_REQUEST, title, message, SCAN_AGAIN)
+}
+
 /// Records a refused sign-in in the audit log (what and where, never a code or token).
 async fn refused(state: &StationState, station: Option<&str>, upn: Option<&str>, reason: &str) {
     tracing::info!(station, reason, "an Entra ID sign-in was refused");
@@ -295,20 +320,13 @@ async fn refused(state: &StationState, station: Option<&str>, upn: Option<&str>,
 /// `GET /phone/start?code=…`: uses the kiosk's code and sends the browser to Entra ID.
 pub async fn start(State(state): State<StationState>, Query(query): Query<StartQuery>) -> Response {
     let Some(phone) = state.phone() else {
-        return page(
-            StatusCode::NOT_FOUND,
-            "Phone release is off",
-            "This print server does not offer sign-in from the phone.",
-            "Sign in at the printer with your card or PIN.",
-        );
+        return off();
     };
     let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= 128) else {
         refused(&state, None, None, "a sign-in link without a code").await;
-        return page(
-            StatusCode::BAD_REQUEST,
+        return incomplete(
             "This link is incomplete",
             "The address has no sign-in code.",
-            SCAN_AGAIN,
         );
     };
     let at_kiosk = query.at.as_deref() == Some("kiosk");
@@ -348,12 +366,7 @@ pub async fn start(State(state): State<StationState>, Query(query): Query<StartQ
         Ok(used) => used,
         Err(error) => {
             tracing::error!(%error, "a sign-in code could not be checked");
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The print server cannot check the code right now.",
-                SCAN_AGAIN,
-            );
+            return try_again("The print server cannot check the code right now.");
         }
     };
     let station_id = match used {
@@ -415,12 +428,7 @@ pub async fn start(State(state): State<StationState>, Query(query): Query<StartQ
         .await
     {
         tracing::error!(%error, "a sign-in under way could not be recorded");
-        return page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Try again",
-            "The print server cannot start the sign-in right now.",
-            SCAN_AGAIN,
-        );
+        return try_again("The print server cannot start the sign-in right now.");
     }
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
@@ -457,20 +465,13 @@ pub async fn callback(
     headers: HeaderMap,
 ) -> Response {
     let Some(phone) = state.phone() else {
-        return page(
-            StatusCode::NOT_FOUND,
-            "Phone release is off",
-            "This print server does not offer sign-in from the phone.",
-            "Sign in at the printer with your card or PIN.",
-        );
+        return off();
     };
     let Some(login_state) = query.state.filter(|s| !s.is_empty() && s.len() <= 128) else {
         refused(&state, None, None, "a sign-in answer without a state").await;
-        return page(
-            StatusCode::BAD_REQUEST,
+        return incomplete(
             "This sign-in is incomplete",
             "Microsoft's answer is missing its state.",
-            SCAN_AGAIN,
         );
     };
     let pending = match state
@@ -496,12 +497,7 @@ pub async fn callback(
         }
         Err(error) => {
             tracing::error!(%error, "a sign-in under way could not be read");
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The print server cannot complete the sign-in right now.",
-                SCAN_AGAIN,
-            );
+            return try_again("The print server cannot complete the sign-in right now.");
         }
     };
     let station = Some(pending.station_id.as_str());
@@ -557,11 +553,9 @@ pub async fn callback(
     }
     let Some(code) = query.code.filter(|c| !c.is_empty()) else {
         refused(&state, station, None, "a sign-in answer without a code").await;
-        return page(
-            StatusCode::BAD_REQUEST,
+        return incomplete(
             "This sign-in is incomplete",
             "Microsoft's answer is missing its code.",
-            SCAN_AGAIN,
         );
     };
     let person = match phone
@@ -628,12 +622,7 @@ pub async fn callback(
         }
         Err(error) => {
             tracing::error!(%error, "a session could not be recorded");
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The print server cannot sign you in right now.",
-                SCAN_AGAIN,
-            );
+            return try_again("The print server cannot sign you in right now.");
         }
     };
     tracing::info!(

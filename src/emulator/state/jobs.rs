@@ -137,6 +137,24 @@ pub(super) fn job_state_name(state: JobState) -> &'static str {
 }
 
 impl World {
+    /// Who submits a job: the directory's person with that UPN (their id and name), or a person
+    /// made up from the UPN and the given name.
+    pub(crate) fn submitter(&self, upn: String, display_name: Option<String>) -> DirectoryUser {
+        let directory = self
+            .users
+            .iter()
+            .find(|u| u.user_principal_name.eq_ignore_ascii_case(&upn))
+            .cloned();
+        DirectoryUser {
+            id: directory.as_ref().map_or_else(new_id, |u| u.id.clone()),
+            display_name: display_name
+                .or_else(|| directory.as_ref().map(|u| u.display_name.clone()))
+                .unwrap_or_else(|| upn.clone()),
+            user_principal_name: upn,
+            employee_id: None,
+        }
+    }
+
     /// Submits a job as a user (control API): held when the printer has a trigger.
     pub fn submit_job(
         &mut self,
@@ -156,23 +174,7 @@ impl World {
             .configuration
             .unwrap_or_else(|| configuration::configuration_from_defaults(&printer.defaults));
         configuration::validate(&configuration, &printer.capabilities, true)?;
-        let directory = self
-            .users
-            .iter()
-            .find(|u| {
-                u.user_principal_name
-                    .eq_ignore_ascii_case(&new.user_principal_name)
-            })
-            .cloned();
-        let user = DirectoryUser {
-            id: directory.as_ref().map_or_else(new_id, |u| u.id.clone()),
-            display_name: new
-                .user_display_name
-                .or_else(|| directory.as_ref().map(|u| u.display_name.clone()))
-                .unwrap_or_else(|| new.user_principal_name.clone()),
-            user_principal_name: new.user_principal_name,
-            employee_id: None,
-        };
+        let user = self.submitter(new.user_principal_name, new.user_display_name);
         let trigger = printer
             .trigger_id
             .as_ref()

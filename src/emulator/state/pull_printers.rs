@@ -256,23 +256,7 @@ impl World {
             .configuration
             .unwrap_or_else(|| configuration::configuration_from_defaults(&pull.defaults));
         configuration::validate(&configuration, &pull.capabilities, true)?;
-        let directory = self
-            .users
-            .iter()
-            .find(|u| {
-                u.user_principal_name
-                    .eq_ignore_ascii_case(&new.user_principal_name)
-            })
-            .cloned();
-        let user = DirectoryUser {
-            id: directory.as_ref().map_or_else(new_id, |u| u.id.clone()),
-            display_name: new
-                .user_display_name
-                .or_else(|| directory.as_ref().map(|u| u.display_name.clone()))
-                .unwrap_or_else(|| new.user_principal_name.clone()),
-            user_principal_name: new.user_principal_name,
-            employee_id: None,
-        };
+        let user = self.submitter(new.user_principal_name, new.user_display_name);
         self.next_job_id += 1;
         let job_id = (5000 + self.next_job_id).to_string();
         self.jobs.insert(
