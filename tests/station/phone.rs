@@ -633,3 +633,85 @@ async fn sign_in_with_microsoft_at_the_kiosk_makes_a_kiosk_session_that_needs_th
     let jobs: Value = response.json().await.unwrap();
     assert_eq!(jobs["jobs"][0]["id"], json!(own));
 }
+
+#[tokio::test]
+async fn an_uncertain_pull_print_release_is_settled_by_reading_the_job_so_it_prints_once() {
+    use pullprintd::emulator::{Faults, RouteFault};
+    let pull_id = "pull-printer-1";
+    let bed = Bed::start_phone_with_pull(pull_id).await;
+    let control = bed.emulator.control();
+    let submit = |name: &str| {
+        control
+            .submit_pull_job(NewJob {
+                printer_id: pull_id.to_owned(),
+                user_principal_name: ADA.to_owned(),
+                user_display_name: None,
+                document_name: Some(name.to_owned()),
+                configuration: Some(json!({"copies": 1})),
+            })
+            .unwrap()
+    };
+    let (done, refused) = (submit("done.pdf"), submit("refused.pdf"));
+    let token = phone_session(&bed, QUEUE_KEY, ADA).await;
+    let release = |job: String| {
+        let (bed, token) = (&bed, token.clone());
+        async move {
+            post(
+                bed,
+                &token,
+                &format!("/api/v1/jobs/pull~{pull_id}~{job}/release"),
+                json!({}),
+            )
+            .await
+        }
+    };
+    let fault = |after_effect: bool| Faults {
+        routes: vec![RouteFault {
+            route: "releaseJob".to_owned(),
+            fail_after_effect_rate: if after_effect { 1.0 } else { 0.0 },
+            rate_504: if after_effect { 0.0 } else { 1.0 },
+            ..RouteFault::default()
+        }],
+        ..Faults::default()
+    };
+
+    // Graph releases the job, then answers 504: the daemon reads the job, finds it released.
+    control.set_faults(fault(true));
+    let response = release(done.clone()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    assert!(!control.pull_job(&done).unwrap().waiting);
+
+    // Graph answers 504 without releasing: the job still waits, so the release is not claimed; once
+    // Graph is well again, the person's next tap releases it.
+    control.set_faults(fault(false));
+    let response = release(refused.clone()).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(control.pull_job(&refused).unwrap().waiting);
+    control.set_faults(Faults::default());
+    let response = release(refused.clone()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+
+    let printed = control.printed(&bed.queue);
+    for name in ["done.pdf", "refused.pdf"] {
+        assert_eq!(
+            printed.iter().filter(|p| p.document_name == name).count(),
+            1,
+            "{name} printed once: {printed:?}"
+        );
+    }
+    assert_eq!(
+        control.calls_to("POST /print/printers/{id}/jobs/release"),
+        3,
+        "never sent again on its own"
+    );
+}
