@@ -386,6 +386,14 @@ impl App {
             }
             None => None,
         };
+        if !settings.printing.pull_printers.is_empty() {
+            tasks.spawn(crate::station::pull::settle_unsettled_until(
+                store.clone(),
+                graph.clone(),
+                options.clock.clone(),
+                shutdown.clone(),
+            ));
+        }
         let new_jobs = intake.new_jobs();
         let worker = InboxWorker::new(intake, inbox_wake, poller, lifecycle);
         tasks.spawn(worker.run(shutdown.clone()));

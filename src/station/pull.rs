@@ -384,6 +384,67 @@ async fn settle_by_reading(
     }
 }
 
+/// How often releases left unsettled by a daemon that died mid-call are looked for.
+pub const SETTLE_EVERY: StdDuration = StdDuration::from_secs(60);
+
+/// Settles, by reading each job with the app token, the releases recorded more than
+/// [`UNSETTLED_AFTER`] ago and never settled (their daemon died between recording and settling):
+/// gone or no longer waiting means released, still waiting means not. Returns how many it settled.
+/// Any daemon may run it: settling is one conditional update, so two never settle one release twice.
+pub async fn settle_unsettled(
+    store: &crate::store::Store,
+    graph: &crate::graph::GraphClient,
+    now: time::OffsetDateTime,
+) -> Result<usize, crate::store::StoreError> {
+    let mut settled = 0;
+    for release in store.pull_releases_unsettled(now - UNSETTLED_AFTER).await? {
+        let read = graph
+            .get_pull_job(&release.pull_printer_id, &release.job_id)
+            .await;
+        let (released, detail) = match read {
+            Ok(Some(job)) if waits_for_release(&job) => (
+                false,
+                "not released: the job still waits (read after its daemon stopped mid-release)",
+            ),
+            Ok(_) => (
+                true,
+                "released: the job no longer waits (read after its daemon stopped mid-release)",
+            ),
+            Err(error) => {
+                tracing::warn!(%error, job = release.job_id, "an unsettled pull-print release could not be read");
+                continue;
+            }
+        };
+        if store
+            .pull_release_settle(release.id, released, detail, now)
+            .await?
+        {
+            settled += 1;
+        }
+    }
+    Ok(settled)
+}
+
+/// Runs [`settle_unsettled`] at start and every [`SETTLE_EVERY`] until `stop`.
+pub async fn settle_unsettled_until(
+    store: crate::store::Store,
+    graph: crate::graph::GraphClient,
+    clock: crate::clock::SharedClock,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        match settle_unsettled(&store, &graph, clock.now()).await {
+            Ok(0) => {}
+            Ok(settled) => tracing::info!(settled, "settled pull-print releases left unsettled"),
+            Err(error) => tracing::warn!(%error, "unsettled pull-print releases could not be read"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(SETTLE_EVERY) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

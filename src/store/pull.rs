@@ -103,6 +103,22 @@ impl Store {
         Ok(PullBegin::Started(id))
     }
 
+    /// Releases recorded before `before` and never settled (their daemon died mid-call).
+    pub async fn pull_releases_unsettled(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Vec<PullRelease>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM pull_releases WHERE state = 'sending' AND requested_at < $1 \
+             ORDER BY id LIMIT 500"
+        )))
+        .bind(encode(before))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("reading unsettled pull-print releases"))?;
+        rows.iter().map(record).collect()
+    }
+
     /// Settles release `id` (`released` or `failed`, with why) and audits it, once: a release
     /// already settled is left as it is (`false`).
     pub async fn pull_release_settle(

@@ -715,3 +715,141 @@ async fn an_uncertain_pull_print_release_is_settled_by_reading_the_job_so_it_pri
         "never sent again on its own"
     );
 }
+
+/// A Graph client of the daemon's app registration, against the bed's emulator.
+fn graph(bed: &Bed) -> pullprintd::graph::GraphClient {
+    use pullprintd::graph::{Cloud, Credential, GraphClient, GraphOptions};
+    let mut options = GraphOptions::new(
+        Cloud::Global,
+        bed.emulator.tenant_id(),
+        pullprintd::emulator::DEMO_CLIENT_ID,
+        Credential::ClientSecret(pullprintd::emulator::DEMO_CLIENT_SECRET.to_owned().into()),
+    );
+    let root = url::Url::parse(bed.emulator.graph_url().trim_end_matches("/v1.0")).unwrap();
+    options.base_url = Some(root.clone());
+    options.login_url = Some(root);
+    GraphClient::new(options).unwrap()
+}
+
+#[tokio::test]
+async fn releases_left_unsettled_by_a_daemon_that_stopped_mid_call_are_settled_by_reading_each_job()
+{
+    use pullprintd::emulator::{Faults, RouteFault};
+    use pullprintd::station::pull::{UNSETTLED_AFTER, settle_unsettled};
+    let pull_id = "pull-printer-1";
+    let bed = Bed::start_phone_with_pull(pull_id).await;
+    let control = bed.emulator.control();
+    let submit = |name: &str| {
+        control
+            .submit_pull_job(NewJob {
+                printer_id: pull_id.to_owned(),
+                user_principal_name: ADA.to_owned(),
+                user_display_name: None,
+                document_name: Some(name.to_owned()),
+                configuration: Some(json!({"copies": 1})),
+            })
+            .unwrap()
+    };
+    let (sent, never_sent) = (submit("sent.pdf"), submit("never-sent.pdf"));
+    let token = phone_session(&bed, QUEUE_KEY, ADA).await;
+
+    // Graph releases the job but the answer is lost, and the job cannot be read back just then: the
+    // release stays under way (202), as it would if the daemon had stopped mid-call.
+    control.set_faults(Faults {
+        routes: vec![
+            RouteFault {
+                route: "releaseJob".to_owned(),
+                fail_after_effect_rate: 1.0,
+                ..RouteFault::default()
+            },
+            RouteFault {
+                route: "getPullPrintPrinterJob".to_owned(),
+                rate_403: 1.0,
+                ..RouteFault::default()
+            },
+        ],
+        ..Faults::default()
+    });
+    let response = post(
+        &bed,
+        &token,
+        &format!("/api/v1/jobs/pull~{pull_id}~{sent}/release"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        response.text().await.unwrap()
+    );
+    control.set_faults(Faults::default());
+    // Another one recorded and never sent: its daemon stopped before the call.
+    let now = time::OffsetDateTime::now_utc();
+    bed.store
+        .pull_release_begin(pull_id, &never_sent, &bed.queue, "queue", ADA, now)
+        .await
+        .unwrap();
+
+    let graph = graph(&bed);
+    assert_eq!(
+        settle_unsettled(&bed.store, &graph, now).await.unwrap(),
+        0,
+        "too young to settle"
+    );
+    let later = now + UNSETTLED_AFTER + time::Duration::seconds(1);
+    assert_eq!(
+        settle_unsettled(&bed.store, &graph, later).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        settle_unsettled(&bed.store, &graph, later).await.unwrap(),
+        0,
+        "settled once"
+    );
+
+    let audit: Value = client()
+        .get(bed.url("/api/v1/audit"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outcome = |job: &str| {
+        audit["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["printJobId"] == json!(job))
+            .map(|r| r["event"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcome(&sent), vec!["released"]);
+    assert_eq!(outcome(&never_sent), vec!["failed"]);
+    // The one never sent still waits, and can be released now.
+    assert!(control.pull_job(&never_sent).unwrap().waiting);
+    let response = post(
+        &bed,
+        &token,
+        &format!("/api/v1/jobs/pull~{pull_id}~{never_sent}/release"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    assert_eq!(
+        control
+            .printed(&bed.queue)
+            .iter()
+            .filter(|p| p.document_name.ends_with("sent.pdf"))
+            .count(),
+        2,
+        "each printed once"
+    );
+}
