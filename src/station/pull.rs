@@ -8,8 +8,10 @@
 //!
 //! Exactly once: the release is recorded before the Graph call and settled after it
 //! ([`crate::store::PullBegin`]); an uncertain outcome (timeout, 5xx) is settled by reading the job
-//! (still waiting: not released). A release recorded but never settled (the daemon died mid-call)
-//! is settled by reading when someone releases the job again after [`UNSETTLED_AFTER`].
+//! (still waiting: not released). A release recorded but never settled (the daemon died mid-call,
+//! or the job could not be read) is settled by reading after [`UNSETTLED_AFTER`]: by
+//! [`settle_unsettled_until`], which every daemon runs at start and every [`SETTLE_EVERY`], or at
+//! once when someone releases the job again.
 //! Only the signed-in person's own jobs are shown or released, even should Graph list others.
 
 use std::time::Duration as StdDuration;
