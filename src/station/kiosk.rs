@@ -41,6 +41,42 @@ static STRINGS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Each language's words, parsed once (the phone's server-side pages use them).
+static WORDS: LazyLock<Vec<(&'static str, serde_json::Map<String, serde_json::Value>)>> =
+    LazyLock::new(|| {
+        LANGUAGES
+            .iter()
+            .map(|(code, json)| (*code, serde_json::from_str(json).unwrap_or_default()))
+            .collect()
+    });
+
+/// The first of the page's languages that an `Accept-Language` header names; English otherwise.
+pub fn language(accept: Option<&str>) -> &'static str {
+    for wanted in accept.unwrap_or_default().split(',') {
+        let tag = wanted.split(';').next().unwrap_or("").trim();
+        let primary = tag.split('-').next().unwrap_or("").to_ascii_lowercase();
+        if let Some((code, _)) = LANGUAGES.iter().find(|(code, _)| *code == primary) {
+            return code;
+        }
+    }
+    "en"
+}
+
+/// The words for `key` in `language`, falling back to English.
+pub fn word(language: &str, key: &str) -> String {
+    let find = |code: &str| {
+        WORDS
+            .iter()
+            .find(|(c, _)| *c == code)
+            .and_then(|(_, words)| words.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    find(language)
+        .or_else(|| find("en"))
+        .unwrap_or_else(|| key.to_owned())
+}
+
 /// Only this origin: the page cannot load or send anything elsewhere.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -95,6 +131,27 @@ pub async fn style() -> impl IntoResponse {
 /// `GET /kiosk-strings.js`: every language's words.
 pub async fn strings() -> impl IntoResponse {
     asset("text/javascript; charset=utf-8", STRINGS.as_str())
+}
+
+#[cfg(test)]
+mod tests_words {
+    use super::*;
+
+    #[test]
+    fn the_first_known_language_of_accept_language_is_chosen_and_english_is_the_fallback() {
+        assert_eq!(language(Some("de-CH,de;q=0.9,en;q=0.8")), "de");
+        assert_eq!(language(Some("ja-JP, fr;q=0.5")), "fr");
+        assert_eq!(language(Some("ja")), "en");
+        assert_eq!(language(None), "en");
+        assert_eq!(
+            word("de", "phone.page.used.title"),
+            "Dieser Code wurde bereits verwendet"
+        );
+        assert_eq!(
+            word("xx", "phone.page.used.title"),
+            "This code was already used"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -225,10 +225,45 @@ pub struct CallbackQuery {
     error_description: Option<String>,
 }
 
+/// The person's pages, in their browser's language (`Accept-Language`, among the kiosk's).
+#[derive(Debug, Clone, Copy)]
+struct Pages {
+    language: &'static str,
+}
+
+impl Pages {
+    fn of(headers: &HeaderMap) -> Self {
+        let accept = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        Self {
+            language: super::kiosk::language(accept),
+        }
+    }
+
+    /// The page `name` (`phone.page.{name}.*` in the kiosk's words): what happened, `detail` (in
+    /// English: Entra ID's or the token check's own words) and what to do.
+    fn page(self, status: StatusCode, name: &str, detail: Option<&str>) -> Response {
+        let word =
+            |part: &str| super::kiosk::word(self.language, &format!("phone.page.{name}.{part}"));
+        let mut message = word("message");
+        if let Some(detail) = detail {
+            message = format!("{message} {detail}");
+        }
+        let hint_key = format!("phone.page.{name}.hint");
+        let hint = if super::kiosk::word("en", &hint_key) == hint_key {
+            super::kiosk::word(self.language, "phone.page.scanAgain")
+        } else {
+            word("hint")
+        };
+        page(self.language, status, &word("title"), &message, &hint)
+    }
+}
+
 /// A page for the person: what happened and what to do. Words go through HTML escaping.
-fn page(status: StatusCode, title: &str, message: &str, hint: &str) -> Response {
+fn page(language: &str, status: StatusCode, title: &str, message: &str, hint: &str) -> Response {
     let body = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html>\n<html lang=\"{language}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title><link rel=\"stylesheet\" href=\"/kiosk.css\"></head>\
          <body><main><section id=\"phone-message\" data-status=\"{status}\"><h1>{title}</h1>\
@@ -278,33 +313,6 @@ fn escape(text: &str) -> String {
         .collect()
 }
 
-const SCAN_AGAIN: &str = "Scan the QR code on the printer's screen again.";
-
-/// The page when `[phone]` is off.
-fn off() -> Response {
-    page(
-        StatusCode::NOT_FOUND,
-        "Phone release is off",
-        "This print server does not offer sign-in from the phone.",
-        "Sign in at the printer with your card or PIN.",
-    )
-}
-
-/// The page when the store cannot take the step now: nothing was signed in.
-fn try_again(message: &str) -> Response {
-    page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Try again",
-        message,
-        SCAN_AGAIN,
-    )
-}
-
-/// The page for a request missing a part (a code, a state).
-fn incomplete(title: &str, message: &str) -> Response {
-    page(StatusCode::BAD_REQUEST, title, message, SCAN_AGAIN)
-}
-
 /// Records a refused sign-in in the audit log (what and where, never a code or token).
 async fn refused(state: &StationState, station: Option<&str>, upn: Option<&str>, reason: &str) {
     tracing::info!(station, reason, "an Entra ID sign-in was refused");
@@ -318,16 +326,18 @@ async fn refused(state: &StationState, station: Option<&str>, upn: Option<&str>,
 }
 
 /// `GET /phone/start?code=…`: uses the kiosk's code and sends the browser to Entra ID.
-pub async fn start(State(state): State<StationState>, Query(query): Query<StartQuery>) -> Response {
+pub async fn start(
+    State(state): State<StationState>,
+    Query(query): Query<StartQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let pages = Pages::of(&headers);
     let Some(phone) = state.phone() else {
-        return off();
+        return pages.page(StatusCode::NOT_FOUND, "off", None);
     };
     let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= 128) else {
         refused(&state, None, None, "a sign-in link without a code").await;
-        return incomplete(
-            "This link is incomplete",
-            "The address has no sign-in code.",
-        );
+        return pages.page(StatusCode::BAD_REQUEST, "noCode", None);
     };
     let at_kiosk = query.at.as_deref() == Some("kiosk");
     let login_state = random_token();
@@ -349,12 +359,7 @@ pub async fn start(State(state): State<StationState>, Query(query): Query<StartQ
         Ok(url) => url,
         Err(error) => {
             tracing::warn!(%error, "Entra ID's sign-in address could not be read");
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Microsoft sign-in is not reachable",
-                "The print server cannot reach Microsoft sign-in right now.",
-                "Try again in a minute.",
-            );
+            return pages.page(StatusCode::SERVICE_UNAVAILABLE, "unreachable", None);
         }
     };
     let now = state.now();
@@ -366,28 +371,18 @@ pub async fn start(State(state): State<StationState>, Query(query): Query<StartQ
         Ok(used) => used,
         Err(error) => {
             tracing::error!(%error, "a sign-in code could not be checked");
-            return try_again("The print server cannot check the code right now.");
+            return pages.page(StatusCode::SERVICE_UNAVAILABLE, "busy", None);
         }
     };
     let station_id = match used {
         CodeUse::Valid { station_id } => station_id,
         CodeUse::Used => {
             refused(&state, None, None, "a QR code used a second time").await;
-            return page(
-                StatusCode::GONE,
-                "This code was already used",
-                "Each code on the printer's screen signs in one person once.",
-                SCAN_AGAIN,
-            );
+            return pages.page(StatusCode::GONE, "used", None);
         }
         CodeUse::Expired => {
             refused(&state, None, None, "an expired QR code").await;
-            return page(
-                StatusCode::GONE,
-                "This code has expired",
-                "The codes on the printer's screen change every few seconds.",
-                SCAN_AGAIN,
-            );
+            return pages.page(StatusCode::GONE, "expired", None);
         }
         CodeUse::Unknown => {
             refused(
@@ -397,21 +392,11 @@ pub async fn start(State(state): State<StationState>, Query(query): Query<StartQ
                 "an unknown (forged or forgotten) QR code",
             )
             .await;
-            return page(
-                StatusCode::NOT_FOUND,
-                "This code is not valid",
-                "This print server did not show this code.",
-                SCAN_AGAIN,
-            );
+            return pages.page(StatusCode::NOT_FOUND, "unknown", None);
         }
     };
     if state.station(&station_id).is_none() {
-        return page(
-            StatusCode::GONE,
-            "This printer's station is gone",
-            "The station that showed this code is no longer set up.",
-            SCAN_AGAIN,
-        );
+        return pages.page(StatusCode::GONE, "stationGone", None);
     }
     let browser = random_token();
     let pending = PendingLogin {
@@ -428,7 +413,7 @@ pub async fn start(State(state): State<StationState>, Query(query): Query<StartQ
         .await
     {
         tracing::error!(%error, "a sign-in under way could not be recorded");
-        return try_again("The print server cannot start the sign-in right now.");
+        return pages.page(StatusCode::SERVICE_UNAVAILABLE, "busy", None);
     }
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
@@ -464,15 +449,13 @@ pub async fn callback(
     Query(query): Query<CallbackQuery>,
     headers: HeaderMap,
 ) -> Response {
+    let pages = Pages::of(&headers);
     let Some(phone) = state.phone() else {
-        return off();
+        return pages.page(StatusCode::NOT_FOUND, "off", None);
     };
     let Some(login_state) = query.state.filter(|s| !s.is_empty() && s.len() <= 128) else {
         refused(&state, None, None, "a sign-in answer without a state").await;
-        return incomplete(
-            "This sign-in is incomplete",
-            "Microsoft's answer is missing its state.",
-        );
+        return pages.page(StatusCode::BAD_REQUEST, "noState", None);
     };
     let pending = match state
         .store()
@@ -488,27 +471,17 @@ pub async fn callback(
                 "a sign-in answer with an unknown state (tampered, or completed already)",
             )
             .await;
-            return page(
-                StatusCode::BAD_REQUEST,
-                "This sign-in is not valid",
-                "It was completed already, or the link was changed.",
-                SCAN_AGAIN,
-            );
+            return pages.page(StatusCode::BAD_REQUEST, "badState", None);
         }
         Err(error) => {
             tracing::error!(%error, "a sign-in under way could not be read");
-            return try_again("The print server cannot complete the sign-in right now.");
+            return pages.page(StatusCode::SERVICE_UNAVAILABLE, "busy", None);
         }
     };
     let station = Some(pending.station_id.as_str());
     if pending.expires_at <= state.now() {
         refused(&state, station, None, "a sign-in completed too late").await;
-        return page(
-            StatusCode::GONE,
-            "This sign-in took too long",
-            "Signing in must be completed within 10 minutes.",
-            SCAN_AGAIN,
-        );
+        return pages.page(StatusCode::GONE, "late", None);
     }
     let same_browser =
         cookie(&headers).is_some_and(|c| constant_time_eq(&token_digest(c), &pending.browser));
@@ -520,12 +493,7 @@ pub async fn callback(
             "a sign-in completed in another browser than the one that started it",
         )
         .await;
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Finish signing in where you started",
-            "This sign-in was started in another browser.",
-            SCAN_AGAIN,
-        );
+        return pages.page(StatusCode::BAD_REQUEST, "otherBrowser", None);
     }
     if let Some(error) = query.error {
         let detail = query.error_description.unwrap_or_default();
@@ -544,19 +512,15 @@ pub async fn callback(
             &format!("Entra ID answered {error}: {first_line}"),
         )
         .await;
-        return page(
+        return pages.page(
             StatusCode::FORBIDDEN,
-            "Microsoft sign-in did not complete",
-            &format!("Microsoft answered: {error}. {first_line}"),
-            SCAN_AGAIN,
+            "entraError",
+            Some(&format!("{error}: {first_line}")),
         );
     }
     let Some(code) = query.code.filter(|c| !c.is_empty()) else {
         refused(&state, station, None, "a sign-in answer without a code").await;
-        return incomplete(
-            "This sign-in is incomplete",
-            "Microsoft's answer is missing its code.",
-        );
+        return pages.page(StatusCode::BAD_REQUEST, "noAuthCode", None);
     };
     let person = match phone
         .person
@@ -577,11 +541,10 @@ pub async fn callback(
                 &format!("the ID token was refused: {reason}"),
             )
             .await;
-            return page(
+            return pages.page(
                 StatusCode::FORBIDDEN,
-                "Your sign-in could not be verified",
-                &format!("The ID token was refused: {reason}."),
-                SCAN_AGAIN,
+                "tokenRefused",
+                Some(&format!("{reason}.")),
             );
         }
         Err(SignInError::Graph(error)) => {
@@ -593,12 +556,7 @@ pub async fn callback(
                 &format!("the code could not be redeemed: {error}"),
             )
             .await;
-            return page(
-                StatusCode::BAD_GATEWAY,
-                "Microsoft sign-in did not complete",
-                "Microsoft did not accept the sign-in.",
-                SCAN_AGAIN,
-            );
+            return pages.page(StatusCode::BAD_GATEWAY, "redeemFailed", None);
         }
     };
     let display_name = state
@@ -622,7 +580,7 @@ pub async fn callback(
         }
         Err(error) => {
             tracing::error!(%error, "a session could not be recorded");
-            return try_again("The print server cannot sign you in right now.");
+            return pages.page(StatusCode::SERVICE_UNAVAILABLE, "busy", None);
         }
     };
     tracing::info!(

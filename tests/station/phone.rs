@@ -259,6 +259,20 @@ async fn a_code_used_twice_expired_or_forged_gets_a_page_saying_so_never_a_sign_
     let (status, page) = start(&url).await.err().unwrap();
     assert_eq!(status, StatusCode::GONE);
     assert!(page.contains("already used"), "{page}");
+    // In the phone's language.
+    let german = client()
+        .get(&url)
+        .header("accept-language", "de-DE,de;q=0.9,en;q=0.8")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        german.contains("bereits verwendet") && german.contains("lang=\"de\""),
+        "{german}"
+    );
 
     let expiring = code(&bed, QUEUE_KEY).await;
     clock.advance(time::Duration::seconds(61));
@@ -278,7 +292,7 @@ async fn a_code_used_twice_expired_or_forged_gets_a_page_saying_so_never_a_sign_
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let audited = refusals(&bed).await;
-    assert_eq!(audited.len(), 4, "{audited:?}");
+    assert_eq!(audited.len(), 5, "{audited:?}");
     let details: Vec<&str> = audited
         .iter()
         .map(|r| r["detail"].as_str().unwrap())
