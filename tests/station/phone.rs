@@ -867,3 +867,155 @@ async fn releases_left_unsettled_by_a_daemon_that_stopped_mid_call_are_settled_b
         "each printed once"
     );
 }
+
+/// A port free now, for a daemon whose address must be known before it starts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_sign_in_started_at_one_instance_completes_and_releases_at_another_on_postgresql() {
+    use pullprintd::emulator::scenario::{
+        Person, RunningDaemon, Scenario, StationSpec, write_users_file,
+    };
+    let Some(scratch) = pullprintd::store::scratch::ScratchDatabase::create().await else {
+        return;
+    };
+    let tenant = Scenario::default()
+        .person(ADA, "Ada Lovelace")
+        .printer("Queue", true)
+        .start()
+        .await
+        .unwrap();
+    let queue = tenant.printer("Queue").to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    write_users_file(
+        &users,
+        "",
+        &[Person {
+            upn: ADA.to_owned(),
+            display_name: "Ada Lovelace".to_owned(),
+            card: ADA_CARD.to_owned(),
+            pin: None,
+            delegates: Vec::new(),
+            delegate_group: None,
+        }],
+    )
+    .unwrap();
+    // Two instances behind one public address (a load balancer's): the QR code, the redirect URI and
+    // the phone's page all name it, whichever instance serves each request.
+    let ports = [free_port(), free_port()];
+    let public = format!("http://127.0.0.1:{}", ports[0]);
+    tenant
+        .emulator
+        .control()
+        .add_redirect_uri(
+            pullprintd::emulator::DEMO_CLIENT_ID,
+            &format!("{public}/phone/callback"),
+        )
+        .unwrap();
+    let mut daemons = Vec::new();
+    for port in ports {
+        let mut config = tenant.daemon_config(&dir.path().join("unused.db"));
+        config.store_url = Some(scratch.url().url().to_string());
+        config.intake = "mode = \"poll\"\npoll_interval = \"1h\"".to_owned();
+        config.listen = format!("127.0.0.1:{port}");
+        config.stations = vec![StationSpec {
+            id: "queue".to_owned(),
+            printer_id: queue.clone(),
+            key: QUEUE_KEY.to_owned(),
+        }];
+        config.users_file = Some(users.clone());
+        config.extra = format!("[phone]\nenabled = true\npublic_url = \"{public}\"\n");
+        let settings = pullprintd::config::Settings::from_toml(&config.to_toml()).unwrap();
+        daemons.push(
+            RunningDaemon::start(settings, pullprintd::app::AppOptions::default())
+                .await
+                .unwrap(),
+        );
+    }
+    let at = |n: usize, path: &str| format!("http://{}{path}", daemons[n].addr);
+    let submitted = tenant
+        .emulator
+        .control()
+        .submit_job(NewJob {
+            printer_id: queue.clone(),
+            user_principal_name: ADA.to_owned(),
+            user_display_name: None,
+            document_name: Some("ha.pdf".to_owned()),
+            configuration: Some(json!({"copies": 1})),
+        })
+        .unwrap();
+    let task = submitted.task_id.unwrap();
+    daemons[0]
+        .poller
+        .poll(pullprintd::store::DiscoveredVia::Poll)
+        .await
+        .unwrap();
+
+    // The code comes from the second instance; the phone's start reaches the second, and the callback
+    // comes back through the public address to the first.
+    let answer: Value = client()
+        .get(at(1, "/api/v1/phone/code"))
+        .bearer_auth(QUEUE_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = answer["url"].as_str().unwrap().replace(&public, &at(1, ""));
+    let started = start(&url).await.unwrap();
+    let callback = sign_in_at_entra(&started.authorize, ADA).await;
+    assert!(callback.as_str().starts_with(&public), "{callback}");
+    let token = finish(&callback, Some(&started.cookie)).await.unwrap();
+
+    // The phone's session holds at either instance; the release goes through the second.
+    for n in [0, 1] {
+        let jobs: Value = client()
+            .get(at(n, "/api/v1/jobs"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(jobs["jobs"][0]["id"], json!(task), "instance {n}: {jobs}");
+    }
+    let response = client()
+        .post(at(1, &format!("/api/v1/jobs/{task}/release")))
+        .bearer_auth(&token)
+        .json(&json!({"copies": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let printed = tenant.emulator.control().printed(&queue);
+    assert_eq!(
+        printed
+            .iter()
+            .filter(|p| p.job_id == submitted.job_id)
+            .count(),
+        1
+    );
+    // The code the phone used is spent at both instances.
+    assert_eq!(
+        start(&answer["url"].as_str().unwrap().replace(&public, &at(0, "")))
+            .await
+            .err()
+            .unwrap()
+            .0,
+        StatusCode::GONE
+    );
+}
