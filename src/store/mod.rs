@@ -15,7 +15,13 @@
 //!   [`crate::job::Step`].
 //! - `inbox` — change notifications persisted before the webhook answers 202 ([`inbox`](self::inbox)).
 //! - `subscription` — our Graph subscription and its `clientState` ([`subscription`](self::subscription)).
-//! - `audit` — append-only log of what happened to each job ([`audit`](self::audit)).
+//! - `audit` — append-only log of what happened to each job ([`audit`](self::audit)), and of refused
+//!   Entra ID sign-ins (`sign_in_refused`, no job).
+//! - `phone_codes`, `phone_logins` — the kiosks' single-use QR codes and the Entra ID sign-ins under way
+//!   ([`phone`](self::phone)), on both backends, so a phone's callback may reach another daemon.
+//! - `pull_releases` — releases of jobs waiting on pull-print printers, recorded before the call and
+//!   settled after it ([`pull`](self::pull)).
+//! - `sessions`, `sign_in_guards` — on PostgreSQL only: the stations' sessions and lockout counts.
 //!
 //! Beside a SQLite database, `pullprintd run` holds an exclusive lock file ([`StoreLock`]): one daemon
 //! per store. A PostgreSQL store has no lock file: several daemons share it by design.
