@@ -271,7 +271,8 @@ let qrTimer = null;
 async function refreshQr() {
   clearTimeout(qrTimer);
   const key = localStorage.getItem(KEY_STORAGE);
-  if (!key || PHONE) return;
+  // Only while the sign-in screen shows: signing out shows it again and asks at once.
+  if (!key || PHONE || $("signin").hidden) return;
   const result = await call("GET", "/api/v1/phone/code", key);
   if (result.status === 200) {
     // The daemon's own SVG drawing (rectangles only), parsed as SVG, not as HTML.
@@ -665,7 +666,7 @@ $("card-form").addEventListener("submit", (event) => {
   if (card) signIn({ card });
 });
 $("use-pin").addEventListener("click", () => { say(null); show("signin-user"); });
-$("user-back").addEventListener("click", () => { say(null); show("signin"); });
+$("user-back").addEventListener("click", () => { say(null); show("signin"); refreshQr(); });
 $("user-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const user = $("upn").value.trim();
