@@ -1003,7 +1003,8 @@ pub async fn release_job(
     answer(&id, result)
 }
 
-/// Releases every held job of the person with the same options; lists each job's outcome.
+/// Releases every held job of the person with the same options, and (after an Entra ID sign-in) their
+/// jobs waiting on pull-print printers as they were sent; lists each job's outcome.
 #[utoipa::path(
     post, path = "/api/v1/jobs/release-all", tag = "station",
     params(ReleaseAt),
@@ -1045,7 +1046,7 @@ pub async fn release_all(
         .release()
         .release_all(&checked, at(&station, &target), &session.upn, state.now())
         .await;
-    let results = checked
+    let mut results: Vec<JobResult> = checked
         .iter()
         .map(|(job, _)| job)
         .zip(submitted)
@@ -1068,6 +1069,27 @@ pub async fn release_all(
             }
         })
         .collect();
+    // Signed in with Entra ID: the jobs waiting on pull-print printers too, one release each (each
+    // recorded and settled on its own), at the same printer.
+    let token = state.session_token(&headers)?;
+    for view in pull::list(&state, token, &session).await {
+        let (status, code, message) =
+            match pull::release(&state, token, &session, &target, &view.id, &options).await {
+                Ok((_, Json(a))) => (a.status, None, a.detail),
+                Err(error) => (
+                    "failed".to_owned(),
+                    Some(error.code().to_owned()),
+                    Some(error.message().to_owned()),
+                ),
+            };
+        results.push(JobResult {
+            id: view.id,
+            name: view.name,
+            status,
+            code,
+            message,
+        });
+    }
     Ok(Json(ReleaseAllAnswer { results }))
 }
 

@@ -1019,3 +1019,56 @@ async fn a_phone_sign_in_started_at_one_instance_completes_and_releases_at_anoth
         StatusCode::GONE
     );
 }
+
+#[tokio::test]
+async fn print_all_on_a_phone_also_releases_the_persons_pull_print_jobs_each_once() {
+    let pull_id = "pull-printer-1";
+    let bed = Bed::start_phone_with_pull(pull_id).await;
+    let control = bed.emulator.control();
+    let submit = |upn: &str, name: &str| {
+        control
+            .submit_pull_job(NewJob {
+                printer_id: pull_id.to_owned(),
+                user_principal_name: upn.to_owned(),
+                user_display_name: None,
+                document_name: Some(name.to_owned()),
+                configuration: Some(json!({"copies": 1})),
+            })
+            .unwrap()
+    };
+    let pulled = [submit(ADA, "pull-1.pdf"), submit(ADA, "pull-2.pdf")];
+    let bobs = submit(BOB, "bob-pull.pdf");
+    let (held, held_print) = bed.held_job(ADA, "held.pdf", json!({"copies": 1})).await;
+    let token = phone_session(&bed, QUEUE_KEY, ADA).await;
+
+    let answer: Value = post(&bed, &token, "/api/v1/jobs/release-all", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut released: Vec<String> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == json!("released"))
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    released.sort();
+    let mut wanted = vec![
+        held.clone(),
+        format!("pull~{pull_id}~{}", pulled[0]),
+        format!("pull~{pull_id}~{}", pulled[1]),
+    ];
+    wanted.sort();
+    assert_eq!(released, wanted, "{answer}");
+    let printed = control.printed(&bed.queue);
+    for name in ["pull-1.pdf", "pull-2.pdf"] {
+        assert_eq!(
+            printed.iter().filter(|p| p.document_name == name).count(),
+            1,
+            "{name}: {printed:?}"
+        );
+    }
+    assert_eq!(printed.iter().filter(|p| p.job_id == held_print).count(), 1);
+    assert!(control.pull_job(&bobs).unwrap().waiting, "not Bob's");
+}
