@@ -14,8 +14,6 @@
 //! the delegated access token is handed to the caller as a `SecretString` and never logged; nothing
 //! of a token appears in an error.
 
-use std::sync::Mutex;
-
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -73,8 +71,6 @@ pub struct PersonSignIn {
     cache: tokio::sync::Mutex<Cached>,
     /// The Graph scopes asked for (delegated), besides `openid profile`.
     scopes: String,
-    /// How many times the keys were read (tests: a forged `kid` does not make every sign-in read them).
-    key_reads: Mutex<u64>,
 }
 
 impl std::fmt::Debug for PersonSignIn {
@@ -185,16 +181,7 @@ impl PersonSignIn {
             graph,
             cache: tokio::sync::Mutex::new(Cached::default()),
             scopes: scopes.into(),
-            key_reads: Mutex::new(0),
         }
-    }
-
-    /// How many times the signing keys were read.
-    pub fn key_reads(&self) -> u64 {
-        *self
-            .key_reads
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -414,10 +401,6 @@ impl PersonSignIn {
             .is_none_or(|at| now - at >= KEYS_REFRESH_MIN);
         if found.is_none() && may_read {
             let jwks: Jwks = self.get_json("jwks", metadata.jwks_uri.clone()).await?;
-            *self
-                .key_reads
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
             cache.keys = jwks.keys;
             cache.keys_read_at = Some(now);
             found = find(&cache.keys);

@@ -1072,19 +1072,18 @@ pub async fn release_all(
     // Signed in with Entra ID: the jobs waiting on pull-print printers too, one release each (each
     // recorded and settled on its own), at the same printer.
     let token = state.session_token(&headers)?;
-    for view in pull::list(&state, token, &session).await {
-        let (status, code, message) =
-            match pull::release(&state, token, &session, &target, &view.id, &options).await {
-                Ok((_, Json(a))) => (a.status, None, a.detail),
-                Err(error) => (
-                    "failed".to_owned(),
-                    Some(error.code().to_owned()),
-                    Some(error.message().to_owned()),
-                ),
-            };
+    for (id, name, outcome) in pull::release_all(&state, token, &session, &target, &options).await {
+        let (status, code, message) = match outcome {
+            Ok((_, Json(a))) => (a.status, None, a.detail),
+            Err(error) => (
+                "failed".to_owned(),
+                Some(error.code().to_owned()),
+                Some(error.message().to_owned()),
+            ),
+        };
         results.push(JobResult {
-            id: view.id,
-            name: view.name,
+            id,
+            name,
             status,
             code,
             message,

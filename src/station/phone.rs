@@ -90,11 +90,6 @@ impl PhoneSignIn {
         }))
     }
 
-    /// The OpenID Connect client (tests read how often it fetched keys).
-    pub fn person(&self) -> &PersonSignIn {
-        &self.person
-    }
-
     fn remember(&self, session_token: &str, token: DelegatedToken, ends_at: OffsetDateTime) {
         let now = self.clock.now();
         let mut tokens = self

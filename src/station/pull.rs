@@ -72,19 +72,19 @@ fn token(state: &StationState, session_token: &str) -> Option<DelegatedToken> {
     state.phone()?.delegated(session_token)
 }
 
-/// The person's jobs waiting on the pull printers, as the API shows them. A pull printer Graph
-/// cannot list now is left out (with a warning): the held jobs are still shown.
-pub async fn list(state: &StationState, session_token: &str, session: &Session) -> Vec<JobView> {
-    let Some(token) = token(state, session_token) else {
-        return Vec::new();
-    };
-    let mut views = Vec::new();
+/// The person's jobs waiting on the pull printers, each with its pull printer, read once with
+/// their token. A pull printer Graph cannot list now is left out (with a warning): the held jobs
+/// are still shown.
+async fn waiting(
+    state: &StationState,
+    token: &DelegatedToken,
+    upn: &str,
+) -> Vec<(String, PrintJob)> {
+    let mut waiting = Vec::new();
     for pull_printer in state.pull_printers() {
-        let listed = tokio::time::timeout(
-            LIST_WAIT,
-            state.graph().list_pull_jobs(&token, pull_printer),
-        )
-        .await;
+        let listed =
+            tokio::time::timeout(LIST_WAIT, state.graph().list_pull_jobs(token, pull_printer))
+                .await;
         let jobs = match listed {
             Ok(Ok(jobs)) => jobs,
             Ok(Err(error)) => {
@@ -99,26 +99,37 @@ pub async fn list(state: &StationState, session_token: &str, session: &Session) 
                 continue;
             }
         };
+        waiting.extend(
+            jobs.into_iter()
+                .filter(|job| owned_by(job, upn) && waits_for_release(job))
+                .map(|job| (pull_printer.clone(), job)),
+        );
+    }
+    waiting
+}
+
+/// The person's jobs waiting on the pull printers, as the API shows them.
+pub async fn list(state: &StationState, session_token: &str, session: &Session) -> Vec<JobView> {
+    let Some(token) = token(state, session_token) else {
+        return Vec::new();
+    };
+    let mut views = Vec::new();
+    for (pull_printer, job) in waiting(state, &token, &session.upn).await {
         let name = state
-            .pull_printer_name(pull_printer)
+            .pull_printer_name(&pull_printer)
             .await
             .unwrap_or_else(|| pull_printer.clone());
-        for job in jobs
-            .iter()
-            .filter(|job| owned_by(job, &session.upn) && waits_for_release(job))
-        {
-            views.push(JobView {
-                id: api_id(pull_printer, &job.id),
-                printer_id: pull_printer.clone(),
-                printer_name: Some(name.clone()),
-                name: name_of(job),
-                owner: session.upn.clone(),
-                submitted_at: job.created_date_time.unwrap_or_else(|| state.now()),
-                configuration: job.configuration.clone(),
-                state: "held".to_owned(),
-                fixed_options: true,
-            });
-        }
+        views.push(JobView {
+            id: api_id(&pull_printer, &job.id),
+            printer_id: pull_printer,
+            printer_name: Some(name),
+            name: name_of(&job),
+            owner: session.upn.clone(),
+            submitted_at: job.created_date_time.unwrap_or_else(|| state.now()),
+            configuration: job.configuration,
+            state: "held".to_owned(),
+            fixed_options: true,
+        });
     }
     views
 }
@@ -226,7 +237,55 @@ pub async fn release(
     let (pull_printer, job_id) = parse_id(id).ok_or_else(|| ApiError::job_not_found(id))?;
     let token = token(state, session_token).ok_or_else(|| needs_entra(id))?;
     let job = own_job(state, &token, &session.upn, id, pull_printer, job_id).await?;
-    if !waits_for_release(&job) {
+    release_listed(state, &token, session, station, pull_printer, &job, options).await
+}
+
+/// Releases every job of the person waiting on the pull printers at `station`'s printer (their part
+/// of "Print all"): listed once, then each released on its own. `(id, name, outcome)` each.
+pub async fn release_all(
+    state: &StationState,
+    session_token: &str,
+    session: &Session,
+    station: &Station,
+    options: &ReleaseOptions,
+) -> Vec<(
+    String,
+    String,
+    Result<(StatusCode, Json<ActionAnswer>), ApiError>,
+)> {
+    let Some(token) = token(state, session_token) else {
+        return Vec::new();
+    };
+    let mut outcomes = Vec::new();
+    for (pull_printer, job) in waiting(state, &token, &session.upn).await {
+        let outcome = release_listed(
+            state,
+            &token,
+            session,
+            station,
+            &pull_printer,
+            &job,
+            options,
+        )
+        .await;
+        outcomes.push((api_id(&pull_printer, &job.id), name_of(&job), outcome));
+    }
+    outcomes
+}
+
+/// Releases `job`, the person's own, read just now from `pull_printer`.
+async fn release_listed(
+    state: &StationState,
+    token: &DelegatedToken,
+    session: &Session,
+    station: &Station,
+    pull_printer: &str,
+    job: &PrintJob,
+    options: &ReleaseOptions,
+) -> Result<(StatusCode, Json<ActionAnswer>), ApiError> {
+    let (job_id, id) = (job.id.as_str(), api_id(pull_printer, &job.id));
+    let id = id.as_str();
+    if !waits_for_release(job) {
         return Err(not_held(id));
     }
     if let Some(option) = changes_anything(options, &job.configuration) {
@@ -265,7 +324,7 @@ pub async fn release(
     };
     let sent = state
         .graph()
-        .release_pull_job(&token, &station.printer_id, job_id)
+        .release_pull_job(token, &station.printer_id, job_id)
         .await;
     match sent {
         Ok(()) => {

@@ -126,6 +126,23 @@ async fn post(bed: &Bed, token: &str, path: &str, body: Value) -> reqwest::Respo
         .unwrap()
 }
 
+/// The pull-print printer of the pull-printing beds (`Bed::start_phone_with_pull`).
+const PULL_PRINTER: &str = "pull-printer-1";
+
+/// A job `upn` sent to [`PULL_PRINTER`], waiting there for release; its id.
+fn submit_pull(bed: &Bed, upn: &str, name: &str) -> String {
+    bed.emulator
+        .control()
+        .submit_pull_job(NewJob {
+            printer_id: PULL_PRINTER.to_owned(),
+            user_principal_name: upn.to_owned(),
+            user_display_name: None,
+            document_name: Some(name.to_owned()),
+            configuration: Some(json!({"copies": 1, "colorMode": "color"})),
+        })
+        .unwrap()
+}
+
 /// Every Graph request the bed's emulator recorded is valid against Microsoft's description (the
 /// generated copy, and the pull-printing operations written from Microsoft Learn's pages).
 fn graph_requests_are_valid(bed: &Bed) {
@@ -444,22 +461,11 @@ async fn id_tokens_for_another_audience_or_tenant_expired_with_another_nonce_or_
 
 #[tokio::test]
 async fn a_pull_printer_job_is_released_once_with_the_persons_delegated_token_never_the_apps() {
-    let pull_id = "pull-printer-1";
+    let pull_id = PULL_PRINTER;
     let bed = Bed::start_phone_with_pull(pull_id).await;
     let control = bed.emulator.control();
-    let submit = |upn: &str, name: &str| {
-        control
-            .submit_pull_job(NewJob {
-                printer_id: pull_id.to_owned(),
-                user_principal_name: upn.to_owned(),
-                user_display_name: None,
-                document_name: Some(name.to_owned()),
-                configuration: Some(json!({"copies": 1, "colorMode": "color"})),
-            })
-            .unwrap()
-    };
-    let adas = submit(ADA, "ada-pull.pdf");
-    let bobs = submit(BOB, "bob-pull.pdf");
+    let adas = submit_pull(&bed, ADA, "ada-pull.pdf");
+    let bobs = submit_pull(&bed, BOB, "bob-pull.pdf");
     let (held, _) = bed
         .held_job(ADA, "ada-held.pdf", json!({"copies": 1}))
         .await;
@@ -651,21 +657,13 @@ async fn sign_in_with_microsoft_at_the_kiosk_makes_a_kiosk_session_that_needs_th
 #[tokio::test]
 async fn an_uncertain_pull_print_release_is_settled_by_reading_the_job_so_it_prints_once() {
     use pullprintd::emulator::{Faults, RouteFault};
-    let pull_id = "pull-printer-1";
+    let pull_id = PULL_PRINTER;
     let bed = Bed::start_phone_with_pull(pull_id).await;
     let control = bed.emulator.control();
-    let submit = |name: &str| {
-        control
-            .submit_pull_job(NewJob {
-                printer_id: pull_id.to_owned(),
-                user_principal_name: ADA.to_owned(),
-                user_display_name: None,
-                document_name: Some(name.to_owned()),
-                configuration: Some(json!({"copies": 1})),
-            })
-            .unwrap()
-    };
-    let (done, refused) = (submit("done.pdf"), submit("refused.pdf"));
+    let (done, refused) = (
+        submit_pull(&bed, ADA, "done.pdf"),
+        submit_pull(&bed, ADA, "refused.pdf"),
+    );
     let token = phone_session(&bed, QUEUE_KEY, ADA).await;
     let release = |job: String| {
         let (bed, token) = (&bed, token.clone());
@@ -750,21 +748,13 @@ async fn releases_left_unsettled_by_a_daemon_that_stopped_mid_call_are_settled_b
 {
     use pullprintd::emulator::{Faults, RouteFault};
     use pullprintd::station::pull::{UNSETTLED_AFTER, settle_unsettled};
-    let pull_id = "pull-printer-1";
+    let pull_id = PULL_PRINTER;
     let bed = Bed::start_phone_with_pull(pull_id).await;
     let control = bed.emulator.control();
-    let submit = |name: &str| {
-        control
-            .submit_pull_job(NewJob {
-                printer_id: pull_id.to_owned(),
-                user_principal_name: ADA.to_owned(),
-                user_display_name: None,
-                document_name: Some(name.to_owned()),
-                configuration: Some(json!({"copies": 1})),
-            })
-            .unwrap()
-    };
-    let (sent, never_sent) = (submit("sent.pdf"), submit("never-sent.pdf"));
+    let (sent, never_sent) = (
+        submit_pull(&bed, ADA, "sent.pdf"),
+        submit_pull(&bed, ADA, "never-sent.pdf"),
+    );
     let token = phone_session(&bed, QUEUE_KEY, ADA).await;
 
     // Graph releases the job but the answer is lost, and the job cannot be read back just then: the
@@ -1022,22 +1012,14 @@ async fn a_phone_sign_in_started_at_one_instance_completes_and_releases_at_anoth
 
 #[tokio::test]
 async fn print_all_on_a_phone_also_releases_the_persons_pull_print_jobs_each_once() {
-    let pull_id = "pull-printer-1";
+    let pull_id = PULL_PRINTER;
     let bed = Bed::start_phone_with_pull(pull_id).await;
     let control = bed.emulator.control();
-    let submit = |upn: &str, name: &str| {
-        control
-            .submit_pull_job(NewJob {
-                printer_id: pull_id.to_owned(),
-                user_principal_name: upn.to_owned(),
-                user_display_name: None,
-                document_name: Some(name.to_owned()),
-                configuration: Some(json!({"copies": 1})),
-            })
-            .unwrap()
-    };
-    let pulled = [submit(ADA, "pull-1.pdf"), submit(ADA, "pull-2.pdf")];
-    let bobs = submit(BOB, "bob-pull.pdf");
+    let pulled = [
+        submit_pull(&bed, ADA, "pull-1.pdf"),
+        submit_pull(&bed, ADA, "pull-2.pdf"),
+    ];
+    let bobs = submit_pull(&bed, BOB, "bob-pull.pdf");
     let (held, held_print) = bed.held_job(ADA, "held.pdf", json!({"copies": 1})).await;
     let token = phone_session(&bed, QUEUE_KEY, ADA).await;
 
