@@ -195,7 +195,10 @@ impl App {
             graph.clone(),
             clock.clone(),
             completions.clone(),
-            settings.graph.max_concurrent_requests,
+            // A drive spends part of its time on store writes between its Graph calls; driving
+            // more actions than there are Graph slots keeps the slots busy meanwhile. The Graph
+            // client still bounds the requests in flight.
+            settings.graph.max_concurrent_requests * crate::release::DRIVES_PER_GRAPH_SLOT,
             settings.release.hold_timeout.0,
             Observers {
                 metrics: metrics.clone(),

@@ -343,12 +343,7 @@ impl Bed {
 
     /// How many of the emulator's tasks are `completed`.
     pub fn completed_tasks(&self) -> usize {
-        self.emulator
-            .control()
-            .tasks()
-            .iter()
-            .filter(|t| t.state == "completed")
-            .count()
+        self.emulator.control().count_tasks_in("completed")
     }
 
     pub async fn stop(self) {

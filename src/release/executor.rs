@@ -69,6 +69,16 @@ const RENEW_EVERY: StdDuration = StdDuration::from_secs(10);
 /// The environment variable of the crash test hook (see the module docs).
 pub const CRASH_AT_ENV: &str = "PULLPRINTD_TEST_CRASH_AT";
 
+/// The executor's bookkeeping of its drives.
+#[derive(Debug, Default)]
+struct Running {
+    /// Actions being driven now.
+    now: HashSet<ActionId>,
+    /// Actions whose drive ended since the last claim began: the claim may have read one of them
+    /// before its drive recorded its last step, so that copy is read again before a new drive.
+    ended_since_claim: HashSet<ActionId>,
+}
+
 /// Drives queued actions. Cheap to clone.
 #[derive(Clone)]
 pub struct Executor {
@@ -82,8 +92,9 @@ struct Inner {
     completions: Completions,
     wake: Notify,
     permits: Arc<Semaphore>,
-    /// Actions being driven now; a std mutex, held only for set operations.
-    running: Mutex<HashSet<ActionId>>,
+    /// Actions being driven now, and those whose drive ended since the last claim began; a std
+    /// mutex, held only for set operations.
+    running: Mutex<Running>,
     /// The abort reason of an expired job, worded from `release.hold_timeout`.
     expire_reason: String,
     /// The step after which to abort the process (test hook).
@@ -150,7 +161,7 @@ impl Executor {
                 completions,
                 wake: Notify::new(),
                 permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-                running: Mutex::new(HashSet::new()),
+                running: Mutex::new(Running::default()),
                 expire_reason: expire_reason(hold_timeout),
                 crash_at,
                 metrics,
@@ -238,6 +249,7 @@ impl Executor {
         // lease. One more than the free slots tells a full house from an empty queue.
         let free = self.inner.permits.available_permits().min(BATCH as usize);
         let limit = u32::try_from(running + free + 1).unwrap_or(u32::MAX);
+        self.lock_running().ended_since_claim.clear();
         let actions = self
             .inner
             .store
@@ -247,9 +259,9 @@ impl Executor {
             if shutdown.is_cancelled() {
                 return Ok(Started::All);
             }
-            if !self.mark_running(action.id) {
+            let Some(stale) = self.mark_running(action.id) else {
                 continue;
-            }
+            };
             let Ok(permit) = Arc::clone(&self.inner.permits).try_acquire_owned() else {
                 self.unmark_running(action.id);
                 return Ok(Started::SlotsFull);
@@ -257,21 +269,28 @@ impl Executor {
             let executor = self.clone();
             tasks.spawn(async move {
                 let id = action.id;
-                // The claim was read before this action's previous drive may have ended: read it
-                // again, so a drive never starts from a step another drive has moved past (a stale
-                // intent step would cost a needless `GET job` to settle), nor drives a finished or
-                // rescheduled action.
-                let action = match executor.inner.store.action(id).await {
-                    Ok(Some(fresh)) if all || fresh.next_attempt_at <= executor.inner.clock.now() => {
-                        fresh
+                // The claim may have read this action before its previous drive ended: then it is
+                // read again, so a drive never starts from a step another drive has moved past (a
+                // stale intent step would cost a needless `GET job` to settle), nor drives a
+                // finished or rescheduled action. Otherwise the claim's copy is current: no drive
+                // of it ended since the claim began, and none was running (marked above).
+                let action = if stale {
+                    match executor.inner.store.action(id).await {
+                        Ok(Some(fresh))
+                            if all || fresh.next_attempt_at <= executor.inner.clock.now() =>
+                        {
+                            fresh
+                        }
+                        Ok(_) => {
+                            executor.unmark_running(id);
+                            drop(permit);
+                            return;
+                        }
+                        // The drive meets the store's failure itself and pauses.
+                        Err(_) => action,
                     }
-                    Ok(_) => {
-                        executor.unmark_running(id);
-                        drop(permit);
-                        return;
-                    }
-                    // The drive meets the store's failure itself and pauses.
-                    Err(_) => action,
+                } else {
+                    action
                 };
                 match executor.drive_leased(action).await {
                     Ok(_) => {}
@@ -295,18 +314,26 @@ impl Executor {
     }
 
     fn running_count(&self) -> usize {
-        self.lock_running().len()
+        self.lock_running().now.len()
     }
 
-    fn mark_running(&self, id: ActionId) -> bool {
-        self.lock_running().insert(id)
+    /// Marks `id` as driven: `None` when it already is, else whether the claim's copy of it may be
+    /// stale (a drive of it ended since the claim began).
+    fn mark_running(&self, id: ActionId) -> Option<bool> {
+        let mut running = self.lock_running();
+        running
+            .now
+            .insert(id)
+            .then(|| running.ended_since_claim.contains(&id))
     }
 
     fn unmark_running(&self, id: ActionId) {
-        self.lock_running().remove(&id);
+        let mut running = self.lock_running();
+        running.now.remove(&id);
+        running.ended_since_claim.insert(id);
     }
 
-    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashSet<ActionId>> {
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, Running> {
         self.inner
             .running
             .lock()

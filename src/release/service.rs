@@ -22,7 +22,7 @@ use crate::job::{
     ActionId, ActionKind, Decision, HeldJob, HoldTerms, JobState, NewAction, NewHeldJob,
     ReleasePolicy, RuleAction,
 };
-use crate::store::{EnqueueError, Inserted, OurRedirect, Store, StoreError};
+use crate::store::{Backend, EnqueueError, Inserted, OurRedirect, Store, StoreError};
 
 /// Who the audit log names for an administrator's action (admin API, CLI).
 pub const ADMIN: &str = "admin";
@@ -160,8 +160,18 @@ impl ReleaseService {
         owner: &str,
         now: OffsetDateTime,
     ) -> Vec<Result<Submitted, SubmitError>> {
-        futures::future::join_all(jobs.iter().map(|(job, changes)| {
-            self.submit(release_action(job, station, owner, changes.clone(), now))
+        let actions: Vec<NewAction> = jobs
+            .iter()
+            .map(|(job, changes)| release_action(job, station, owner, changes.clone(), now))
+            .collect();
+        // One commit queues them all; each is then waited for on its own.
+        let queued = self.store.enqueue_all(&actions).await;
+        self.executor.wake();
+        futures::future::join_all(queued.into_iter().map(|queued| async move {
+            match queued {
+                Ok(id) => self.wait_for(id).await,
+                Err(refused) => Err(refused.into()),
+            }
         }))
         .await
     }
@@ -339,11 +349,20 @@ impl ReleaseService {
     /// can queue any action, including ones the store must refuse.
     pub async fn submit(&self, action: NewAction) -> Result<Submitted, SubmitError> {
         let id = self.store.enqueue(&action).await?;
-        let mut done = self.completions.subscribe(id);
         self.executor.wake();
-        // The executor may already have taken and finished it (woken by another request) before we
-        // subscribed: the store has the last word, and costs one read.
-        if let Some(outcome) = self.finished(id).await? {
+        self.wait_for(id).await
+    }
+
+    /// Waits up to `confirm_wait` for queued action `id` to finish.
+    async fn wait_for(&self, id: ActionId) -> Result<Submitted, SubmitError> {
+        // This daemon's executor may already have taken and finished it (woken by another request)
+        // before this subscribes: the registry keeps such an outcome for a late subscriber. Another
+        // daemon sharing the queue publishes nothing here, so on a shared store the store has the
+        // last word at once (one read); the read after the wait covers the rest.
+        let mut done = self.completions.subscribe(id);
+        if self.store.backend() == Backend::Postgres
+            && let Some(outcome) = self.finished(id).await?
+        {
             self.completions.forget(id);
             return Ok(Submitted::Done(outcome));
         }

@@ -73,6 +73,42 @@ impl Store {
         Ok(id)
     }
 
+    /// Queues each of `actions` as [`Store::enqueue`] does, all in one transaction: one commit for a
+    /// person's "print all" instead of one per job. The answers come in the order of `actions`; a
+    /// job that cannot be queued (not held, unknown, an invalid action) is refused on its own
+    /// without holding the others back. Should the database refuse a write, nothing of the batch
+    /// is kept and each action is queued in a transaction of its own instead.
+    pub async fn enqueue_all(&self, actions: &[NewAction]) -> Vec<Result<ActionId, EnqueueError>> {
+        match self.enqueue_batch(actions).await {
+            Ok(answers) => answers,
+            Err(_) => {
+                let mut answers = Vec::with_capacity(actions.len());
+                for action in actions {
+                    answers.push(self.enqueue(action).await);
+                }
+                answers
+            }
+        }
+    }
+
+    async fn enqueue_batch(
+        &self,
+        actions: &[NewAction],
+    ) -> Result<Vec<Result<ActionId, EnqueueError>>, EnqueueError> {
+        let mut tx = self.write(ENQUEUE).await?;
+        let mut answers = Vec::with_capacity(actions.len());
+        for action in actions {
+            match check_enqueue(&mut tx, action).await {
+                Ok(()) => answers.push(Ok(write_enqueue(&mut tx, action).await?)),
+                // A read failed: the transaction may be unusable (PostgreSQL aborts it).
+                Err(EnqueueError::Store(error)) => return Err(error.into()),
+                Err(refused) => answers.push(Err(refused)),
+            }
+        }
+        tx.commit().await.map_err(StoreError::db(ENQUEUE))?;
+        Ok(answers)
+    }
+
     /// Unfinished actions whose next attempt is due at `now`, earliest first, at most `limit`.
     pub async fn due_actions(
         &self,
@@ -132,25 +168,53 @@ impl Store {
         .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::db(DOING))?;
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for row in &candidates {
-            let id = row.int("id")?;
-            sqlx::query("UPDATE actions SET lease_owner = $2, lease_until = $3 WHERE id = $1")
-                .bind(id)
-                .bind(self.instance())
-                .bind(encode(now + lease))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db(DOING))?;
-            let row = sqlx::query(concat!("SELECT ", columns!(), " WHERE a.id = $1"))
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::db(DOING))?;
-            claimed.push(action(&row)?);
+        let ids = candidates
+            .iter()
+            .map(|row| row.int("id"))
+            .collect::<Result<Vec<i64>, _>>()?;
+        if ids.is_empty() {
+            tx.commit().await.map_err(StoreError::db(DOING))?;
+            return Ok(Vec::new());
         }
+        // Two statements for the whole claim, whatever its size: each statement is a round trip
+        // to the database, and a claim may take dozens of actions.
+        let listed = (3..ids.len() + 3)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut update = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE actions SET lease_owner = $1, lease_until = $2 WHERE id IN ({listed})"
+        )))
+        .bind(self.instance())
+        .bind(encode(now + lease));
+        for id in &ids {
+            update = update.bind(*id);
+        }
+        update
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db(DOING))?;
+        let listed = (1..=ids.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut read = sqlx::query(sqlx::AssertSqlSafe(format!(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " WHERE a.id IN ({}) ORDER BY a.next_attempt_at, a.id"
+            ),
+            listed
+        )));
+        for id in &ids {
+            read = read.bind(*id);
+        }
+        let rows = read
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::db(DOING))?;
         tx.commit().await.map_err(StoreError::db(DOING))?;
-        Ok(claimed)
+        rows.iter().map(action).collect()
     }
 
     /// Extends this daemon's lease on action `id` to `until` while it drives it; `false` when the
@@ -428,6 +492,13 @@ pub(crate) async fn enqueue_in(
     tx: &mut super::Tx,
     new: &NewAction,
 ) -> Result<ActionId, EnqueueError> {
+    check_enqueue(tx, new).await?;
+    write_enqueue(tx, new).await
+}
+
+/// Whether `new` may be queued: its job exists and is held, and the action makes sense. Reads only,
+/// so a refusal leaves the transaction as it was.
+async fn check_enqueue(tx: &mut super::Tx, new: &NewAction) -> Result<(), EnqueueError> {
     const DOING: &str = ENQUEUE;
     let row = sqlx::query("SELECT state, printer_id FROM held_jobs WHERE task_id = $1")
         .bind(&new.task_id)
@@ -466,6 +537,12 @@ pub(crate) async fn enqueue_in(
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// Writes a checked `new`: flips its job to `acting` and inserts the action.
+async fn write_enqueue(tx: &mut super::Tx, new: &NewAction) -> Result<ActionId, EnqueueError> {
+    const DOING: &str = ENQUEUE;
     sqlx::query("UPDATE held_jobs SET state = 'acting' WHERE task_id = $1 AND state = 'held'")
         .bind(&new.task_id)
         .execute(&mut **tx)

@@ -166,6 +166,93 @@ async fn a_second_action_on_the_same_job_is_refused_as_not_held(backend: Backend
     assert_eq!(store.unfinished_actions().await.unwrap(), vec![]);
 }
 
+async fn a_batch_queues_every_held_job_in_one_commit_and_refuses_the_others_on_their_own(
+    backend: Backend,
+) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
+    for task in ["t1", "t2", "t3"] {
+        held(&store, task, "ada@example.org").await;
+    }
+    let busy = store.enqueue(&release("t2")).await.unwrap();
+    let mut redirect_home = release("t3");
+    redirect_home.kind = ActionKind::Redirect;
+    redirect_home.destination_printer_id = Some("printer-a".to_owned());
+
+    let answers = store
+        .enqueue_all(&[
+            release("t1"),
+            release("t2"),
+            release("nope"),
+            redirect_home,
+            release("t3"),
+            release("t1"),
+        ])
+        .await;
+
+    assert_eq!(answers.len(), 6);
+    let first = answers[0].as_ref().copied().expect("t1 is queued");
+    assert!(
+        matches!(
+            &answers[1],
+            Err(EnqueueError::NotHeld {
+                state: JobState::Acting,
+                ..
+            })
+        ),
+        "{:?}",
+        answers[1]
+    );
+    assert!(
+        matches!(&answers[2], Err(EnqueueError::UnknownTask { task_id }) if task_id == "nope"),
+        "{:?}",
+        answers[2]
+    );
+    assert!(
+        matches!(&answers[3], Err(EnqueueError::Invalid(_))),
+        "{:?}",
+        answers[3]
+    );
+    let third = answers[4]
+        .as_ref()
+        .copied()
+        .expect("t3 is queued after its refused redirect");
+    assert!(
+        matches!(
+            &answers[5],
+            Err(EnqueueError::NotHeld {
+                state: JobState::Acting,
+                ..
+            })
+        ),
+        "the same job twice in one batch is queued once: {:?}",
+        answers[5]
+    );
+    let mut unfinished: Vec<_> = store
+        .unfinished_actions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.id, a.task_id))
+        .collect();
+    unfinished.sort();
+    assert_eq!(
+        unfinished,
+        vec![
+            (busy, "t2".to_owned()),
+            (first, "t1".to_owned()),
+            (third, "t3".to_owned())
+        ]
+    );
+    for task in ["t1", "t3"] {
+        assert_eq!(
+            store.held_job(task).await.unwrap().unwrap().state,
+            JobState::Acting
+        );
+    }
+}
+
 async fn an_unknown_task_is_refused_distinctly_from_a_busy_one(backend: Backend) {
     let Some((_database, store)) = fresh(backend).await else {
         return;
@@ -1031,6 +1118,7 @@ crate::on_both_backends!(
     enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_once,
     a_configuration_with_properties_this_version_does_not_know_survives_the_store,
     a_second_action_on_the_same_job_is_refused_as_not_held,
+    a_batch_queues_every_held_job_in_one_commit_and_refuses_the_others_on_their_own,
     an_unknown_task_is_refused_distinctly_from_a_busy_one,
     a_redirect_needs_a_destination_other_than_the_jobs_own_printer,
     the_database_itself_refuses_a_second_unfinished_action_for_a_task,

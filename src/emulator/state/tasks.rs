@@ -202,6 +202,11 @@ impl World {
         Ok(v)
     }
 
+    /// How many tasks are in `state`.
+    pub fn count_tasks_in(&self, state: &str) -> usize {
+        self.tasks.values().filter(|t| t.state == state).count()
+    }
+
     /// Every task, oldest first.
     pub fn task_views(&self) -> Vec<TaskView> {
         let mut tasks: Vec<&Task> = self.tasks.values().collect();
