@@ -195,10 +195,7 @@ impl App {
             graph.clone(),
             clock.clone(),
             completions.clone(),
-            // A drive spends part of its time on store writes between its Graph calls; driving
-            // more actions than there are Graph slots keeps the slots busy meanwhile. The Graph
-            // client still bounds the requests in flight.
-            settings.graph.max_concurrent_requests * crate::release::DRIVES_PER_GRAPH_SLOT,
+            settings.graph.max_concurrent_requests * crate::graph::WORK_PER_SLOT,
             settings.release.hold_timeout.0,
             Observers {
                 metrics: metrics.clone(),
@@ -222,8 +219,8 @@ impl App {
         )
         .with_metrics(metrics.clone())
         .with_rules(Arc::new(rules), service.clone(), settings.release.policy());
-        let poller =
-            Poller::new(intake.clone()).with_lookups(settings.graph.max_concurrent_requests);
+        let poller = Poller::new(intake.clone())
+            .with_lookups(settings.graph.max_concurrent_requests * crate::graph::WORK_PER_SLOT);
         let station = StationState::new(
             &settings,
             StationDeps {

@@ -40,3 +40,9 @@ pub use error::{ApiError, GraphError, TokenError};
 pub use model::*;
 pub use observer::GraphObserver;
 pub use retry::{RetryPolicy, Sleeper, tokio_sleeper};
+
+/// How many pieces of work that make Graph calls (action drives, a poll's job lookups, the inbox's
+/// notification lookups) run at once per Graph request slot (`graph.max_concurrent_requests`):
+/// each spends part of its time on store writes between its calls, and meanwhile the others' calls
+/// keep the slots busy. The Graph client still bounds the requests in flight.
+pub const WORK_PER_SLOT: usize = 8;

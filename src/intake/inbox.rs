@@ -42,8 +42,10 @@ pub const MAX_RETRY_DELAY: time::Duration = time::Duration::minutes(5);
 /// Tries of one item before it is dead-lettered: with the delays above, about 15 minutes of failures.
 pub const MAX_TRIES: u32 = 10;
 
-/// How many items are looked up at once.
-pub const CONCURRENCY: usize = 16;
+/// How many items are looked up at once: the default Graph slots times
+/// [`crate::graph::WORK_PER_SLOT`] (each lookup also stores its job; the Graph client bounds the
+/// requests in flight).
+pub const CONCURRENCY: usize = 16 * crate::graph::WORK_PER_SLOT;
 
 /// How many items are read per round. A round waits for its slowest lookup before the next starts,
 /// so few large rounds keep the Graph slots busy through a burst (rounds of 100 held 1,000

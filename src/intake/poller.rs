@@ -26,8 +26,9 @@ use super::{Intake, IntakeError, Looked};
 use crate::graph::{JobRef, PrintTaskProcessingState, parse_parent_url};
 use crate::store::{DiscoveredVia, MarkedGone};
 
-/// How many lookups one poll runs at once, unless told otherwise ([`Poller::with_lookups`]): the
-/// default `graph.max_concurrent_requests`, so a burst of new jobs can use every Graph slot.
+/// How many lookups one poll runs at once, unless told otherwise ([`Poller::with_lookups`]; the
+/// daemon gives `graph.max_concurrent_requests` × [`crate::graph::WORK_PER_SLOT`], so a burst of
+/// new jobs keeps every Graph slot busy while lookups store their jobs).
 pub const LOOKUP_CONCURRENCY: usize = 16;
 
 /// What one poll did.
@@ -103,12 +104,20 @@ impl Poller {
             let mut unreadable = 0;
             let mut pages = std::pin::pin!(intake.graph.task_pages(&intake.definition_id));
             while let Some(page) = pages.next().await {
-                for task in page? {
+                let page = page?;
+                // One store read per page, not per task: the next page waits for this loop.
+                let ids: Vec<&str> = page
+                    .iter()
+                    .filter(|task| task.status.state == PrintTaskProcessingState::Processing)
+                    .map(|task| task.id.as_str())
+                    .collect();
+                let known = intake.store.known_tasks(&ids).await?;
+                for task in page {
                     if task.status.state != PrintTaskProcessingState::Processing {
                         continue;
                     }
                     processing.insert(task.id.clone());
-                    if intake.store.task_known(&task.id).await? {
+                    if known.contains(&task.id) {
                         continue;
                     }
                     match parse_parent_url(&task.parent_url) {

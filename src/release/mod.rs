@@ -16,8 +16,3 @@ pub mod executor;
 pub mod service;
 pub mod steps;
 pub mod sweeper;
-
-/// How many actions the executor drives at once per Graph request slot
-/// (`graph.max_concurrent_requests`): a drive records its steps in the store before and after each
-/// call, and while it does, other drives' calls keep the slots busy.
-pub const DRIVES_PER_GRAPH_SLOT: usize = 4;

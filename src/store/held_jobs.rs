@@ -36,6 +36,36 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Which of `task_ids` are stored already: [`Store::task_known`] for a whole task-list page in
+    /// one query.
+    pub async fn known_tasks(
+        &self,
+        task_ids: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut known = std::collections::HashSet::new();
+        // In slices well under either database's limit on bound parameters.
+        for slice in task_ids.chunks(500) {
+            let listed = (1..=slice.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT task_id FROM held_jobs WHERE task_id IN ({listed})"
+            )));
+            for task_id in slice {
+                query = query.bind(*task_id);
+            }
+            for row in query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::db("looking up tasks"))?
+            {
+                known.insert(row.text("task_id")?);
+            }
+        }
+        Ok(known)
+    }
+
     /// Claims the lookup of a task intake has just seen: `true` means "you GET the job now";
     /// `false` means the task is stored already, or another intake path claimed it less than `lease`
     /// ago. A claim that is not followed by [`Store::insert_held_job`] (the lookup failed, the daemon
