@@ -243,17 +243,21 @@ impl Executor {
         all: bool,
         shutdown: &CancellationToken,
     ) -> Result<Started, StoreError> {
-        let running = self.running_count();
-        // Claims only what free slots can start (and renews those running): an action claimed but
-        // left waiting here would be kept from the other daemons sharing the queue for a whole
-        // lease. One more than the free slots tells a full house from an empty queue.
+        // Claims only what free slots can start: an action claimed but left waiting here would be
+        // kept from the other daemons sharing the queue for a whole lease. One more than the free
+        // slots tells a full house from an empty queue. The actions being driven are left out (their
+        // drives renew their leases): reading them again on every turn cost more than the claim.
         let free = self.inner.permits.available_permits().min(BATCH as usize);
-        let limit = u32::try_from(running + free + 1).unwrap_or(u32::MAX);
-        self.lock_running().ended_since_claim.clear();
+        let limit = u32::try_from(free + 1).unwrap_or(u32::MAX);
+        let running: Vec<ActionId> = {
+            let mut running = self.lock_running();
+            running.ended_since_claim.clear();
+            running.now.iter().copied().collect()
+        };
         let actions = self
             .inner
             .store
-            .claim_actions(self.inner.clock.now(), LEASE, limit, all)
+            .claim_actions_except(self.inner.clock.now(), LEASE, limit, all, &running)
             .await?;
         for action in actions {
             if shutdown.is_cancelled() {
@@ -311,10 +315,6 @@ impl Executor {
             });
         }
         Ok(Started::All)
-    }
-
-    fn running_count(&self) -> usize {
-        self.lock_running().now.len()
     }
 
     /// Marks `id` as driven: `None` when it already is, else whether the claim's copy of it may be

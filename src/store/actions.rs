@@ -141,6 +141,19 @@ impl Store {
         limit: u32,
         all: bool,
     ) -> Result<Vec<Action>, StoreError> {
+        self.claim_actions_except(now, lease, limit, all, &[]).await
+    }
+
+    /// [`Store::claim_actions`], leaving out `running`: the actions this daemon drives now (their
+    /// leases are renewed by their drives), which would otherwise be read again on every claim.
+    pub async fn claim_actions_except(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+        all: bool,
+        running: &[ActionId],
+    ) -> Result<Vec<Action>, StoreError> {
         const DOING: &str = "claiming due actions";
         let mut tx = match self.backend {
             // The row locks below do what the write turn would, without queueing behind writers.
@@ -156,18 +169,31 @@ impl Store {
         } else {
             encode(now)
         };
-        let candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let except = if running.is_empty() {
+            String::new()
+        } else {
+            let listed = (5..running.len() + 5)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(" AND id NOT IN ({listed})")
+        };
+        let mut candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM actions WHERE finished_at IS NULL AND next_attempt_at <= $1 \
-             AND (lease_until IS NULL OR lease_until <= $2 OR lease_owner = $3) \
+             AND (lease_until IS NULL OR lease_until <= $2 OR lease_owner = $3){except} \
              ORDER BY next_attempt_at, id LIMIT $4{lock}"
         )))
         .bind(due_by)
         .bind(encode(now))
         .bind(self.instance())
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::db(DOING))?;
+        .bind(i64::from(limit));
+        for id in running {
+            candidates = candidates.bind(id.0);
+        }
+        let candidates = candidates
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::db(DOING))?;
         let ids = candidates
             .iter()
             .map(|row| row.int("id"))

@@ -505,6 +505,12 @@ async fn claiming_takes_due_actions_earliest_first_or_every_one_at_start(backend
 
     let due = store.claim_actions(now, lease, 10, false).await.unwrap();
     assert_eq!(ids(due), vec![second, third]);
+    // The actions a daemon drives now are left out of its next claim, not read again.
+    let besides = store
+        .claim_actions_except(now, lease, 10, true, &[second])
+        .await
+        .unwrap();
+    assert_eq!(ids(besides), vec![third, first]);
     // A daemon's own claims are renewed, not refused; a start takes every one, due or not.
     let all = store.claim_actions(now, lease, 10, true).await.unwrap();
     assert_eq!(ids(all), vec![second, third, first]);
