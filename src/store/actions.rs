@@ -95,18 +95,135 @@ impl Store {
         &self,
         actions: &[NewAction],
     ) -> Result<Vec<Result<ActionId, EnqueueError>>, EnqueueError> {
-        let mut tx = self.write(ENQUEUE).await?;
-        let mut answers = Vec::with_capacity(actions.len());
-        for action in actions {
-            match check_enqueue(&mut tx, action).await {
-                Ok(()) => answers.push(Ok(write_enqueue(&mut tx, action).await?)),
-                // A read failed: the transaction may be unusable (PostgreSQL aborts it).
-                Err(EnqueueError::Store(error)) => return Err(error.into()),
-                Err(refused) => answers.push(Err(refused)),
+        const DOING: &str = ENQUEUE;
+        let mut tx = self.write(DOING).await?;
+        let mut answers: Vec<Option<Result<ActionId, EnqueueError>>> =
+            (0..actions.len()).map(|_| None).collect();
+        // Three statements a slice, whatever its size (each statement is a round trip to the
+        // database): read the jobs, flip the held ones to `acting`, insert their actions.
+        for (slice_no, slice) in actions.chunks(ENQUEUE_SLICE).enumerate() {
+            let offset = slice_no * ENQUEUE_SLICE;
+            let ids: Vec<&str> = slice.iter().map(|a| a.task_id.as_str()).collect();
+            let mut found = std::collections::HashMap::new();
+            let mut read = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT task_id, state, printer_id FROM held_jobs WHERE task_id IN ({})",
+                placeholders(1, ids.len())
+            )));
+            for id in &ids {
+                read = read.bind(*id);
+            }
+            for row in read
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::db(DOING))?
+            {
+                found.insert(
+                    row.text("task_id")?,
+                    (row.word::<JobState>("state")?, row.text("printer_id")?),
+                );
+            }
+            let mut accepted: Vec<usize> = Vec::with_capacity(slice.len());
+            for (n, action) in slice.iter().enumerate() {
+                let job = found
+                    .get(&action.task_id)
+                    .map(|(state, printer)| (*state, printer.as_str()));
+                match refusal(action, job) {
+                    Some(refused) => answers[offset + n] = Some(Err(refused)),
+                    None => {
+                        accepted.push(n);
+                        // The same job twice in one batch: the second finds it acting.
+                        if let Some(entry) = found.get_mut(&action.task_id) {
+                            entry.0 = JobState::Acting;
+                        }
+                    }
+                }
+            }
+            if accepted.is_empty() {
+                continue;
+            }
+            let mut flip = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE held_jobs SET state = 'acting' WHERE state = 'held' AND task_id IN ({})",
+                placeholders(1, accepted.len())
+            )));
+            for n in &accepted {
+                flip = flip.bind(slice[*n].task_id.as_str());
+            }
+            let flipped = flip
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db(DOING))?;
+            if flipped.rows_affected() != accepted.len() as u64 {
+                // Cannot happen under the write turn; the transaction is dropped (rolled back)
+                // and the caller queues them one by one.
+                return Err(StoreError::Corrupt {
+                    what: "a held job changed state during a batch enqueue".to_owned(),
+                }
+                .into());
+            }
+            let values = (0..accepted.len())
+                .map(|row| {
+                    let p = row * 7 + 1;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, '{}', 0, ${})",
+                        p,
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 5,
+                        p + 6,
+                        Step::Queued.as_str(),
+                        p + 6
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO actions (task_id, kind, changes, destination_printer_id, station_id, \
+                 requested_by, requested_at, step, attempts, next_attempt_at) VALUES {values} \
+                 RETURNING id, task_id"
+            )));
+            for n in &accepted {
+                let new = &slice[*n];
+                insert = insert
+                    .bind(new.task_id.as_str())
+                    .bind(new.kind.as_str())
+                    .bind(new.changes.as_ref().map(json_text))
+                    .bind(new.destination_printer_id.as_deref())
+                    .bind(new.station_id.as_deref())
+                    .bind(new.requested_by.as_str())
+                    .bind(encode(new.requested_at));
+            }
+            // RETURNING gives no order on SQLite: the rows are matched by task.
+            let mut inserted = std::collections::HashMap::new();
+            for row in insert
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::db(DOING))?
+            {
+                inserted.insert(row.text("task_id")?, ActionId(row.int("id")?));
+            }
+            for n in accepted {
+                let id = inserted.get(&slice[n].task_id).copied().ok_or_else(|| {
+                    StoreError::Corrupt {
+                        what: format!("no action inserted for task {}", slice[n].task_id),
+                    }
+                })?;
+                answers[offset + n] = Some(Ok(id));
             }
         }
-        tx.commit().await.map_err(StoreError::db(ENQUEUE))?;
-        Ok(answers)
+        tx.commit().await.map_err(StoreError::db(DOING))?;
+        Ok(answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| {
+                    Err(StoreError::Corrupt {
+                        what: "a batch enqueue left an action unanswered".to_owned(),
+                    }
+                    .into())
+                })
+            })
+            .collect())
     }
 
     /// Unfinished actions whose next attempt is due at `now`, earliest first, at most `limit`.
@@ -509,6 +626,18 @@ impl Store {
     }
 }
 
+/// How many actions one statement of [`Store::enqueue_all`] carries (seven parameters each, well
+/// under either database's limit).
+const ENQUEUE_SLICE: usize = 500;
+
+/// `$from, $from+1, …` for `count` parameters.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What [`Store::enqueue`] says it is doing.
 const ENQUEUE: &str = "queueing an action";
 
@@ -531,39 +660,52 @@ async fn check_enqueue(tx: &mut super::Tx, new: &NewAction) -> Result<(), Enqueu
         .fetch_optional(&mut **tx)
         .await
         .map_err(StoreError::db(DOING))?;
-    let Some(row) = row else {
-        return Err(EnqueueError::UnknownTask {
+    let found = match row {
+        Some(row) => Some((row.word::<JobState>("state")?, row.text("printer_id")?)),
+        None => None,
+    };
+    match refusal(
+        new,
+        found
+            .as_ref()
+            .map(|(state, printer)| (*state, printer.as_str())),
+    ) {
+        Some(refused) => Err(refused),
+        None => Ok(()),
+    }
+}
+
+/// Why `new` cannot be queued on a job found as `found` (its state and printer; `None`: no such
+/// job), or `None` when it can.
+fn refusal(new: &NewAction, found: Option<(JobState, &str)>) -> Option<EnqueueError> {
+    let Some((state, printer_id)) = found else {
+        return Some(EnqueueError::UnknownTask {
             task_id: new.task_id.clone(),
         });
     };
-    let state = row.word::<JobState>("state")?;
     if state != JobState::Held {
-        return Err(EnqueueError::NotHeld {
+        return Some(EnqueueError::NotHeld {
             task_id: new.task_id.clone(),
             state,
         });
     }
-    let printer_id = row.text("printer_id")?;
     match (new.kind, new.destination_printer_id.as_deref()) {
-        (ActionKind::Redirect, None) => {
-            return Err(EnqueueError::Invalid(
-                "a redirect needs a destination printer".to_owned(),
-            ));
-        }
+        (ActionKind::Redirect, None) => Some(EnqueueError::Invalid(
+            "a redirect needs a destination printer".to_owned(),
+        )),
         (ActionKind::Redirect, Some(destination)) if destination == printer_id => {
-            return Err(EnqueueError::Invalid(format!(
+            Some(EnqueueError::Invalid(format!(
                 "the job is already on printer {destination}: release it instead of redirecting"
-            )));
+            )))
         }
         (ActionKind::Release | ActionKind::Delete | ActionKind::Expire, Some(_)) => {
-            return Err(EnqueueError::Invalid(format!(
+            Some(EnqueueError::Invalid(format!(
                 "a {} action takes no destination printer",
                 new.kind
-            )));
+            )))
         }
-        _ => {}
+        _ => None,
     }
-    Ok(())
 }
 
 /// Writes a checked `new`: flips its job to `acting` and inserts the action.

@@ -253,6 +253,32 @@ async fn a_batch_queues_every_held_job_in_one_commit_and_refuses_the_others_on_t
     }
 }
 
+async fn a_batch_larger_than_one_statement_queues_every_job_once(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
+    // One more than a statement's slice of the batch.
+    let tasks: Vec<String> = (0..501).map(|n| format!("t{n}")).collect();
+    for task in &tasks {
+        held(&store, task, "ada@example.org").await;
+    }
+    let batch: Vec<NewAction> = tasks.iter().map(|task| release(task)).collect();
+
+    let answers = store.enqueue_all(&batch).await;
+
+    let ids: Vec<_> = answers.into_iter().map(|answer| answer.unwrap()).collect();
+    let unfinished = store.unfinished_actions().await.unwrap();
+    assert_eq!(unfinished.len(), 501);
+    for (task, id) in tasks.iter().zip(&ids) {
+        let action = unfinished.iter().find(|a| a.id == *id).unwrap();
+        assert_eq!(
+            &action.task_id, task,
+            "each answer names its own job's action"
+        );
+        assert_eq!(action.step, Step::Queued);
+    }
+}
+
 async fn an_unknown_task_is_refused_distinctly_from_a_busy_one(backend: Backend) {
     let Some((_database, store)) = fresh(backend).await else {
         return;
@@ -1125,6 +1151,7 @@ crate::on_both_backends!(
     a_configuration_with_properties_this_version_does_not_know_survives_the_store,
     a_second_action_on_the_same_job_is_refused_as_not_held,
     a_batch_queues_every_held_job_in_one_commit_and_refuses_the_others_on_their_own,
+    a_batch_larger_than_one_statement_queues_every_job_once,
     an_unknown_task_is_refused_distinctly_from_a_busy_one,
     a_redirect_needs_a_destination_other_than_the_jobs_own_printer,
     the_database_itself_refuses_a_second_unfinished_action_for_a_task,
