@@ -195,7 +195,7 @@ impl App {
             graph.clone(),
             clock.clone(),
             completions.clone(),
-            settings.graph.max_concurrent_requests * crate::graph::WORK_PER_SLOT,
+            work_at_once(&settings),
             settings.release.hold_timeout.0,
             Observers {
                 metrics: metrics.clone(),
@@ -219,8 +219,7 @@ impl App {
         )
         .with_metrics(metrics.clone())
         .with_rules(Arc::new(rules), service.clone(), settings.release.policy());
-        let poller = Poller::new(intake.clone())
-            .with_lookups(settings.graph.max_concurrent_requests * crate::graph::WORK_PER_SLOT);
+        let poller = Poller::new(intake.clone()).with_lookups(work_at_once(&settings));
         let station = StationState::new(
             &settings,
             StationDeps {
@@ -395,7 +394,8 @@ impl App {
             ));
         }
         let new_jobs = intake.new_jobs();
-        let worker = InboxWorker::new(intake, inbox_wake, poller, lifecycle);
+        let worker = InboxWorker::new(intake, inbox_wake, poller, lifecycle)
+            .with_lookups(work_at_once(&settings));
         tasks.spawn(worker.run(shutdown.clone()));
 
         let sweeper = Sweeper::new(
@@ -750,4 +750,10 @@ async fn refresh_gauges(
             metrics.set_subscription_expiry(subscription.map(|s| s.expires_at));
         }
     }
+}
+
+/// How many pieces of Graph work (action drives, a poll's lookups, the inbox's lookups) run at once:
+/// the Graph request slots times [`crate::graph::WORK_PER_SLOT`].
+fn work_at_once(settings: &Settings) -> usize {
+    settings.graph.max_concurrent_requests * crate::graph::WORK_PER_SLOT
 }

@@ -10,7 +10,7 @@
 //! - an item whose lookup failed for a reason that may pass is put off on its own schedule
 //!   (exponential from [`FIRST_RETRY`] up to [`MAX_RETRY_DELAY`], by the injected clock) and is not
 //!   read again before then, so a poison notification never holds up newer ones; items are looked up
-//!   [`CONCURRENCY`] at a time, so a slow one does not either;
+//!   several at a time ([`CONCURRENCY`] unless told otherwise), so a slow one does not either;
 //! - after [`MAX_TRIES`] failed tries, or at once when it cannot be read or Graph refuses it for good,
 //!   an item is dead-lettered: kept with the reason, recorded in the audit log (`dead_letter`), counted
 //!   (`pullprintd_notifications_total{kind="dead_letter"}`), and a poll is asked for, the backstop for
@@ -42,10 +42,9 @@ pub const MAX_RETRY_DELAY: time::Duration = time::Duration::minutes(5);
 /// Tries of one item before it is dead-lettered: with the delays above, about 15 minutes of failures.
 pub const MAX_TRIES: u32 = 10;
 
-/// How many items are looked up at once: the default Graph slots times
-/// [`crate::graph::WORK_PER_SLOT`] (each lookup also stores its job; the Graph client bounds the
-/// requests in flight).
-pub const CONCURRENCY: usize = 16 * crate::graph::WORK_PER_SLOT;
+/// How many items are looked up at once, unless told otherwise ([`InboxWorker::with_lookups`]; the
+/// daemon gives `graph.max_concurrent_requests` × [`crate::graph::WORK_PER_SLOT`], as for a poll).
+pub const CONCURRENCY: usize = 16;
 
 /// How many items are read per round. A round waits for its slowest lookup before the next starts,
 /// so few large rounds keep the Graph slots busy through a burst (rounds of 100 held 1,000
@@ -69,6 +68,7 @@ pub struct InboxWorker {
     wake: Arc<Notify>,
     poller: Poller,
     lifecycle: Option<mpsc::UnboundedSender<LifecycleEvent>>,
+    lookups: usize,
 }
 
 impl InboxWorker {
@@ -85,7 +85,14 @@ impl InboxWorker {
             wake,
             poller,
             lifecycle,
+            lookups: CONCURRENCY,
         }
+    }
+
+    /// The same worker, looking up at most `lookups` items at once (at least one).
+    pub fn with_lookups(mut self, lookups: usize) -> Self {
+        self.lookups = lookups.max(1);
+        self
     }
 
     /// Works through the inbox whenever woken, and when a put-off item is due, until `shutdown`.
@@ -126,7 +133,7 @@ impl InboxWorker {
                     let tried = self.try_item(&item).await;
                     (item, tried)
                 })
-                .buffer_unordered(CONCURRENCY)
+                .buffer_unordered(self.lookups)
                 .collect()
                 .await;
             let mut done = Vec::with_capacity(tried.len());

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use super::audit::{self, NewAudit};
 use super::model::AuditEvent;
 use super::timestamp::encode;
-use super::{RowExt, Store, StoreError, json_text};
+use super::{RowExt, Store, StoreError, json_text, placeholders};
 use crate::job::{
     Action, ActionId, ActionKind, Applied, JobState, NewAction, Outcome, Step, TextEnum,
 };
@@ -162,18 +162,13 @@ impl Store {
             }
             let values = (0..accepted.len())
                 .map(|row| {
-                    let p = row * 7 + 1;
+                    // Seven values a row; the seventh (requested_at) is also the first attempt.
+                    let first = row * 7 + 1;
                     format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, '{}', 0, ${})",
-                        p,
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4,
-                        p + 5,
-                        p + 6,
+                        "({}, '{}', 0, ${})",
+                        placeholders(first, 7),
                         Step::Queued.as_str(),
-                        p + 6
+                        first + 6
                     )
                 })
                 .collect::<Vec<_>>()
@@ -289,11 +284,7 @@ impl Store {
         let except = if running.is_empty() {
             String::new()
         } else {
-            let listed = (5..running.len() + 5)
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(" AND id NOT IN ({listed})")
+            format!(" AND id NOT IN ({})", placeholders(5, running.len()))
         };
         let mut candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM actions WHERE finished_at IS NULL AND next_attempt_at <= $1 \
@@ -321,12 +312,9 @@ impl Store {
         }
         // Two statements for the whole claim, whatever its size: each statement is a round trip
         // to the database, and a claim may take dozens of actions.
-        let listed = (3..ids.len() + 3)
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let mut update = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE actions SET lease_owner = $1, lease_until = $2 WHERE id IN ({listed})"
+            "UPDATE actions SET lease_owner = $1, lease_until = $2 WHERE id IN ({})",
+            placeholders(3, ids.len())
         )))
         .bind(self.instance())
         .bind(encode(now + lease));
@@ -337,17 +325,13 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db(DOING))?;
-        let listed = (1..=ids.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let mut read = sqlx::query(sqlx::AssertSqlSafe(format!(
             concat!(
                 "SELECT ",
                 columns!(),
                 " WHERE a.id IN ({}) ORDER BY a.next_attempt_at, a.id"
             ),
-            listed
+            placeholders(1, ids.len())
         )));
         for id in &ids {
             read = read.bind(*id);
@@ -629,14 +613,6 @@ impl Store {
 /// How many actions one statement of [`Store::enqueue_all`] carries (seven parameters each, well
 /// under either database's limit).
 const ENQUEUE_SLICE: usize = 500;
-
-/// `$from, $from+1, …` for `count` parameters.
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// What [`Store::enqueue`] says it is doing.
 const ENQUEUE: &str = "queueing an action";

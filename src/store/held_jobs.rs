@@ -14,7 +14,7 @@ use super::actions::enqueue_in;
 use super::audit::{self, NewAudit};
 use super::model::{AuditEvent, Inserted, JobCursor, MarkedGone};
 use super::timestamp::encode;
-use super::{RowExt, Store, StoreError, json_text};
+use super::{RowExt, Store, StoreError, json_text, placeholders};
 use crate::job::{DiscoveredVia, HeldJob, JobState, NewAction, NewHeldJob, Outcome, TextEnum};
 
 /// The columns [`held_job`] reads, as a literal so queries stay `&'static str`.
@@ -45,12 +45,9 @@ impl Store {
         let mut known = std::collections::HashSet::new();
         // In slices well under either database's limit on bound parameters.
         for slice in task_ids.chunks(500) {
-            let listed = (1..=slice.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT task_id FROM held_jobs WHERE task_id IN ({listed})"
+                "SELECT task_id FROM held_jobs WHERE task_id IN ({})",
+                placeholders(1, slice.len())
             )));
             for task_id in slice {
                 query = query.bind(*task_id);

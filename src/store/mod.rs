@@ -481,6 +481,16 @@ fn corrupt(column: &str, err: &sqlx::Error) -> StoreError {
     }
 }
 
+/// `$from, $from+1, …`: the numbered parameters of `count` values bound from `$from` on, for an
+/// `IN (…)` list or a multi-row `VALUES` (both backends number parameters this way through sqlx's
+/// `Any` driver).
+pub(crate) fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A print configuration as stored: Graph's `printJobConfiguration` JSON.
 pub(crate) fn json_text(configuration: &PrintJobConfiguration) -> String {
     // Cannot fail: every field serialises as a plain JSON value and the map of other properties has

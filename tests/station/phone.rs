@@ -859,6 +859,19 @@ async fn releases_left_unsettled_by_a_daemon_that_stopped_mid_call_are_settled_b
 }
 
 /// A port free now, for a daemon whose address must be known before it starts.
+/// The JSON answer of `GET url` with `bearer`, at whichever instance `url` names.
+async fn get_json(url: &str, bearer: &str) -> Value {
+    client()
+        .get(url)
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -950,15 +963,7 @@ async fn a_phone_sign_in_started_at_one_instance_completes_and_releases_at_anoth
 
     // The code comes from the second instance; the phone's start reaches the second, and the callback
     // comes back through the public address to the first.
-    let answer: Value = client()
-        .get(at(1, "/api/v1/phone/code"))
-        .bearer_auth(QUEUE_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = get_json(&at(1, "/api/v1/phone/code"), QUEUE_KEY).await;
     let url = answer["url"].as_str().unwrap().replace(&public, &at(1, ""));
     let started = start(&url).await.unwrap();
     let callback = sign_in_at_entra(&started.authorize, ADA).await;
@@ -967,15 +972,7 @@ async fn a_phone_sign_in_started_at_one_instance_completes_and_releases_at_anoth
 
     // The phone's session holds at either instance; the release goes through the second.
     for n in [0, 1] {
-        let jobs: Value = client()
-            .get(at(n, "/api/v1/jobs"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jobs = get_json(&at(n, "/api/v1/jobs"), &token).await;
         assert_eq!(jobs["jobs"][0]["id"], json!(task), "instance {n}: {jobs}");
     }
     let response = client()
