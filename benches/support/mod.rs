@@ -431,13 +431,19 @@ pub fn json_line(bench: &str, figures: &Value) {
     println!("BENCH {}", json!({"bench": bench, "figures": figures}));
 }
 
-/// Whether the command line (`cargo bench -- NAME…`) selects benchmark `name` (no names: all).
+/// Whether the command line (`cargo bench -- NAME…`) selects benchmark `name` (no names: all): a
+/// name selects that benchmark alone, `PREFIX*` every benchmark whose name starts with it
+/// (`burst*`: the SQLite and the PostgreSQL burst).
 pub fn selected(name: &str) -> bool {
     let names: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    names.is_empty() || names.iter().any(|n| name.contains(n.as_str()))
+    names.is_empty()
+        || names.iter().any(|n| match n.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == n,
+        })
 }
 
 /// A figure rounded to 0.01 for the JSON line.

@@ -186,6 +186,7 @@ impl Executor {
             }
             // The loop turns at least every MAX_NAP. It is alive if it keeps up with the queue, or
             // if what holds the slots is waiting on Graph (slow or throttling, not us).
+            let mut store_failed = false;
             match self.start_due(&mut tasks, first, &shutdown).await {
                 Ok(Started::All) => {
                     first = false;
@@ -196,14 +197,30 @@ impl Executor {
                         self.inner.heartbeat.beat();
                     }
                 }
-                Err(error) => tracing::error!(%error, "cannot read the action queue; retrying"),
+                Err(error) => {
+                    store_failed = true;
+                    tracing::error!(%error, "cannot read the action queue; retrying");
+                }
             }
-            // Reap finished drives so the set does not grow.
-            while tasks.try_join_next().is_some() {}
+            // Reap finished drives so the set does not grow; one that ended is a reason to look
+            // again at once, as is a wake that came while this turn ran.
+            let mut reaped = false;
+            while tasks.try_join_next().is_some() {
+                reaped = true;
+            }
+            let woken = self.inner.wake.notified();
+            tokio::pin!(woken);
+            // `enable` first: it takes a pending wake, which this next turn answers.
+            let pending = woken.as_mut().enable();
+            if (reaped || pending) && !store_failed {
+                // Under load the loop turns once per ended drive or new action: reading when the
+                // next action is due would be a store round trip whose answer is not used.
+                continue;
+            }
             let nap = self.nap().await;
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.inner.wake.notified() => {}
+                () = &mut woken => {}
                 () = tokio::time::sleep(nap) => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }

@@ -14,11 +14,13 @@
 //!   reschedule, finish) is fenced by the lease: once another daemon has taken over a lapsed lease,
 //!   the late one's writes change nothing and it stops ([`StoreError::ActionNotPending`]). The
 //!   taker-over resumes at the recorded step, so an intent is settled by reading Graph first.
+//!   A SQLite store has one daemon (its lock file), so there a claim is a read and takes no lease.
 
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::audit::{self, NewAudit};
+use super::group_commit::{Write, Written};
 use super::model::AuditEvent;
 use super::timestamp::encode;
 use super::{RowExt, Store, StoreError, json_text, placeholders};
@@ -67,6 +69,11 @@ macro_rules! columns {
 impl Store {
     /// Queues `new` and flips its job to `acting`, durably, in one transaction.
     pub async fn enqueue(&self, new: &NewAction) -> Result<ActionId, EnqueueError> {
+        if self.backend == super::Backend::Sqlite
+            && let Some(id) = self.enqueue_at_once(new).await?
+        {
+            return Ok(id);
+        }
         let mut tx = self.write(ENQUEUE).await?;
         let id = enqueue_in(&mut tx, new).await?;
         tx.commit().await.map_err(StoreError::db(ENQUEUE))?;
@@ -245,7 +252,8 @@ impl Store {
     /// first, and returns them: those due at `now` (or every one when `all`: a start resumes them
     /// all), that no other daemon holds a live lease on. Its own claims are renewed. On PostgreSQL
     /// the rows are locked with `FOR UPDATE SKIP LOCKED`, so daemons claiming at the same moment
-    /// take different actions instead of waiting for each other.
+    /// take different actions instead of waiting for each other. On SQLite, where one daemon owns
+    /// the store, a claim is a read and takes no lease.
     pub async fn claim_actions(
         &self,
         now: OffsetDateTime,
@@ -267,15 +275,12 @@ impl Store {
         running: &[ActionId],
     ) -> Result<Vec<Action>, StoreError> {
         const DOING: &str = "claiming due actions";
-        let mut tx = match self.backend {
-            // The row locks below do what the write turn would, without queueing behind writers.
-            super::Backend::Postgres => self.pool.begin().await.map_err(StoreError::db(DOING))?,
-            super::Backend::Sqlite => self.write(DOING).await?,
-        };
-        let lock = match self.backend {
-            super::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            super::Backend::Sqlite => "",
-        };
+        if self.backend == super::Backend::Sqlite {
+            return self.due_actions_except(now, limit, all, running).await;
+        }
+        // PostgreSQL: the row locks below do what the write turn would, without queueing behind
+        // writers.
+        let mut tx = self.pool.begin().await.map_err(StoreError::db(DOING))?;
         let due_by = if all {
             "9999-12-31T23:59:59.999999999Z".to_owned()
         } else {
@@ -289,7 +294,7 @@ impl Store {
         let mut candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM actions WHERE finished_at IS NULL AND next_attempt_at <= $1 \
              AND (lease_until IS NULL OR lease_until <= $2 OR lease_owner = $3){except} \
-             ORDER BY next_attempt_at, id LIMIT $4{lock}"
+             ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED"
         )))
         .bind(due_by)
         .bind(encode(now))
@@ -344,6 +349,47 @@ impl Store {
         rows.iter().map(action).collect()
     }
 
+    /// The claim on SQLite: one read. A SQLite store has one daemon (it holds the lock file), so
+    /// every lease would be its own and writing one would protect nothing; leaving the write out
+    /// spares a durable commit on every turn of the executor's loop.
+    async fn due_actions_except(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        all: bool,
+        running: &[ActionId],
+    ) -> Result<Vec<Action>, StoreError> {
+        let due_by = if all {
+            "9999-12-31T23:59:59.999999999Z".to_owned()
+        } else {
+            encode(now)
+        };
+        let except = if running.is_empty() {
+            String::new()
+        } else {
+            format!(" AND a.id NOT IN ({})", placeholders(3, running.len()))
+        };
+        let mut read = sqlx::query(sqlx::AssertSqlSafe(format!(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " WHERE a.finished_at IS NULL AND a.next_attempt_at <= $1{} \
+                 ORDER BY a.next_attempt_at, a.id LIMIT $2"
+            ),
+            except
+        )))
+        .bind(due_by)
+        .bind(i64::from(limit));
+        for id in running {
+            read = read.bind(id.0);
+        }
+        let rows = read
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("claiming due actions"))?;
+        rows.iter().map(action).collect()
+    }
+
     /// Extends this daemon's lease on action `id` to `until` while it drives it; `false` when the
     /// lease is no longer ours (another daemon took the action over) or the action has finished.
     pub async fn renew_lease(
@@ -351,16 +397,25 @@ impl Store {
         id: ActionId,
         until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE actions SET lease_until = $2 \
-             WHERE id = $1 AND finished_at IS NULL AND lease_owner = $3",
-        )
-        .bind(id.0)
-        .bind(encode(until))
-        .bind(self.instance())
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::db("renewing an action's lease"))?;
+        // On SQLite the claim takes no lease (see `due_actions_except`): an unclaimed action is
+        // this daemon's.
+        let sql = match self.backend {
+            super::Backend::Sqlite => {
+                "UPDATE actions SET lease_until = $2 WHERE id = $1 AND finished_at IS NULL \
+                 AND (lease_owner IS NULL OR lease_owner = $3)"
+            }
+            super::Backend::Postgres => {
+                "UPDATE actions SET lease_until = $2 WHERE id = $1 AND finished_at IS NULL \
+                 AND lease_owner = $3"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(id.0)
+            .bind(encode(until))
+            .bind(self.instance())
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::db("renewing an action's lease"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -411,7 +466,31 @@ impl Store {
 
     /// Records `step` (a write-ahead intent before a call, or a completed step after it), and Graph's
     /// request-id when there is one. Committed durably before it returns.
+    /// On SQLite, steps of actions under way at the same moment share one commit.
     pub async fn record_step(
+        &self,
+        id: ActionId,
+        step: Step,
+        graph_request_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        match &self.group {
+            Some(group) => group
+                .write(
+                    &self.alone(),
+                    Write::Step {
+                        id,
+                        step,
+                        graph_request_id: graph_request_id.map(str::to_owned),
+                    },
+                )
+                .await
+                .map(|_| ()),
+            None => self.record_step_alone(id, step, graph_request_id).await,
+        }
+    }
+
+    /// [`Store::record_step`] in a transaction of its own.
+    pub(crate) async fn record_step_alone(
         &self,
         id: ActionId,
         step: Step,
@@ -511,8 +590,39 @@ impl Store {
     }
 
     /// Finishes an action with `outcome`, ends its job with the same outcome and appends the audit
-    /// record, in one transaction. Finishing twice is [`StoreError::ActionNotPending`].
+    /// record, in one transaction. Finishing twice is [`StoreError::ActionNotPending`]. On SQLite,
+    /// actions finishing at the same moment share one commit.
     pub async fn finish(
+        &self,
+        id: ActionId,
+        outcome: Outcome,
+        detail: &str,
+        now: OffsetDateTime,
+    ) -> Result<Closed, StoreError> {
+        match &self.group {
+            Some(group) => match group
+                .write(
+                    &self.alone(),
+                    Write::Finish {
+                        id,
+                        outcome,
+                        detail: detail.to_owned(),
+                        now,
+                    },
+                )
+                .await?
+            {
+                Written::Finish(closed) => Ok(closed),
+                Written::Step => Err(StoreError::Corrupt {
+                    what: "a close answered as a step".to_owned(),
+                }),
+            },
+            None => self.finish_alone(id, outcome, detail, now).await,
+        }
+    }
+
+    /// [`Store::finish`] in a transaction of its own.
+    pub(crate) async fn finish_alone(
         &self,
         id: ActionId,
         outcome: Outcome,
@@ -534,6 +644,11 @@ impl Store {
         after: JobAfter<'_>,
     ) -> Result<Closed, StoreError> {
         const DOING: &str = "closing an action";
+        if self.backend == super::Backend::Sqlite {
+            return self
+                .close_action_at_once(id, outcome, detail, now, after)
+                .await;
+        }
         let mut tx = self.write(DOING).await?;
         let Some(done) = sqlx::query(
             "UPDATE actions SET finished_at = $2, outcome = $3, detail = $4, lease_owner = NULL, \
@@ -605,6 +720,140 @@ impl Store {
         )
         .await?;
         let submitted_at = job.time("submitted_at")?;
+        tx.commit().await.map_err(StoreError::db(DOING))?;
+        Ok(Closed { submitted_at })
+    }
+
+    /// [`Store::enqueue`] on SQLite in one round trip inside the transaction: flip the job to
+    /// `acting` and insert the action, then check what the flip found before the commit. `None`
+    /// when the job was not there to flip (unknown, not held) or the action would be refused:
+    /// nothing is kept, and the caller's ordinary path says exactly why.
+    async fn enqueue_at_once(&self, new: &NewAction) -> Result<Option<ActionId>, EnqueueError> {
+        // A redirect (or anything naming a printer) is checked against the job's printer before
+        // any write, on the ordinary path; the schema's own checks would refuse it less clearly.
+        if new.kind == ActionKind::Redirect || new.destination_printer_id.is_some() {
+            return Ok(None);
+        }
+        let mut tx = self.write(ENQUEUE).await?;
+        let rows = sqlx::query(
+            "UPDATE held_jobs SET state = 'acting' WHERE task_id = $1 AND state = 'held' \
+             RETURNING 'job' AS part, printer_id; \
+             INSERT INTO actions (task_id, kind, changes, destination_printer_id, station_id, \
+             requested_by, requested_at, step, attempts, next_attempt_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, 0, $7 WHERE changes() = 1 \
+             ON CONFLICT DO NOTHING RETURNING 'action' AS part, id",
+        )
+        .bind(&new.task_id)
+        .bind(new.kind.as_str())
+        .bind(new.changes.as_ref().map(json_text))
+        .bind(&new.destination_printer_id)
+        .bind(&new.station_id)
+        .bind(&new.requested_by)
+        .bind(encode(new.requested_at))
+        .bind(Step::Queued.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::db(ENQUEUE))?;
+        let mut printer_id = None;
+        let mut id = None;
+        for row in &rows {
+            match row.text("part")?.as_str() {
+                "job" => printer_id = Some(row.text("printer_id")?),
+                "action" => id = Some(ActionId(row.int("id")?)),
+                _ => {}
+            }
+        }
+        let queued = match (printer_id, id) {
+            (Some(printer_id), Some(id)) => refusal(new, Some((JobState::Held, &printer_id)))
+                .is_none()
+                .then_some(id),
+            _ => None,
+        };
+        let Some(id) = queued else {
+            // Rolled back before the ordinary path looks, so it finds the job as it was.
+            tx.rollback().await.map_err(StoreError::db(ENQUEUE))?;
+            return Ok(None);
+        };
+        tx.commit().await.map_err(StoreError::db(ENQUEUE))?;
+        Ok(Some(id))
+    }
+
+    /// [`Store::close_action`] on SQLite, where one query may hold several statements: the three
+    /// writes go to the database in one round trip inside the transaction, instead of one each
+    /// (each is a hand-off to the connection's thread and back). Whatever they find is checked
+    /// before the commit; a refusal rolls all three back.
+    async fn close_action_at_once(
+        &self,
+        id: ActionId,
+        outcome: Outcome,
+        detail: &str,
+        now: OffsetDateTime,
+        after: JobAfter<'_>,
+    ) -> Result<Closed, StoreError> {
+        const DOING: &str = "closing an action";
+        let (job_update, event, applied) = match after {
+            JobAfter::Ended => (
+                "UPDATE held_jobs SET state = 'ended', outcome = $3, ended_at = $2",
+                AuditEvent::from(outcome),
+                None,
+            ),
+            JobAfter::Held(applied) => (
+                "UPDATE held_jobs SET state = 'held', \
+                 applied_configuration = COALESCE($7, applied_configuration)",
+                AuditEvent::Failed,
+                Some(applied.map(applied_text)),
+            ),
+        };
+        // The audit record is built from the rows themselves: the held job's configuration is
+        // what it was before the action (`configuration` is never rewritten), the action's
+        // changes what it asked for.
+        let sql = format!(
+            "UPDATE actions SET finished_at = $2, outcome = $3, detail = $4, lease_owner = NULL, \
+             lease_until = NULL \
+             WHERE id = $1 AND finished_at IS NULL AND (lease_owner IS NULL OR lease_owner = $5) \
+             RETURNING 'action' AS part, task_id; \
+             {job_update} WHERE task_id = (SELECT task_id FROM actions WHERE id = $1) \
+             AND state = 'acting' RETURNING 'job' AS part, submitted_at; \
+             INSERT INTO audit (at, event, station_id, requested_by, user_upn, user_key, task_id, \
+             printer_id, job_id, destination_printer_id, configuration_before, \
+             configuration_after, detail, graph_request_id) \
+             SELECT $2, $6, a.station_id, a.requested_by, h.owner_upn, h.owner_key, a.task_id, \
+             h.printer_id, h.job_id, a.destination_printer_id, h.configuration, a.changes, $4, \
+             a.graph_request_id FROM actions a JOIN held_jobs h ON h.task_id = a.task_id \
+             WHERE a.id = $1"
+        );
+        let mut tx = self.write(DOING).await?;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .bind(encode(now))
+            .bind(outcome.as_str())
+            .bind(detail)
+            .bind(self.instance())
+            .bind(event.as_str());
+        if let Some(applied) = applied {
+            query = query.bind(applied);
+        }
+        let rows = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::db(DOING))?;
+        let mut task_id = None;
+        let mut submitted_at = None;
+        for row in &rows {
+            match row.text("part")?.as_str() {
+                "action" => task_id = Some(row.text("task_id")?),
+                "job" => submitted_at = Some(row.time("submitted_at")?),
+                _ => {}
+            }
+        }
+        let Some(task_id) = task_id else {
+            return Err(StoreError::ActionNotPending(id));
+        };
+        let Some(submitted_at) = submitted_at else {
+            return Err(StoreError::Corrupt {
+                what: format!("an unfinished action {id} whose job (task {task_id}) is not acting"),
+            });
+        };
         tx.commit().await.map_err(StoreError::db(DOING))?;
         Ok(Closed { submitted_at })
     }

@@ -45,6 +45,7 @@ mod actions;
 mod audit;
 mod error;
 mod fault;
+mod group_commit;
 mod held_jobs;
 mod inbox;
 mod leader;
@@ -121,6 +122,8 @@ pub struct Store {
     instance: Arc<str>,
     /// The simulated fault of [`Store::simulate_read_only`].
     fault: fault::FaultKnob,
+    /// SQLite: the executor's step and close writes, committed in groups ([`group_commit`]).
+    group: Option<Arc<group_commit::GroupCommit>>,
 }
 
 /// The lease owner of every SQLite store: one daemon holds its lock file, so every lease is its own,
@@ -160,6 +163,7 @@ impl Store {
             backend: Backend::Sqlite,
             instance: Arc::from(SQLITE_INSTANCE),
             fault,
+            group: Some(group_commit::GroupCommit::new()),
         })
     }
 
@@ -204,6 +208,7 @@ impl Store {
             backend: Backend::Postgres,
             instance: Arc::from(instance),
             fault,
+            group: None,
         })
     }
 
@@ -296,6 +301,14 @@ impl Store {
     /// This daemon's name on the leases it takes (`local` on SQLite).
     pub fn instance(&self) -> &str {
         &self.instance
+    }
+
+    /// This store without group commit: what the writing task and every single write use.
+    fn alone(&self) -> Self {
+        Self {
+            group: None,
+            ..self.clone()
+        }
     }
 
     /// Closes every connection, waiting for them; for an orderly shutdown.

@@ -550,6 +550,107 @@ async fn claiming_takes_due_actions_earliest_first_or_every_one_at_start(backend
     assert!(!store.renew_lease(first, now + lease).await.unwrap());
 }
 
+async fn writes_of_many_actions_at_once_each_land_exactly_as_alone(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
+    let tasks: Vec<String> = (0..40).map(|n| format!("t{n}")).collect();
+    let mut ids = Vec::new();
+    for task in &tasks {
+        held(&store, task, "ada@example.org").await;
+        ids.push(store.enqueue(&release(task)).await.unwrap());
+    }
+    let outcomes = [Outcome::Released, Outcome::Deleted, Outcome::Failed];
+    let at = T0 + Duration::minutes(11);
+    let finish = |n: usize| {
+        let store = store.clone();
+        let id = ids[n];
+        async move {
+            store
+                .finish(id, outcomes[n % 3], &format!("detail of {id}"), at)
+                .await
+        }
+    };
+    // First, writes that all succeed: half record an intent, a quarter finish, all at once, so
+    // that they share commits where the store groups them.
+    let steps = ids[..20].iter().map(|id| {
+        let store = store.clone();
+        let id = *id;
+        async move { store.record_step(id, Step::CompleteTaskSending, None).await }
+    });
+    let (stepped, finished) = tokio::join!(
+        futures::future::join_all(steps),
+        futures::future::join_all((20..30).map(finish))
+    );
+    assert!(stepped.iter().all(Result::is_ok), "{stepped:?}");
+    assert!(finished.iter().all(Result::is_ok), "{finished:?}");
+    for id in &ids[..20] {
+        let action = store.action(*id).await.unwrap().unwrap();
+        assert_eq!(action.step, Step::CompleteTaskSending);
+    }
+    // Then a group where one finish is sent twice and a step goes to an action that is finishing.
+    let late_step = {
+        let store = store.clone();
+        let id = ids[38];
+        async move {
+            tokio::task::yield_now().await;
+            store.record_step(id, Step::CompleteTaskSending, None).await
+        }
+    };
+    let (finished, late) = tokio::join!(
+        futures::future::join_all((30..40).chain([39]).map(finish)),
+        late_step
+    );
+    // The finish sent twice ends its action once; the other is told it is no longer pending.
+    let twice = [&finished[9], &finished[10]];
+    assert_eq!(twice.iter().filter(|r| r.is_ok()).count(), 1, "{twice:?}");
+    assert!(
+        twice
+            .iter()
+            .any(|r| matches!(r, Err(StoreError::ActionNotPending(_))))
+    );
+    assert!(finished[..9].iter().all(Result::is_ok), "{finished:?}");
+    // A step for an action that may have finished meanwhile is written only if it had not.
+    if late.is_err() {
+        assert!(matches!(late, Err(StoreError::ActionNotPending(_))));
+    }
+    let audit = store.audit_query(&AuditFilter::default()).await.unwrap();
+    for (n, (task, id)) in tasks.iter().zip(&ids).enumerate().skip(20) {
+        let outcome = outcomes[n % 3];
+        let job = store.held_job(task).await.unwrap().unwrap();
+        assert_eq!(job.state, JobState::Ended, "{task}");
+        assert_eq!(job.outcome, Some(outcome), "{task}");
+        assert_eq!(
+            store.action_outcome(*id).await.unwrap(),
+            Some((outcome, Some(format!("detail of {id}"))))
+        );
+        let records: Vec<_> = audit
+            .iter()
+            .filter(|r| &r.task_id == task && r.event != AuditEvent::Held)
+            .collect();
+        assert_eq!(records.len(), 1, "{task}: {records:?}");
+        assert_eq!(records[0].event, AuditEvent::from(outcome));
+        assert_eq!(records[0].at, at);
+        assert_eq!(records[0].requested_by.as_deref(), Some("ada@example.org"));
+        assert_eq!(records[0].user_upn.as_deref(), Some("ada@example.org"));
+        assert_eq!(records[0].detail, Some(format!("detail of {id}")));
+        assert_eq!(records[0].station_id.as_deref(), Some("lobby"));
+        assert_eq!(
+            records[0].configuration_before,
+            Some(configuration(json!({"copies": 1, "colorMode": "color"})))
+        );
+        assert_eq!(
+            records[0].configuration_after,
+            Some(configuration(json!({"copies": 2, "colorMode": "color"})))
+        );
+    }
+    // The actions that only stepped are still under way, their jobs acting.
+    for task in &tasks[..20] {
+        let job = store.held_job(task).await.unwrap().unwrap();
+        assert_eq!(job.state, JobState::Acting);
+    }
+}
+
 async fn a_task_seen_twice_is_stored_once_and_needs_no_second_lookup(backend: Backend) {
     let Some((_database, store)) = fresh(backend).await else {
         return;
@@ -1147,6 +1248,7 @@ async fn a_pull_print_job_has_one_release_under_way_or_done_and_it_settles_once_
 
 crate::on_both_backends!(
     claiming_takes_due_actions_earliest_first_or_every_one_at_start,
+    writes_of_many_actions_at_once_each_land_exactly_as_alone,
     enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_once,
     a_configuration_with_properties_this_version_does_not_know_survives_the_store,
     a_second_action_on_the_same_job_is_refused_as_not_held,
