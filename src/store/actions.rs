@@ -85,7 +85,35 @@ impl Store {
     /// job that cannot be queued (not held, unknown, an invalid action) is refused on its own
     /// without holding the others back. Should the database refuse a write, nothing of the batch
     /// is kept and each action is queued in a transaction of its own instead.
+    ///
+    /// On SQLite it is written by the same task as the executor's grouped writes, taking turns
+    /// with them: otherwise a crowd pressing "print all" at once would hold the connections and
+    /// the write lock until the last of them is queued, and no release would start before.
     pub async fn enqueue_all(&self, actions: &[NewAction]) -> Vec<Result<ActionId, EnqueueError>> {
+        let Some(group) = &self.group else {
+            return self.enqueue_all_alone(actions).await;
+        };
+        match group
+            .write(&self.alone(), Write::EnqueueAll(actions.to_vec()))
+            .await
+        {
+            Ok(Written::EnqueueAll(answers)) => answers,
+            Ok(_) | Err(_) => actions
+                .iter()
+                .map(|_| {
+                    Err(EnqueueError::Store(StoreError::Corrupt {
+                        what: "the store's writing task gave no answer for a batch".to_owned(),
+                    }))
+                })
+                .collect(),
+        }
+    }
+
+    /// [`Store::enqueue_all`] without taking turns.
+    pub(crate) async fn enqueue_all_alone(
+        &self,
+        actions: &[NewAction],
+    ) -> Vec<Result<ActionId, EnqueueError>> {
         match self.enqueue_batch(actions).await {
             Ok(answers) => answers,
             Err(_) => {
@@ -613,8 +641,8 @@ impl Store {
                 .await?
             {
                 Written::Finish(closed) => Ok(closed),
-                Written::Step => Err(StoreError::Corrupt {
-                    what: "a close answered as a step".to_owned(),
+                Written::Step | Written::EnqueueAll(_) => Err(StoreError::Corrupt {
+                    what: "a close answered as another write".to_owned(),
                 }),
             },
             None => self.finish_alone(id, outcome, detail, now).await,

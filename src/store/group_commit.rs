@@ -9,6 +9,11 @@
 //! write, one commit. Each caller is answered after the commit that holds its write, so the promise
 //! is unchanged: an intent is durable before its call, a close before anyone hears of it.
 //!
+//! A person's "print all" ([`Store::enqueue_all`]) is written by the same task, in its own
+//! transaction, taking turns with the grouped writes: two hundred people pressing it at once
+//! otherwise held the pool's connections and the write lock until the last of them was queued, and
+//! no release started before (1.4 s at the start of the burst benchmark).
+//!
 //! Invariants:
 //! - a batch commits only if every write in it did exactly what it would have done alone (each step
 //!   found its action unfinished and ours; each close found its action unfinished and its job
@@ -20,17 +25,17 @@
 //! PostgreSQL does not use it: several daemons share the database, its commits do not serialise
 //! on one file lock, and the grouping measured slower there (docs/performance.md, section 8).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
-use super::actions::Closed;
+use super::actions::{Closed, EnqueueError};
 use super::model::AuditEvent;
 use super::timestamp::encode;
 use super::{RowExt, Store, StoreError};
-use crate::job::{ActionId, Outcome, Step, TextEnum};
+use crate::job::{ActionId, NewAction, Outcome, Step, TextEnum};
 
 /// Most writes one transaction carries. Batches are padded up to a power of two so that a few
 /// statement shapes serve every size (prepared once, kept in the connection's cache).
@@ -52,6 +57,8 @@ pub(crate) enum Write {
         detail: String,
         now: OffsetDateTime,
     },
+    /// [`Store::enqueue_all`]: its own transaction, taking turns with the grouped writes.
+    EnqueueAll(Vec<NewAction>),
 }
 
 /// What a write did.
@@ -59,6 +66,7 @@ pub(crate) enum Write {
 pub(crate) enum Written {
     Step,
     Finish(Closed),
+    EnqueueAll(Vec<Result<ActionId, EnqueueError>>),
 }
 
 struct Pending {
@@ -101,35 +109,54 @@ impl GroupCommit {
     }
 }
 
-/// The writing task: takes every write waiting (up to [`MAX_BATCH`]) and writes them together.
+/// The writing task: takes every write waiting and writes the steps and closes among them (up to
+/// [`MAX_BATCH`]) together, then one waiting "print all", in turns: a crowd of them queues behind
+/// each other but not in front of the releases already under way.
 async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Pending>) {
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(more) => batch.push(more),
-                Err(_) => break,
+    let mut grouped: VecDeque<Pending> = VecDeque::new();
+    let mut batches: VecDeque<Pending> = VecDeque::new();
+    loop {
+        if grouped.is_empty() && batches.is_empty() {
+            match receiver.recv().await {
+                Some(first) => sort(first, &mut grouped, &mut batches),
+                None => return,
             }
         }
+        while let Ok(more) = receiver.try_recv() {
+            sort(more, &mut grouped, &mut batches);
+        }
+        let take = grouped.len().min(MAX_BATCH);
+        let mut batch: Vec<Pending> = grouped.drain(..take).collect();
         if batch.len() == 1 {
             let pending = batch.pop().expect("one write");
             let result = write_alone(&store, pending.write).await;
             let _ = pending.answer.send(result);
-            continue;
-        }
-        match write_together(&store, &batch).await {
-            Some(written) => {
-                for (pending, written) in batch.into_iter().zip(written) {
-                    let _ = pending.answer.send(Ok(written));
+        } else if !batch.is_empty() {
+            match write_together(&store, &batch).await {
+                Some(written) => {
+                    for (pending, written) in batch.into_iter().zip(written) {
+                        let _ = pending.answer.send(Ok(written));
+                    }
+                }
+                None => {
+                    for pending in batch {
+                        let result = write_alone(&store, pending.write).await;
+                        let _ = pending.answer.send(result);
+                    }
                 }
             }
-            None => {
-                for pending in batch {
-                    let result = write_alone(&store, pending.write).await;
-                    let _ = pending.answer.send(result);
-                }
-            }
         }
+        if let Some(pending) = batches.pop_front() {
+            let result = write_alone(&store, pending.write).await;
+            let _ = pending.answer.send(result);
+        }
+    }
+}
+
+fn sort(pending: Pending, grouped: &mut VecDeque<Pending>, batches: &mut VecDeque<Pending>) {
+    match pending.write {
+        Write::EnqueueAll(_) => batches.push_back(pending),
+        Write::Step { .. } | Write::Finish { .. } => grouped.push_back(pending),
     }
 }
 
@@ -153,6 +180,9 @@ async fn write_alone(store: &Store, write: Write) -> Result<Written, StoreError>
             .finish_alone(id, outcome, &detail, now)
             .await
             .map(Written::Finish),
+        Write::EnqueueAll(actions) => {
+            Ok(Written::EnqueueAll(store.enqueue_all_alone(&actions).await))
+        }
     }
 }
 
@@ -168,7 +198,7 @@ async fn write_together(store: &Store, batch: &[Pending]) -> Option<Vec<Written>
                 step,
                 graph_request_id,
             } => Some((*id, *step, graph_request_id.as_deref())),
-            Write::Finish { .. } => None,
+            Write::Finish { .. } | Write::EnqueueAll(_) => None,
         })
         .collect();
     let finishes: Vec<(ActionId, Outcome, &str, OffsetDateTime)> = batch
@@ -180,7 +210,7 @@ async fn write_together(store: &Store, batch: &[Pending]) -> Option<Vec<Written>
                 detail,
                 now,
             } => Some((*id, *outcome, detail.as_str(), *now)),
-            Write::Step { .. } => None,
+            Write::Step { .. } | Write::EnqueueAll(_) => None,
         })
         .collect();
     let mut tx = store.write(DOING).await.ok()?;
@@ -318,6 +348,7 @@ async fn write_together(store: &Store, batch: &[Pending]) -> Option<Vec<Written>
         .map(|p| match &p.write {
             Write::Step { .. } => Some(Written::Step),
             Write::Finish { id, .. } => closed.remove(&id.0).map(Written::Finish),
+            Write::EnqueueAll(_) => None,
         })
         .collect::<Option<Vec<_>>>()?;
     tx.commit().await.ok()?;

@@ -987,6 +987,53 @@ async fn audit_queries_filter_by_time_user_and_event_and_pruning_drops_old_recor
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_pressing_print_all_at_once_does_not_hold_back_the_releases_under_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
+    held(&store, "under-way", "grace@example.org").await;
+    let under_way = store.enqueue(&release("under-way")).await.unwrap();
+    let people: Vec<Vec<NewAction>> = (0..24)
+        .map(|person| {
+            (0..40)
+                .map(|n| {
+                    let mut action = release(&format!("p{person}-{n}"));
+                    action.requested_by = format!("p{person}@example.org");
+                    action
+                })
+                .collect()
+        })
+        .collect();
+    for (person, actions) in people.iter().enumerate() {
+        for action in actions {
+            held(&store, &action.task_id, &format!("p{person}@example.org")).await;
+        }
+    }
+    let order = std::sync::Mutex::new(Vec::new());
+    let crowd = people.iter().map(|actions| async {
+        let answers = store.enqueue_all(actions).await;
+        assert!(answers.iter().all(Result::is_ok));
+        order.lock().unwrap().push("print all");
+    });
+    // The release under way writes its intent while every "print all" is waiting to be queued.
+    let step = async {
+        tokio::task::yield_now().await;
+        store
+            .record_step(under_way, Step::CompleteTaskSending, None)
+            .await
+            .unwrap();
+        order.lock().unwrap().push("intent");
+    };
+    tokio::join!(futures::future::join_all(crowd), step);
+    let order = order.into_inner().unwrap();
+    let position = order.iter().position(|o| *o == "intent").unwrap();
+    assert!(
+        position <= 6,
+        "the intent waited for {position} of {} print-alls",
+        order.len() - 1
+    );
+}
+
 #[tokio::test]
 async fn a_store_in_a_missing_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
