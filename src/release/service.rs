@@ -93,6 +93,28 @@ impl ReleaseService {
         self.store.held_jobs_for_owner(owner).await
     }
 
+    /// [`ReleaseService::held_jobs`], each with its hold rule's terms ([`ReleaseService::hold_terms`]),
+    /// in one read.
+    pub async fn held_jobs_and_terms(
+        &self,
+        owner: &str,
+    ) -> Result<Vec<(HeldJob, Option<HoldTerms>)>, StoreError> {
+        self.store
+            .held_jobs_and_terms_for_owner(owner)
+            .await?
+            .into_iter()
+            .map(|(job, terms)| {
+                let terms = terms
+                    .map(serde_json::from_value)
+                    .transpose()
+                    .map_err(|error| StoreError::Corrupt {
+                        what: format!("held_job_rules.terms of task {}: {error}", job.job.task_id),
+                    })?;
+                Ok((job, terms))
+            })
+            .collect()
+    }
+
     /// Every job not yet ended (held or being acted on): the administrator's view.
     pub async fn all_held_jobs(&self) -> Result<Vec<HeldJob>, StoreError> {
         self.store.all_held_jobs().await

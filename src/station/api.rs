@@ -796,9 +796,21 @@ async fn checked_changes(
     station: &Station,
     options: &ReleaseOptions,
 ) -> Result<Option<PrintJobConfiguration>, ApiError> {
+    let terms = hold_terms(state, job).await?;
+    checked_changes_under(state, job, terms, station, options).await
+}
+
+/// [`checked_changes`] with the job's hold-rule terms already read.
+async fn checked_changes_under(
+    state: &StationState,
+    job: &HeldJob,
+    terms: Option<crate::job::HoldTerms>,
+    station: &Station,
+    options: &ReleaseOptions,
+) -> Result<Option<PrintJobConfiguration>, ApiError> {
     let printer = state.printer(&station.printer_id).await;
     // A hold rule's forced options win over the person's choices, within its saving_only.
-    let (options, policy) = match hold_terms(state, job).await? {
+    let (options, policy) = match terms {
         Some(terms) => {
             let held = job.job.configuration.clone();
             (
@@ -1028,15 +1040,17 @@ pub async fn release_all(
     let station = station.clone();
     let target = target_station(&state, &station, query)?;
     let options: ReleaseOptions = parse_body(&body)?;
+    // The jobs and their hold rules' terms in one read: a read per job held a crowd's print-alls
+    // in the store's queue for seconds.
     let jobs = state
         .release()
-        .held_jobs(&session.upn)
+        .held_jobs_and_terms(&session.upn)
         .await
         .map_err(|e| ApiError::internal("listing held jobs", &e))?;
     // Every job is checked before any is released: a refused choice releases nothing.
     let mut checked = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let changes = checked_changes(&state, &job, &target, &options).await?;
+    for (job, terms) in jobs {
+        let changes = checked_changes_under(&state, &job, terms, &target, &options).await?;
         checked.push((job, changes));
     }
     if !checked.is_empty() {

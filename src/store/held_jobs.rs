@@ -270,6 +270,30 @@ impl Store {
         rows.iter().map(held_job).collect()
     }
 
+    /// [`Store::held_jobs_for_owner`], each job with its hold rule's terms ([`Store::held_job_terms`])
+    /// read by the same query: a person's "print all" needs both, and a read per job held a crowd's
+    /// print-alls in the connection pool's queue for seconds.
+    pub async fn held_jobs_and_terms_for_owner(
+        &self,
+        upn: &str,
+    ) -> Result<Vec<(HeldJob, Option<Value>)>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            ", (SELECT r.terms FROM held_job_rules r WHERE r.task_id = held_jobs.task_id) \
+             AS rule_terms FROM held_jobs WHERE owner_key = $1 AND state = 'held' \
+             ORDER BY submitted_at, task_id"
+        );
+        let rows = sqlx::query(sql)
+            .bind(owner_key(upn))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("listing a user's held jobs"))?;
+        rows.iter()
+            .map(|row| Ok((held_job(row)?, row.opt_json("rule_terms")?)))
+            .collect()
+    }
+
     /// Every job not yet ended (`held` or `acting`), oldest first: the administrator's view and the
     /// start-up reconciliation.
     pub async fn all_held_jobs(&self) -> Result<Vec<HeldJob>, StoreError> {

@@ -651,6 +651,35 @@ async fn writes_of_many_actions_at_once_each_land_exactly_as_alone(backend: Back
     }
 }
 
+async fn a_persons_held_jobs_come_with_their_hold_rules_terms_in_one_read(backend: Backend) {
+    let Some((_database, store)) = fresh(backend).await else {
+        return;
+    };
+    let terms = json!({"force": {"colorMode": "grayscale"}});
+    store
+        .insert_held_job_then(&job("t1", "ada@example.org"), None, None, Some(&terms))
+        .await
+        .unwrap();
+    held(&store, "t2", "Ada@Example.org").await;
+    held(&store, "t3", "grace@example.org").await;
+    let listed = store
+        .held_jobs_and_terms_for_owner("ada@example.org")
+        .await
+        .unwrap();
+    let listed: Vec<_> = listed
+        .into_iter()
+        .map(|(job, terms)| (job.job.task_id, terms))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("t1".to_owned(), Some(terms.clone())),
+            ("t2".to_owned(), None)
+        ]
+    );
+    assert_eq!(store.held_job_terms("t1").await.unwrap(), Some(terms));
+}
+
 async fn a_task_seen_twice_is_stored_once_and_needs_no_second_lookup(backend: Backend) {
     let Some((_database, store)) = fresh(backend).await else {
         return;
@@ -1296,6 +1325,7 @@ async fn a_pull_print_job_has_one_release_under_way_or_done_and_it_settles_once_
 crate::on_both_backends!(
     claiming_takes_due_actions_earliest_first_or_every_one_at_start,
     writes_of_many_actions_at_once_each_land_exactly_as_alone,
+    a_persons_held_jobs_come_with_their_hold_rules_terms_in_one_read,
     enqueueing_flips_the_job_to_acting_and_hides_it_from_the_station_at_once,
     a_configuration_with_properties_this_version_does_not_know_survives_the_store,
     a_second_action_on_the_same_job_is_refused_as_not_held,

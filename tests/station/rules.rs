@@ -91,3 +91,42 @@ async fn an_admin_release_applies_the_hold_rules_forced_options() {
     assert_eq!(printed.configuration["copies"], 2);
     bed.stop().await;
 }
+
+#[tokio::test]
+async fn print_all_forces_each_jobs_hold_rule_and_leaves_the_others_to_the_persons_choice() {
+    let bed = Bed::start(&format!(
+        "[[rules]]\nname = \"Ada's slides in grayscale\"\naction = \"hold\"\n\
+         match.owners = [\"{ADA}\"]\nmatch.name = \"slides*\"\n\
+         force.color_mode = \"grayscale\"\nforce.max_copies = 2\n"
+    ))
+    .await;
+    let (_, slides) = bed
+        .held_job(
+            ADA,
+            "slides.pdf",
+            json!({"copies": 1, "colorMode": "color"}),
+        )
+        .await;
+    let (_, photo) = bed
+        .held_job(ADA, "photo.png", json!({"copies": 1, "colorMode": "color"}))
+        .await;
+    let ada = bed.sign_in(QUEUE_KEY, json!({"card": ADA_CARD})).await;
+    let response = bed
+        .post(
+            &ada,
+            "/api/v1/jobs/release-all",
+            json!({"copies": 3, "colorMode": "color"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let slides = bed.emulator.control().job(&slides).unwrap();
+    assert_eq!(slides.configuration["colorMode"], "grayscale");
+    assert_eq!(slides.configuration["copies"], 2);
+    let photo = bed.emulator.control().job(&photo).unwrap();
+    assert_eq!(
+        photo.configuration["colorMode"], "color",
+        "no rule holds it"
+    );
+    assert_eq!(photo.configuration["copies"], 3);
+    bed.stop().await;
+}
