@@ -309,16 +309,8 @@ impl Store {
         // PostgreSQL: the row locks below do what the write turn would, without queueing behind
         // writers.
         let mut tx = self.pool.begin().await.map_err(StoreError::db(DOING))?;
-        let due_by = if all {
-            "9999-12-31T23:59:59.999999999Z".to_owned()
-        } else {
-            encode(now)
-        };
-        let except = if running.is_empty() {
-            String::new()
-        } else {
-            format!(" AND id NOT IN ({})", placeholders(5, running.len()))
-        };
+        let due_by = due_by(now, all);
+        let except = not_among("id", 5, running);
         let mut candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM actions WHERE finished_at IS NULL AND next_attempt_at <= $1 \
              AND (lease_until IS NULL OR lease_until <= $2 OR lease_owner = $3){except} \
@@ -387,16 +379,8 @@ impl Store {
         all: bool,
         running: &[ActionId],
     ) -> Result<Vec<Action>, StoreError> {
-        let due_by = if all {
-            "9999-12-31T23:59:59.999999999Z".to_owned()
-        } else {
-            encode(now)
-        };
-        let except = if running.is_empty() {
-            String::new()
-        } else {
-            format!(" AND a.id NOT IN ({})", placeholders(3, running.len()))
-        };
+        let due_by = due_by(now, all);
+        let except = not_among("a.id", 3, running);
         let mut read = sqlx::query(sqlx::AssertSqlSafe(format!(
             concat!(
                 "SELECT ",
@@ -770,18 +754,11 @@ impl Store {
              requested_by, requested_at, step, attempts, next_attempt_at) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, 0, $7 WHERE changes() = 1 \
              ON CONFLICT DO NOTHING RETURNING 'action' AS part, id",
-        )
-        .bind(&new.task_id)
-        .bind(new.kind.as_str())
-        .bind(new.changes.as_ref().map(json_text))
-        .bind(&new.destination_printer_id)
-        .bind(&new.station_id)
-        .bind(&new.requested_by)
-        .bind(encode(new.requested_at))
-        .bind(Step::Queued.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::db(ENQUEUE))?;
+        );
+        let rows = bind_new_action(rows, new)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::db(ENQUEUE))?;
         let mut printer_id = None;
         let mut id = None;
         for row in &rows {
@@ -887,6 +864,27 @@ impl Store {
     }
 }
 
+/// The latest `next_attempt_at` a claim takes: `now`, or every action when `all` (a start).
+fn due_by(now: OffsetDateTime, all: bool) -> String {
+    if all {
+        "9999-12-31T23:59:59.999999999Z".to_owned()
+    } else {
+        encode(now)
+    }
+}
+
+/// ` AND column NOT IN ($from, …)` for the actions a claim leaves out (empty when none are).
+fn not_among(column: &str, from: usize, running: &[ActionId]) -> String {
+    if running.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " AND {column} NOT IN ({})",
+            placeholders(from, running.len())
+        )
+    }
+}
+
 /// How many actions one statement of [`Store::enqueue_all`] carries (seven parameters each, well
 /// under either database's limit).
 const ENQUEUE_SLICE: usize = 500;
@@ -973,17 +971,8 @@ async fn write_enqueue(tx: &mut super::Tx, new: &NewAction) -> Result<ActionId, 
         "INSERT INTO actions (task_id, kind, changes, destination_printer_id, station_id, \
              requested_by, requested_at, step, attempts, next_attempt_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $7) RETURNING id",
-    )
-    .bind(&new.task_id)
-    .bind(new.kind.as_str())
-    .bind(new.changes.as_ref().map(json_text))
-    .bind(&new.destination_printer_id)
-    .bind(&new.station_id)
-    .bind(&new.requested_by)
-    .bind(encode(new.requested_at))
-    .bind(Step::Queued.as_str())
-    .fetch_one(&mut **tx)
-    .await;
+    );
+    let inserted = bind_new_action(inserted, new).fetch_one(&mut **tx).await;
     let id = match inserted {
         Ok(row) => row.int("id")?,
         // The partial unique index: another action got in first.
@@ -1002,6 +991,23 @@ async fn write_enqueue(tx: &mut super::Tx, new: &NewAction) -> Result<ActionId, 
         }
     };
     Ok(ActionId(id))
+}
+
+/// Binds `$1`–`$8` of an action's insert: task, kind, changes, destination, station, requester,
+/// requested at (also its first attempt, `$7`), and the first step.
+fn bind_new_action<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    new: &'q NewAction,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(&new.task_id)
+        .bind(new.kind.as_str())
+        .bind(new.changes.as_ref().map(json_text))
+        .bind(&new.destination_printer_id)
+        .bind(&new.station_id)
+        .bind(&new.requested_by)
+        .bind(encode(new.requested_at))
+        .bind(Step::Queued.as_str())
 }
 
 /// What closing an action tells the caller without another read.

@@ -223,10 +223,7 @@ async fn write_together(store: &Store, batch: &[Pending]) -> Option<Vec<Written>
             step_arms.push_str(&format!(" WHEN ${at} THEN ${}", at + 1));
             request_arms.push_str(&format!(" WHEN ${at} THEN ${}", at + 2));
         }
-        let ids = (0..size)
-            .map(|k| format!("${}", 2 + 3 * k))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ids = id_list(size, 3);
         let sql = format!(
             "UPDATE actions SET step = CASE id{step_arms} END, \
              graph_request_id = COALESCE(CASE id{request_arms} END, graph_request_id) \
@@ -272,10 +269,7 @@ async fn write_together(store: &Store, batch: &[Pending]) -> Option<Vec<Written>
             }
         }
         let [finished_at, outcome, detail, event] = &arms;
-        let ids = (0..size)
-            .map(|k| format!("${}", 2 + 5 * k))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ids = id_list(size, 5);
         // The job takes the outcome and time its action was just given; the audit record is built
         // from the rows, as `close_action` builds it.
         let sql = format!(
@@ -353,4 +347,12 @@ async fn write_together(store: &Store, batch: &[Pending]) -> Option<Vec<Written>
         .collect::<Option<Vec<_>>>()?;
     tx.commit().await.ok()?;
     Some(answers)
+}
+
+/// `$2, $2+width, …`: the ids of `size` writes of `width` parameters each, numbered after `$1`.
+fn id_list(size: usize, width: usize) -> String {
+    (0..size)
+        .map(|k| format!("${}", 2 + width * k))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -256,18 +256,12 @@ impl Store {
     /// What a person sees at a station: their jobs still `held` (not those being acted on or ended),
     /// oldest first. `upn` is compared case-insensitively.
     pub async fn held_jobs_for_owner(&self, upn: &str) -> Result<Vec<HeldJob>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(),
-            " FROM held_jobs WHERE owner_key = $1 AND state = 'held' \
-             ORDER BY submitted_at, task_id"
-        );
-        let rows = sqlx::query(sql)
-            .bind(owner_key(upn))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("listing a user's held jobs"))?;
-        rows.iter().map(held_job).collect()
+        Ok(self
+            .held_jobs_and_terms_for_owner(upn)
+            .await?
+            .into_iter()
+            .map(|(job, _)| job)
+            .collect())
     }
 
     /// [`Store::held_jobs_for_owner`], each job with its hold rule's terms ([`Store::held_job_terms`])
