@@ -105,11 +105,8 @@ impl ReleaseService {
             .into_iter()
             .map(|(job, terms)| {
                 let terms = terms
-                    .map(serde_json::from_value)
-                    .transpose()
-                    .map_err(|error| StoreError::Corrupt {
-                        what: format!("held_job_rules.terms of task {}: {error}", job.job.task_id),
-                    })?;
+                    .map(|terms| hold_terms_from(&job, terms))
+                    .transpose()?;
                 Ok((job, terms))
             })
             .collect()
@@ -354,15 +351,11 @@ impl ReleaseService {
 
     /// The terms a hold rule kept with `job` (forced options, `saving_only`) for its release, if any.
     pub async fn hold_terms(&self, job: &HeldJob) -> Result<Option<HoldTerms>, StoreError> {
-        let Some(terms) = self.store.held_job_terms(&job.job.task_id).await? else {
-            return Ok(None);
-        };
-        match serde_json::from_value(terms) {
-            Ok(terms) => Ok(Some(terms)),
-            Err(error) => Err(StoreError::Corrupt {
-                what: format!("held_job_rules.terms of task {}: {error}", job.job.task_id),
-            }),
-        }
+        self.store
+            .held_job_terms(&job.job.task_id)
+            .await?
+            .map(|terms| hold_terms_from(job, terms))
+            .transpose()
     }
 
     /// Queues `action` durably, wakes the executor, and waits up to `confirm_wait` for its outcome.
@@ -573,4 +566,11 @@ fn release_action(
         requested_by: owner.to_owned(),
         requested_at: now,
     }
+}
+
+/// A hold rule's terms as the store keeps them for `job` (JSON), read back.
+fn hold_terms_from(job: &HeldJob, terms: serde_json::Value) -> Result<HoldTerms, StoreError> {
+    serde_json::from_value(terms).map_err(|error| StoreError::Corrupt {
+        what: format!("held_job_rules.terms of task {}: {error}", job.job.task_id),
+    })
 }

@@ -99,9 +99,9 @@ impl GroupCommit {
         }
         match answered.await {
             Ok(result) => result,
-            // The task went away with the runtime that started it. Steps may be written twice
-            // (the same value); a close already written is then refused as not pending, which
-            // the executor treats as an action finished elsewhere.
+            // The task went away (with the runtime that started it) holding this write, which
+            // may or may not have been committed: an error, so the executor pauses and drives
+            // the action again from what the store holds.
             Err(_) => Err(StoreError::Corrupt {
                 what: "the store's writing task stopped before answering".to_owned(),
             }),
@@ -160,7 +160,8 @@ fn sort(pending: Pending, grouped: &mut VecDeque<Pending>, batches: &mut VecDequ
     }
 }
 
-/// One write in a transaction of its own: what the store does without grouping.
+/// One write in a transaction of its own: what the store does without grouping, and what tells
+/// each caller of a batch that was rolled back its exact answer.
 async fn write_alone(store: &Store, write: Write) -> Result<Written, StoreError> {
     match write {
         Write::Step {
