@@ -565,6 +565,15 @@ impl Listeners {
             intake_tls,
         } = self;
         let separate_webhook = intake.is_some();
+        let listeners = 2 + usize::from(separate_webhook);
+        let table = serve::reserve_descriptors(
+            &stations.0,
+            limits.max_connections.saturating_mul(listeners),
+        );
+        tracing::debug!(
+            descriptors = table,
+            "descriptor table sized for every listener's connections"
+        );
         let mut certificates = Vec::new();
         let mut servers = JoinSet::new();
         let (listener, addr, tls) = stations;

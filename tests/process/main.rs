@@ -10,6 +10,7 @@ mod chaos;
 mod cli;
 mod daemon_systemd;
 mod demo;
+mod descriptors;
 mod engine_crash;
 mod high_availability;
 mod postgres_store;

@@ -1,0 +1,75 @@
+//! The daemon makes room for its connections when it starts: started with systemd's default soft
+//! open-file limit (1024), it raises the limit and grows its descriptor table to hold every
+//! listener's connection cap. Without this the first burst of connections (a wave of Graph's
+//! deliveries) stalls while the kernel grows the table, and a flood past 1024 descriptors fails to be
+//! accepted at all.
+
+use crate::engine_support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use engine_support::{Bed, eventually};
+use tokio::process::Command;
+
+/// A field of `/proc/{pid}/status` or `/proc/{pid}/limits`, read by `pick`.
+fn proc_figure(pid: u32, file: &str, pick: impl Fn(&str) -> Option<u64>) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .ok()?
+        .lines()
+        .find_map(pick)
+}
+
+#[tokio::test]
+async fn a_daemon_started_under_a_low_open_file_limit_raises_it_and_makes_room_for_every_connection()
+ {
+    let bed = Bed::default().await;
+    let config = bed.dir.path().join("daemon.toml");
+    std::fs::write(
+        &config,
+        bed.settings_toml("mode = \"poll\"\npoll_interval = \"1h\"", "state.db"),
+    )
+    .unwrap();
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .maximum
+        .unwrap_or(u64::MAX);
+    assert!(
+        hard > 1024,
+        "this test needs a hard open-file limit above 1024, not {hard}"
+    );
+    // Two listeners (stations, admin) of 512 connections each, and room for the rest.
+    let want = (2 * 512 + 256_u64).min(hard);
+    let mut daemon = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -Sn 1024 && exec \"$0\" run --config \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_pullprintd"))
+        .arg(&config)
+        .env_remove("PULLPRINTD_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let pid = daemon.id().unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the daemon raises its open-file limit and grows its descriptor table",
+        || async {
+            let soft = proc_figure(pid, "limits", |line| {
+                line.strip_prefix("Max open files")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            });
+            let table = proc_figure(pid, "status", |line| {
+                line.strip_prefix("FDSize:")?.trim().parse().ok()
+            });
+            soft.is_some_and(|soft| soft >= want) && table.is_some_and(|size| size >= want)
+        },
+    )
+    .await;
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon runs");
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+}
