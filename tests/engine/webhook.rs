@@ -256,3 +256,39 @@ async fn the_acknowledgement_never_waits_on_a_slow_graph() {
     assert_eq!(bed.emulator.control().calls_to(GET_TASK), 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_deliverys_answer_time_is_in_the_metrics_whatever_it_carried_and_the_handshake_is_not()
+ {
+    let bed = Bed::default().await;
+    let app = webhook_app(&bed).await;
+    let client = reqwest::Client::new();
+    let webhook = format!("http://{}/graph/notifications", app.addr);
+    let forged = json!({"value": [{"subscriptionId": "s", "clientState": "guessed",
+        "changeType": "created", "resource": "print/taskDefinitions/d/tasks/t"}]});
+    let answers = [
+        client.post(&webhook).json(&forged).send().await.unwrap(),
+        client.post(&webhook).body("not json").send().await.unwrap(),
+        client
+            .post(format!("{webhook}?validationToken=abc"))
+            .send()
+            .await
+            .unwrap(),
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert_eq!(statuses, [202, 400, 200]);
+    let metrics = client
+        .get(format!("http://{}/metrics", app.admin_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // No job was submitted, so the emulator delivered nothing: the two deliveries above are all.
+    assert!(
+        metrics.contains("pullprintd_webhook_answer_seconds_count 2\n"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
