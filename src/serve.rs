@@ -153,8 +153,8 @@ const OTHER_DESCRIPTORS: usize = 256;
 ///
 /// When the soft `RLIMIT_NOFILE` is below the need it is raised towards the hard limit: systemd's
 /// default soft limit is 1024, and systemd.exec(5) asks a service that needs more to raise it
-/// itself. Failures are logged and ignored: the daemon works without the room, only slower in its
-/// first burst.
+/// itself. A limit that stays below the need is a warning naming the fix; other failures are
+/// logged and ignored: the daemon works without the room, only slower in its first burst.
 pub fn reserve_descriptors(any: impl std::os::fd::AsFd, connections: usize) -> usize {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let want = connections.saturating_add(OTHER_DESCRIPTORS) as u64;
@@ -176,6 +176,15 @@ pub fn reserve_descriptors(any: impl std::os::fd::AsFd, connections: usize) -> u
                 tracing::debug!(%error, soft, want, "cannot raise the open-file limit");
             }
         }
+    }
+    if room < want {
+        tracing::warn!(
+            open_file_limit = room,
+            needed = want,
+            "the open-file limit is below the listeners' connection caps (api.max_connections per \
+             listener) plus {OTHER_DESCRIPTORS}; a flood of connections may fail to be accepted: raise \
+             LimitNOFILE= in the unit (or ulimit -n) or lower api.max_connections"
+        );
     }
     // The highest descriptor that fits under the limit; asking for it grows the table to hold it.
     let highest = want.min(room).saturating_sub(1);

@@ -2,7 +2,7 @@
 //! below its listeners' connection caps (systemd's default is 1024), it raises the limit and grows its descriptor table to hold every
 //! listener's connection cap. Without this the first burst of connections (a wave of Graph's
 //! deliveries) stalls while the kernel grows the table, and a flood past 1024 descriptors fails to be
-//! accepted at all.
+//! accepted at all. A limit it cannot raise far enough is a warning naming the fix.
 
 use crate::engine_support;
 
@@ -73,6 +73,56 @@ async fn a_daemon_started_under_a_low_open_file_limit_raises_it_and_makes_room_f
         },
     )
     .await;
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon runs");
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_daemon_whose_open_file_limit_cannot_hold_its_connection_caps_says_how_to_fix_it_and_runs()
+ {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let bed = Bed::default().await;
+    let config = bed.dir.path().join("daemon.toml");
+    std::fs::write(
+        &config,
+        bed.settings_toml("mode = \"poll\"\npoll_interval = \"1h\"", "state.db"),
+    )
+    .unwrap();
+    // Soft and hard limit alike: the daemon cannot raise it to the 1,280 its two listeners need.
+    let mut daemon = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -n 512 && exec \"$0\" run --config \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_pullprintd"))
+        .arg(&config)
+        .env_remove("PULLPRINTD_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    // The log may go to either stream; read both until the warning shows.
+    let mut out = BufReader::new(daemon.stdout.take().unwrap()).lines();
+    let mut err = BufReader::new(daemon.stderr.take().unwrap()).lines();
+    let warning = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let line = tokio::select! {
+                line = out.next_line() => line,
+                line = err.next_line() => line,
+            };
+            match line.unwrap() {
+                Some(line) if line.contains("open-file limit") => return line,
+                Some(_) => {}
+                None => panic!("the daemon's output ended without the warning"),
+            }
+        }
+    })
+    .await
+    .expect("the warning within 30 s");
+    for part in ["512", "1280", "LimitNOFILE", "api.max_connections"] {
+        assert!(warning.contains(part), "{part} missing from: {warning}");
+    }
     assert!(daemon.try_wait().unwrap().is_none(), "the daemon runs");
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
