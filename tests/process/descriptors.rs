@@ -1,6 +1,6 @@
 //! The daemon makes room for its connections when it starts: started with a soft open-file limit
-//! below its listeners' connection caps (systemd's default is 1024), it raises the limit and grows its descriptor table to hold every
-//! listener's connection cap. Without this the first burst of connections (a wave of Graph's
+//! below its listeners' connection caps (systemd's default is 1024), it raises the limit and grows
+//! its descriptor table to hold every listener's connection cap. Without this the first burst of connections (a wave of Graph's
 //! deliveries) stalls while the kernel grows the table, and a flood past 1024 descriptors fails to be
 //! accepted at all. A limit it cannot raise far enough is a warning naming the fix.
 
@@ -10,7 +10,31 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use engine_support::{Bed, eventually};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
+
+/// Starts `pullprintd run` on `bed` after `ulimit` (its arguments) lowered the open-file limit; the
+/// log (stderr) is piped.
+fn daemon_under(bed: &Bed, ulimit: &str) -> Child {
+    let config = bed.dir.path().join("daemon.toml");
+    std::fs::write(
+        &config,
+        bed.settings_toml("mode = \"poll\"\npoll_interval = \"1h\"", "state.db"),
+    )
+    .unwrap();
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit {ulimit} && exec \"$0\" run --config \"$1\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_pullprintd"))
+        .arg(&config)
+        .env_remove("PULLPRINTD_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts")
+}
 
 /// A field of `/proc/{pid}/status` or `/proc/{pid}/limits`, read by `pick`.
 fn proc_figure(pid: u32, file: &str, pick: impl Fn(&str) -> Option<u64>) -> Option<u64> {
@@ -24,12 +48,6 @@ fn proc_figure(pid: u32, file: &str, pick: impl Fn(&str) -> Option<u64>) -> Opti
 async fn a_daemon_started_under_a_low_open_file_limit_raises_it_and_makes_room_for_every_connection()
  {
     let bed = Bed::default().await;
-    let config = bed.dir.path().join("daemon.toml");
-    std::fs::write(
-        &config,
-        bed.settings_toml("mode = \"poll\"\npoll_interval = \"1h\"", "state.db"),
-    )
-    .unwrap();
     let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .maximum
         .unwrap_or(u64::MAX);
@@ -41,19 +59,7 @@ async fn a_daemon_started_under_a_low_open_file_limit_raises_it_and_makes_room_f
     );
     // Two listeners (stations, admin) of 512 connections each, and room for the rest.
     let want = (2 * 512 + 256_u64).min(hard);
-    let mut daemon = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -Sn {soft} && exec \"$0\" run --config \"$1\""
-        ))
-        .arg(env!("CARGO_BIN_EXE_pullprintd"))
-        .arg(&config)
-        .env_remove("PULLPRINTD_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
+    let mut daemon = daemon_under(&bed, &format!("-Sn {soft}"));
     let pid = daemon.id().unwrap();
     eventually(
         Duration::from_secs(30),
@@ -84,34 +90,12 @@ async fn a_daemon_whose_open_file_limit_cannot_hold_its_connection_caps_says_how
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     let bed = Bed::default().await;
-    let config = bed.dir.path().join("daemon.toml");
-    std::fs::write(
-        &config,
-        bed.settings_toml("mode = \"poll\"\npoll_interval = \"1h\"", "state.db"),
-    )
-    .unwrap();
     // Soft and hard limit alike: the daemon cannot raise it to the 1,280 its two listeners need.
-    let mut daemon = Command::new("bash")
-        .arg("-c")
-        .arg("ulimit -n 512 && exec \"$0\" run --config \"$1\"")
-        .arg(env!("CARGO_BIN_EXE_pullprintd"))
-        .arg(&config)
-        .env_remove("PULLPRINTD_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    // The log may go to either stream; read both until the warning shows.
-    let mut out = BufReader::new(daemon.stdout.take().unwrap()).lines();
-    let mut err = BufReader::new(daemon.stderr.take().unwrap()).lines();
+    let mut daemon = daemon_under(&bed, "-n 512");
+    let mut log = BufReader::new(daemon.stderr.take().unwrap()).lines();
     let warning = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            let line = tokio::select! {
-                line = out.next_line() => line,
-                line = err.next_line() => line,
-            };
-            match line.unwrap() {
+            match log.next_line().await.unwrap() {
                 Some(line) if line.contains("open-file limit") => return line,
                 Some(_) => {}
                 None => panic!("the daemon's output ended without the warning"),
